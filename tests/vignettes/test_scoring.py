@@ -1,0 +1,109 @@
+import pytest
+
+from vignettes import scoring
+
+STABLE = scoring.InstrumentSpec(
+    "stable-2007",
+    tuple(
+        scoring.ItemSpec(f"STABLE-{i}", (0, 1, 2), omissible=(i == 3)) for i in range(1, 14)
+    ),
+    (
+        scoring.BandSpec("low", "Low", 0, 3),
+        scoring.BandSpec("moderate", "Moderate", 4, 11),
+        scoring.BandSpec("high", "High", 12, 26),
+    ),
+)
+S99R = scoring.InstrumentSpec(
+    "static-99r",
+    (scoring.ItemSpec("S99R-1", (-3, -1, 0, 1)),)
+    + tuple(scoring.ItemSpec(f"S99R-{i}", (0, 1)) for i in (2, 3, 4))
+    + (scoring.ItemSpec("S99R-5", (0, 1, 2, 3)),)
+    + tuple(scoring.ItemSpec(f"S99R-{i}", (0, 1)) for i in range(6, 11)),
+    (
+        scoring.BandSpec("I", "I", -3, -2),
+        scoring.BandSpec("II", "II", -1, 0),
+        scoring.BandSpec("III", "III", 1, 3),
+        scoring.BandSpec("IVa", "IVa", 4, 5),
+        scoring.BandSpec("IVb", "IVb", 6, 12),
+    ),
+)
+
+
+def stable(**overrides):
+    states = {f"STABLE-{i}": 1 for i in range(1, 14)}
+    states.update({k.replace("_", "-"): v for k, v in overrides.items()})
+    return states
+
+
+def test_complete_scoring_gives_total_and_band():
+    result = scoring.score(STABLE, stable())
+    assert (result.total, result.band_code, result.complete) == (13, "high", True)
+
+
+def test_omitted_item_counts_zero_where_allowed():
+    result = scoring.score(STABLE, stable(STABLE_3=None))
+    assert result.total == 12
+    assert result.omitted == 1
+    assert result.complete
+
+
+@pytest.mark.parametrize(
+    ("age", "total", "band"),
+    [(-3, -3, "I"), (-1, -1, "II"), (0, 0, "II"), (1, 1, "III")],
+)
+def test_negative_item_values_sum_into_the_right_band(age, total, band):
+    states = {f"S99R-{i}": 0 for i in range(2, 11)} | {"S99R-1": age}
+    result = scoring.score(S99R, states)
+    assert (result.total, result.band_code) == (total, band)
+
+
+def test_unscored_item_is_a_problem_and_withholds_the_band():
+    states = stable()
+    del states["STABLE-7"]
+    result = scoring.score(STABLE, states)
+    assert [p.kind for p in result.problems] == ["unscored"]
+    assert result.unscored == ("STABLE-7",)
+    assert result.total == 12
+    assert result.band is None
+
+
+def test_unknown_item_is_a_problem():
+    result = scoring.score(STABLE, stable() | {"CPORT-1": 1})
+    assert [(p.item_code, p.kind) for p in result.problems] == [("CPORT-1", "unknown_item")]
+
+
+@pytest.mark.parametrize("bad", [3, -1, "1", 1.0, True])
+def test_value_not_allowed_is_a_problem(bad):
+    result = scoring.score(STABLE, stable(STABLE_1=bad))
+    assert [(p.item_code, p.kind) for p in result.problems] == [("STABLE-1", "value_not_allowed")]
+    assert "allowed: 0, 1, 2" in result.problems[0].message
+
+
+def test_omission_where_not_allowed_is_a_problem():
+    result = scoring.score(STABLE, stable(STABLE_4=None))
+    assert [(p.item_code, p.kind) for p in result.problems] == [
+        ("STABLE-4", "omitted_not_allowed")
+    ]
+
+
+def test_band_gaps_finds_uncovered_and_overlapping_totals():
+    spec = scoring.InstrumentSpec(
+        "x",
+        (scoring.ItemSpec("X-1", (0, 1, 2)),),
+        (scoring.BandSpec("a", "A", 0, 0), scoring.BandSpec("b", "B", 0, 1)),
+    )
+    assert scoring.band_gaps(spec) == [
+        "total 0 is in several bands (a, b)",
+        "total 2 is in no band",
+    ]
+
+
+def test_scoring_module_is_pure_python():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vignettes.scoring; "
+        "assert not any(m.startswith('django') for m in sys.modules), 'imports Django'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

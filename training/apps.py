@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _create_cache_table(sender, using="default", **kwargs):
+    # The database cache is the default cache; its table is not a model, so make sure it
+    # exists wherever migrations run (fresh installs, test databases).
+    from django.core.management import call_command
+
+    call_command("createcachetable", database=using, verbosity=0)
+
+
+class TrainingConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "training"
+    verbose_name = "Training"
+
+    def ready(self):
+        post_migrate.connect(_create_cache_table, sender=self)

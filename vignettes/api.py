@@ -1,0 +1,65 @@
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+
+from vignettes import selectors
+from vignettes.models import CaseType, Difficulty
+from vignettes.serializers import (
+    InstrumentSerializer,
+    VignetteDetailSerializer,
+    VignetteListSerializer,
+)
+
+
+class InstrumentListApi(generics.ListAPIView):
+    """Instruments with their items, allowed values and bands."""
+
+    serializer_class = InstrumentSerializer
+
+    def get_queryset(self):
+        return selectors.instrument_list()
+
+
+LIBRARY_PARAMETERS = [
+    OpenApiParameter("case_type", str, enum=CaseType.values),
+    OpenApiParameter("difficulty", str, enum=Difficulty.values),
+    OpenApiParameter("instrument", str, description="An instrument slug (its practice sets)."),
+    OpenApiParameter("q", str, description="Search in titles."),
+]
+
+
+class VignetteFilter(filters.FilterSet):
+    """Declared for validation: unknown choices answer 400, not an empty page."""
+
+    case_type = filters.ChoiceFilter(choices=CaseType.choices, method="noop")
+    difficulty = filters.ChoiceFilter(choices=Difficulty.choices, method="noop")
+
+    def noop(self, queryset, name, value):
+        return queryset
+
+
+@extend_schema(parameters=LIBRARY_PARAMETERS)
+class VignetteListApi(generics.ListAPIView):
+    """The practice library: published practice vignettes (never exam or recalibration)."""
+
+    serializer_class = VignetteListSerializer
+    filterset_class = VignetteFilter
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.practice_library(
+            case_type=params.get("case_type") or None,
+            difficulty=params.get("difficulty") or None,
+            instrument=params.get("instrument") or None,
+            query=(params.get("q") or "").strip()[:100] or None,
+        )
+
+
+class VignetteDetailApi(generics.RetrieveAPIView):
+    """One practice vignette with its case file. Exam vignettes answer 404 here."""
+
+    serializer_class = VignetteDetailSerializer
+    lookup_field = "slug"
+
+    def get_object(self):
+        return selectors.practice_vignette_get(slug=self.kwargs["slug"])

@@ -1,0 +1,355 @@
+"""Content: instruments, vignettes, reference scorings and sets, as immutable revisions.
+
+Instrument versions, vignette revisions and reference scorings are never edited once created:
+a change (detected by content hash) creates a new row, and everything that was scored or
+compared keeps pointing at the exact row it used.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+from vignettes import scoring
+
+
+class Pool(models.TextChoices):
+    PRACTICE = "practice", _("Practice")
+    EXAM = "exam", _("Exam")
+    RECALIBRATION = "recalibration", _("Recalibration")
+
+
+class ContentStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    PUBLISHED = "published", _("Published")
+    RETIRED = "retired", _("Retired")
+
+
+class Difficulty(models.TextChoices):
+    INTRODUCTORY = "introductory", _("Introductory")
+    STANDARD = "standard", _("Standard")
+    HARD = "hard", _("Hard")
+
+
+class CaseType(models.TextChoices):
+    CSEM_EXCLUSIVE = "csem-exclusive", _("CSEM only, no known contact offence")
+    CSEM_CONTACT_CONVICTION = "csem-contact-conviction", _("CSEM with a contact conviction")
+    CSEM_ADMITTED_CONTACT = "csem-admitted-contact", _("CSEM with admitted, unrecorded contact")
+    LURING_REAL_CHILD = "luring-real-child", _("Luring a real child")
+    LURING_DECOY = "luring-decoy", _("Luring a police decoy")
+    SEXTORTION = "sextortion", _("Sextortion")
+    NCII_ADULT = "ncii-adult", _("Sharing intimate images of adults")
+    CONTACT_ONLY = "contact-only", _("Contact offending without CSEM")
+
+
+class Instrument(models.Model):
+    """An instrument's identity across its versions (CPORT, STABLE-2007, ...)."""
+
+    slug = models.SlugField(max_length=64)
+    owner = models.ForeignKey(
+        "training.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="instruments",
+        help_text=_("Empty for bundled content."),
+    )
+    name = models.CharField(max_length=200)
+    short_name = models.CharField(max_length=64)
+    current_version = models.ForeignKey(
+        "InstrumentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["short_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(owner__isnull=True), name="uniq_bundled_instrument"
+            ),
+            models.UniqueConstraint(fields=["owner", "slug"], name="uniq_owned_instrument"),
+        ]
+
+    def __str__(self):
+        return self.short_name
+
+    @property
+    def is_bundled(self) -> bool:
+        return self.owner_id is None
+
+
+class InstrumentVersion(models.Model):
+    """One immutable definition of an instrument: items, values, bands, rules."""
+
+    class Kind(models.TextChoices):
+        STATIC = "static", _("Static")
+        DYNAMIC = "dynamic", _("Dynamic")
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(help_text=_("1, 2, ... in order of loading."))
+    version_label = models.CharField(max_length=32, help_text=_("The version named in the file."))
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.TextField()
+    source = models.TextField(help_text=_("Publications the definition is based on."))
+    notice = models.TextField(help_text=_("That the official manual governs real assessments."))
+    applicability_rule = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["instrument", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "number"], name="uniq_instrument_number"),
+        ]
+
+    def __str__(self):
+        return f"{self.instrument.short_name} {self.version_label} (revision {self.number})"
+
+    @cached_property
+    def spec(self) -> scoring.InstrumentSpec:
+        items = tuple(
+            scoring.ItemSpec(
+                code=item.code,
+                values=tuple(v.value for v in item.allowed_values.all()),
+                omissible=item.omissible,
+                name=item.name,
+            )
+            for item in self.items.prefetch_related("allowed_values")
+        )
+        bands = tuple(
+            scoring.BandSpec(b.code, b.label, b.min_total, b.max_total) for b in self.bands.all()
+        )
+        return scoring.InstrumentSpec(slug=self.instrument.slug, items=items, bands=bands)
+
+
+class Item(models.Model):
+    instrument_version = models.ForeignKey(
+        InstrumentVersion, on_delete=models.PROTECT, related_name="items"
+    )
+    code = models.CharField(max_length=32)
+    order = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    description = models.TextField()
+    coding_notes = models.TextField(help_text=_("The project's own coding notes."))
+    omissible = models.BooleanField(default=False)
+    omission_rule = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["instrument_version", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument_version", "code"], name="uniq_item_code"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class ItemValue(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="allowed_values")
+    value = models.IntegerField()
+    label = models.CharField(max_length=200)
+    order = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["item", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "value"], name="uniq_item_value"),
+        ]
+
+    def __str__(self):
+        return f"{self.value}: {self.label}"
+
+
+class Band(models.Model):
+    instrument_version = models.ForeignKey(
+        InstrumentVersion, on_delete=models.PROTECT, related_name="bands"
+    )
+    code = models.CharField(max_length=32)
+    label = models.CharField(max_length=200)
+    min_total = models.IntegerField()
+    max_total = models.IntegerField()
+    order = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["instrument_version", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument_version", "code"], name="uniq_band_code"),
+        ]
+
+    def __str__(self):
+        return self.label
+
+
+class Vignette(models.Model):
+    """A case's identity; its text lives in immutable revisions."""
+
+    slug = models.SlugField(max_length=100)
+    owner = models.ForeignKey(
+        "training.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="vignettes",
+        help_text=_("Empty for bundled content."),
+    )
+    pool = models.CharField(max_length=16, choices=Pool.choices, default=Pool.PRACTICE)
+    status = models.CharField(
+        max_length=16, choices=ContentStatus.choices, default=ContentStatus.DRAFT
+    )
+    current_revision = models.ForeignKey(
+        "VignetteRevision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(owner__isnull=True), name="uniq_bundled_vignette"
+            ),
+            models.UniqueConstraint(fields=["owner", "slug"], name="uniq_owned_vignette"),
+        ]
+
+    def __str__(self):
+        return self.slug
+
+    @property
+    def is_bundled(self) -> bool:
+        return self.owner_id is None
+
+
+class VignetteRevision(models.Model):
+    vignette = models.ForeignKey(Vignette, on_delete=models.PROTECT, related_name="revisions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    case_types = models.JSONField(default=list)
+    difficulty = models.CharField(max_length=16, choices=Difficulty.choices)
+    hard_because = models.TextField(blank=True)
+    body = models.TextField(help_text=_("The case file, in Markdown."))
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["vignette", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["vignette", "number"], name="uniq_vignette_revision"),
+        ]
+
+    def __str__(self):
+        return f"{self.vignette.slug} revision {self.number}"
+
+    @property
+    def word_count(self) -> int:
+        return len(self.body.split())
+
+
+class ReferenceScoring(models.Model):
+    """The expert reference for one vignette revision on one instrument version.
+
+    Corrections create a new row with a higher number; ratings keep the row they were
+    compared against.
+    """
+
+    vignette_revision = models.ForeignKey(
+        VignetteRevision, on_delete=models.PROTECT, related_name="reference_scorings"
+    )
+    instrument_version = models.ForeignKey(
+        InstrumentVersion, on_delete=models.PROTECT, related_name="reference_scorings"
+    )
+    number = models.PositiveIntegerField()
+    applicable = models.BooleanField()
+    not_applicable_reason = models.TextField(blank=True)
+    panel = models.CharField(max_length=300, help_text=_("The panel that agreed it."))
+    agreed_on = models.DateField()
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["vignette_revision", "instrument_version", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vignette_revision", "instrument_version", "number"],
+                name="uniq_reference_number",
+            ),
+        ]
+
+    def __str__(self):
+        return (
+            f"Reference {self.number} for {self.vignette_revision} on {self.instrument_version}"
+        )
+
+    def item_states(self) -> dict[str, int | None]:
+        return {s.item.code: s.value for s in self.item_scores.select_related("item")}
+
+    def result(self) -> scoring.ScoreResult | None:
+        if not self.applicable:
+            return None
+        return scoring.score(self.instrument_version.spec, self.item_states())
+
+
+class ReferenceItemScore(models.Model):
+    reference_scoring = models.ForeignKey(
+        ReferenceScoring, on_delete=models.PROTECT, related_name="item_scores"
+    )
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    value = models.IntegerField(null=True, blank=True, help_text=_("Empty = omitted."))
+    rationale = models.TextField()
+
+    class Meta:
+        ordering = ["reference_scoring", "item__order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reference_scoring", "item"], name="uniq_reference_item"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.item.code} = {self.value}"
+
+
+class VignetteSet(models.Model):
+    class Kind(models.TextChoices):
+        PRACTICE = "practice", _("Practice set")
+        EXAM = "exam", _("Exam pool")
+
+    slug = models.SlugField(max_length=100)
+    owner = models.ForeignKey(
+        "training.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="vignette_sets",
+    )
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    instrument = models.ForeignKey(
+        Instrument, null=True, blank=True, on_delete=models.PROTECT, related_name="sets"
+    )
+    content_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(owner__isnull=True), name="uniq_bundled_set"
+            ),
+            models.UniqueConstraint(fields=["owner", "slug"], name="uniq_owned_set"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class VignetteSetMember(models.Model):
+    vignette_set = models.ForeignKey(VignetteSet, on_delete=models.CASCADE, related_name="members")
+    vignette = models.ForeignKey(Vignette, on_delete=models.PROTECT, related_name="set_members")
+    order = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["vignette_set", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["vignette_set", "vignette"], name="uniq_set_member"),
+        ]
+
+    def __str__(self):
+        return f"{self.vignette_set.slug}[{self.order}] {self.vignette.slug}"

@@ -1,0 +1,69 @@
+"""Reads of content, scoped to what the user may see. Trainee-facing reads never touch
+reference scorings."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from vignettes.models import ContentStatus, Instrument, Pool, Vignette
+
+
+def _visible_owner_q(organization) -> Q:
+    q = Q(owner__isnull=True)
+    if organization is not None:
+        q |= Q(owner=organization)
+    return q
+
+
+def instrument_list(*, organization=None) -> QuerySet[Instrument]:
+    return (
+        Instrument.objects.filter(_visible_owner_q(organization), current_version__isnull=False)
+        .select_related("current_version")
+        .prefetch_related("current_version__items__allowed_values", "current_version__bands")
+    )
+
+
+def practice_library(
+    *,
+    organization=None,
+    case_type: str | None = None,
+    instrument: str | None = None,
+    difficulty: str | None = None,
+    query: str | None = None,
+) -> QuerySet[Vignette]:
+    """Published practice vignettes: bundled ones and the organisation's own."""
+    qs = Vignette.objects.filter(
+        _visible_owner_q(organization),
+        pool=Pool.PRACTICE,
+        status=ContentStatus.PUBLISHED,
+        current_revision__isnull=False,
+    ).select_related("current_revision")
+    if case_type:
+        # JSON containment is not available on SQLite; case types are short tag lists.
+        qs = qs.filter(current_revision__case_types__icontains=f'"{case_type}"')
+    if difficulty:
+        qs = qs.filter(current_revision__difficulty=difficulty)
+    if instrument:
+        # By the instrument's practice sets, never by the reference's applicability decision:
+        # deciding whether an instrument applies is part of the exercise.
+        qs = qs.filter(
+            set_members__vignette_set__kind="practice",
+            set_members__vignette_set__instrument__slug=instrument,
+        ).distinct()
+    if query:
+        qs = qs.filter(
+            Q(current_revision__title__icontains=query) | Q(slug__icontains=query)
+        )
+    return qs.order_by("slug")
+
+
+def practice_vignette_get(*, slug: str, organization=None) -> Vignette:
+    """A published practice vignette, or 404: exam and recalibration vignettes are never
+    readable outside an attempt that drew them."""
+    vignette = (
+        practice_library(organization=organization).filter(slug=slug).first()
+    )
+    if vignette is None:
+        raise Http404("No such practice vignette.")
+    return vignette

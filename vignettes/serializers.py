@@ -1,0 +1,78 @@
+"""Serializers that trainees see. None of them has a reference field to leak."""
+
+from rest_framework import serializers
+
+from vignettes.models import Band, Instrument, Item, ItemValue, Vignette
+from vignettes.rendering import render_markdown
+
+
+class ItemValueSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ItemValue
+        fields = ["value", "label"]
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    allowed_values = ItemValueSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Item
+        fields = [
+            "code", "order", "name", "description", "coding_notes", "omissible",
+            "omission_rule", "allowed_values",
+        ]
+
+
+class BandSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Band
+        fields = ["code", "label", "min_total", "max_total"]
+
+
+class InstrumentSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="current_version.number")
+    version_label = serializers.CharField(source="current_version.version_label")
+    kind = serializers.CharField(source="current_version.kind")
+    description = serializers.CharField(source="current_version.description")
+    source = serializers.CharField(source="current_version.source")
+    notice = serializers.CharField(source="current_version.notice")
+    applicability_rule = serializers.CharField(source="current_version.applicability_rule")
+    items = ItemSerializer(source="current_version.items", many=True, read_only=True)
+    bands = BandSerializer(source="current_version.bands", many=True, read_only=True)
+    bundled = serializers.BooleanField(source="is_bundled")
+
+    class Meta:
+        model = Instrument
+        fields = [
+            "slug", "name", "short_name", "version", "version_label", "kind", "description",
+            "source", "notice", "applicability_rule", "bundled", "items", "bands",
+        ]
+
+
+class VignetteListSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(source="current_revision.title")
+    revision = serializers.IntegerField(source="current_revision.number")
+    case_types = serializers.ListField(
+        source="current_revision.case_types", child=serializers.CharField()
+    )
+    difficulty = serializers.CharField(source="current_revision.difficulty")
+    bundled = serializers.BooleanField(source="is_bundled")
+
+    class Meta:
+        model = Vignette
+        fields = ["slug", "title", "revision", "case_types", "difficulty", "pool", "bundled"]
+
+
+class VignetteDetailSerializer(VignetteListSerializer):
+    # No hard_because: it names the trap, which is for instructors and feedback.
+    body_markdown = serializers.CharField(source="current_revision.body")
+    body_html = serializers.SerializerMethodField()
+    word_count = serializers.IntegerField(source="current_revision.word_count")
+
+    class Meta(VignetteListSerializer.Meta):
+        fields = VignetteListSerializer.Meta.fields + [
+            "word_count", "body_markdown", "body_html",
+        ]
+
+    def get_body_html(self, obj) -> str:
+        return str(render_markdown(obj.current_revision.body))

@@ -1,0 +1,249 @@
+"""Writes to content. Every write runs in one transaction: all or nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Max
+
+from training.models import Organization
+from vignettes import content_files
+from vignettes.models import (
+    Band,
+    ContentStatus,
+    Instrument,
+    InstrumentVersion,
+    Item,
+    ItemValue,
+    ReferenceItemScore,
+    ReferenceScoring,
+    Vignette,
+    VignetteRevision,
+    VignetteSet,
+    VignetteSetMember,
+)
+
+
+@dataclass
+class LoadReport:
+    changes: list[str] = field(default_factory=list)
+
+    def add(self, message: str) -> None:
+        self.changes.append(message)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+class ContentProblems(Exception):
+    """The content has problems; nothing was written."""
+
+    def __init__(self, problems: list[content_files.ContentProblem]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) in the content")
+
+
+@transaction.atomic
+def content_load(
+    *, bundle: content_files.ContentBundle, owner: Organization | None = None
+) -> LoadReport:
+    """Load a validated bundle, creating new versions and revisions only for what changed.
+
+    Loading the same files twice changes nothing the second time. Vignettes that were loaded
+    before and are no longer in the files are retired, never deleted.
+    """
+    if bundle.problems:
+        raise ContentProblems(bundle.problems)
+    report = LoadReport()
+    versions: dict[str, InstrumentVersion] = {}
+    for doc in bundle.instruments.values():
+        versions[doc.slug] = _load_instrument(doc, owner, report)
+    # Instruments already in the database that the files do not define (org content packs
+    # refer to bundled instruments).
+    for slug in {s for v in bundle.vignettes.values() for s in v.references} - set(versions):
+        instrument = Instrument.objects.filter(slug=slug, owner__isnull=True).first()
+        if instrument is None or instrument.current_version is None:
+            raise ContentProblems(
+                [content_files.ContentProblem("-", f"references.{slug}", "unknown instrument")]
+            )
+        versions[slug] = instrument.current_version
+
+    seen_slugs = set()
+    for doc in bundle.vignettes.values():
+        seen_slugs.add(doc.slug)
+        _load_vignette(doc, owner, versions, report)
+
+    if owner is None:
+        gone = Vignette.objects.filter(owner__isnull=True).exclude(slug__in=seen_slugs)
+        for vignette in gone.exclude(status=ContentStatus.RETIRED):
+            vignette.status = ContentStatus.RETIRED
+            vignette.save(update_fields=["status"])
+            report.add(f"vignette {vignette.slug}: retired (no longer in the content files)")
+
+    for doc in bundle.sets.values():
+        _load_set(doc, owner, report)
+    return report
+
+
+def _load_instrument(doc, owner, report) -> InstrumentVersion:
+    data = doc.data
+    instrument, created = Instrument.objects.get_or_create(
+        slug=doc.slug,
+        owner=owner,
+        defaults={"name": data["name"], "short_name": data["short_name"]},
+    )
+    if not created and (instrument.name, instrument.short_name) != (
+        data["name"],
+        data["short_name"],
+    ):
+        instrument.name, instrument.short_name = data["name"], data["short_name"]
+        instrument.save(update_fields=["name", "short_name"])
+    current = instrument.current_version
+    if current is not None and current.content_hash == doc.content_hash:
+        return current
+    number = (instrument.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = InstrumentVersion.objects.create(
+        instrument=instrument,
+        number=number,
+        version_label=str(data["version"]),
+        kind=data["kind"],
+        description=data["description"].strip(),
+        source=data["source"].strip(),
+        notice=data["notice"].strip(),
+        applicability_rule=data["applicability_rule"].strip(),
+        content_hash=doc.content_hash,
+    )
+    for order, item_data in enumerate(data["items"], start=1):
+        item = Item.objects.create(
+            instrument_version=version,
+            code=item_data["code"],
+            order=order,
+            name=item_data["name"].strip(),
+            description=item_data["description"].strip(),
+            coding_notes=item_data["coding_notes"].strip(),
+            omissible=bool(item_data.get("omissible", False)),
+            omission_rule=str(item_data.get("omission_rule") or "").strip(),
+        )
+        ItemValue.objects.bulk_create(
+            ItemValue(item=item, value=v["value"], label=v["label"], order=i)
+            for i, v in enumerate(item_data["values"], start=1)
+        )
+    Band.objects.bulk_create(
+        Band(
+            instrument_version=version,
+            code=b["code"],
+            label=b["label"],
+            min_total=b["min"],
+            max_total=b["max"],
+            order=i,
+        )
+        for i, b in enumerate(data["bands"], start=1)
+    )
+    instrument.current_version = version
+    instrument.save(update_fields=["current_version"])
+    report.add(
+        f"instrument {doc.slug}: {'created' if created else 'new'} version {version.number} "
+        f"(label {version.version_label})"
+    )
+    return version
+
+
+def _load_vignette(doc, owner, versions, report) -> Vignette:
+    vignette, created = Vignette.objects.get_or_create(
+        slug=doc.slug, owner=owner, defaults={"pool": doc.pool, "status": doc.status}
+    )
+    if created:
+        report.add(f"vignette {doc.slug}: created ({doc.pool}, {doc.status})")
+    else:
+        for attr in ("pool", "status"):
+            old, new = getattr(vignette, attr), getattr(doc, attr)
+            if old != new:
+                setattr(vignette, attr, new)
+                vignette.save(update_fields=[attr])
+                report.add(f"vignette {doc.slug}: {attr} {old} -> {new}")
+    revision = vignette.current_revision
+    if revision is None or revision.content_hash != doc.revision_hash:
+        number = (vignette.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+        revision = VignetteRevision.objects.create(
+            vignette=vignette,
+            number=number,
+            title=doc.title,
+            case_types=doc.case_types,
+            difficulty=doc.difficulty,
+            hard_because=doc.hard_because,
+            body=doc.body,
+            content_hash=doc.revision_hash,
+        )
+        vignette.current_revision = revision
+        vignette.save(update_fields=["current_revision"])
+        if not created:
+            report.add(f"vignette {doc.slug}: new revision {number}")
+    for slug, ref in doc.references.items():
+        _load_reference(doc, slug, ref, revision, versions[slug], report)
+    return vignette
+
+
+def _load_reference(doc, slug, ref, revision, version, report) -> ReferenceScoring:
+    content_hash = doc.reference_hash(slug)
+    existing = (
+        ReferenceScoring.objects.filter(vignette_revision=revision, instrument_version=version)
+        .order_by("-number")
+        .first()
+    )
+    if existing is not None and existing.content_hash == content_hash:
+        return existing
+    scoring_row = ReferenceScoring.objects.create(
+        vignette_revision=revision,
+        instrument_version=version,
+        number=(existing.number + 1) if existing else 1,
+        applicable=ref.applicable,
+        not_applicable_reason=ref.reason,
+        panel=doc.panel,
+        agreed_on=doc.agreed_on,
+        content_hash=content_hash,
+    )
+    if ref.applicable:
+        items = {item.code: item for item in version.items.all()}
+        ReferenceItemScore.objects.bulk_create(
+            ReferenceItemScore(
+                reference_scoring=scoring_row, item=items[code], value=value, rationale=rationale
+            )
+            for code, (value, rationale) in ref.items.items()
+        )
+    if existing is not None:
+        report.add(f"vignette {doc.slug}: corrected reference on {slug} ({scoring_row.number})")
+    return scoring_row
+
+
+def _load_set(doc, owner, report) -> VignetteSet:
+    instrument = (
+        Instrument.objects.filter(slug=doc.instrument, owner__isnull=True).first()
+        if doc.instrument
+        else None
+    )
+    vignette_set, created = VignetteSet.objects.get_or_create(
+        slug=doc.slug,
+        owner=owner,
+        defaults={
+            "title": doc.title,
+            "kind": doc.kind,
+            "instrument": instrument,
+            "content_hash": doc.content_hash,
+        },
+    )
+    if not created and vignette_set.content_hash == doc.content_hash:
+        return vignette_set
+    vignette_set.title, vignette_set.kind = doc.title, doc.kind
+    vignette_set.instrument, vignette_set.content_hash = instrument, doc.content_hash
+    vignette_set.save()
+    vignette_set.members.all().delete()
+    by_slug = {v.slug: v for v in Vignette.objects.filter(owner=owner, slug__in=doc.vignettes)}
+    VignetteSetMember.objects.bulk_create(
+        VignetteSetMember(vignette_set=vignette_set, vignette=by_slug[slug], order=i)
+        for i, slug in enumerate(doc.vignettes, start=1)
+    )
+    report.add(f"set {doc.slug}: {'created' if created else 'updated'} "
+               f"({len(doc.vignettes)} vignettes)")
+    return vignette_set

@@ -1,0 +1,49 @@
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from vignettes import selectors
+from vignettes.models import CaseType, Difficulty
+from vignettes.rendering import render_markdown
+
+
+@login_required
+@require_GET
+def library(request):
+    filters = {
+        "case_type": request.GET.get("case_type") or None,
+        "difficulty": request.GET.get("difficulty") or None,
+        "instrument": request.GET.get("instrument") or None,
+        "query": (request.GET.get("q") or "").strip()[:100] or None,
+    }
+    vignettes = selectors.practice_library(**filters)
+    page = Paginator(vignettes, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "vignettes/library.html",
+        {
+            "page": page,
+            "filters": filters,
+            "case_types": CaseType.choices,
+            "difficulties": Difficulty.choices,
+            "instruments": selectors.instrument_list(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def vignette_detail(request, slug):
+    vignette = selectors.practice_vignette_get(slug=slug)
+    revision = vignette.current_revision
+    return render(
+        request,
+        "vignettes/vignette_detail.html",
+        {
+            "vignette": vignette,
+            "revision": revision,
+            "case_file": render_markdown(revision.body),
+            "case_type_labels": [CaseType(ct).label for ct in revision.case_types],
+        },
+    )
