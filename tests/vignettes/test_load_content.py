@@ -124,8 +124,7 @@ def test_reference_correction_creates_a_new_reference(content, content_dir):
 def test_removed_vignette_is_retired_not_deleted(content, content_dir):
     (content_dir / "vignettes" / f"{SAMPLE}.md").unlink()
     for set_file in (content_dir / "sets").glob("*.yaml"):
-        set_file.write_text(set_file.read_text().replace(f"{SAMPLE}, ", "").replace(
-            f", {SAMPLE}", "").replace(f"- {SAMPLE}\n", ""))
+        set_file.write_text(set_file.read_text().replace(f"  - {SAMPLE}\n", ""))
     out, err = run("--path", str(content_dir))
     assert f"vignette {SAMPLE}: retired" in out, err
     assert Vignette.objects.get(slug=SAMPLE).status == ContentStatus.RETIRED

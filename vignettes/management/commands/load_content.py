@@ -43,7 +43,11 @@ class Command(BaseCommand):
         if options["verbosity"] >= 1:
             for change in report.changes:
                 self.stdout.write(change)
+        if options["verbosity"] < 1:
+            return
         if report.changed:
-            self.stdout.write(self.style.SUCCESS(f"Loaded {summary}: {len(report.changes)} change(s)."))
+            self.stdout.write(
+                self.style.SUCCESS(f"Loaded {summary}: {len(report.changes)} change(s).")
+            )
         else:
             self.stdout.write(f"{summary}: no changes.")

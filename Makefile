@@ -1,0 +1,44 @@
+# Calibrate: the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# irrCAC (a reference package the statistics are tested against) pins scipy==1.12.0, which
+# cannot be installed beside NumPy 2; it is installed without its dependencies.
+REFERENCE_NODEPS := irrCAC==0.4.4
+
+.PHONY: demo install install-test test test-fast lint check-content benchmark browser-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps "$(REFERENCE_NODEPS)"
+
+## make demo: install, create the SQLite database, load content, create demo accounts, serve.
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Calibrate is starting at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## make test: install the test dependencies and run the whole suite.
+test: install-test
+	$(BIN)/pytest
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+check-content: install
+	$(BIN)/python manage.py load_content --check
+	$(BIN)/python manage.py content_report
+
+benchmark: install-test
+	$(BIN)/python -m benchmarks
