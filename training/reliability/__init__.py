@@ -1,0 +1,56 @@
+"""Calibrate's reliability engine: agreement statistics on plain arrays, never Django.
+
+Input everywhere is a units x raters array-like (NaN or None = missing) and, optionally, the
+declared categories; output is a frozen :class:`Estimate`. See docs/statistics.md.
+"""
+
+from .csvio import RatingsFile, RatingsFileError, RatingsMatrix, read_ratings_csv
+from .gtheory import (
+    DStudy,
+    VarianceComponents,
+    d_study,
+    g_coefficient,
+    g_study,
+    phi_coefficient,
+    phi_lambda,
+    variance_components_anova,
+    variance_components_reml,
+)
+from .icc import FORM_NAMES, icc, icc_all
+from .kappa import (
+    FleissKappa,
+    brennan_prediger,
+    cohen_kappa,
+    conger_kappa,
+    fleiss_kappa,
+    gwet_ac1,
+    gwet_ac2,
+    light_kappa,
+    percent_agreement,
+    scott_pi,
+)
+from .krippendorff import LEVELS, krippendorff_alpha, krippendorff_alpha_levels
+from .reference import (
+    BlandAltman,
+    applicability_agreement,
+    bland_altman,
+    exact_agreement,
+    mean_signed_deviation,
+    reference_report,
+    tolerance_agreement,
+)
+from .report import STATISTICS, item_report
+from .result import Estimate
+from .timeseries import Cusum, WindowEstimate, calendar_windows, cusum, rolling_windows
+
+__all__ = [
+    "FORM_NAMES", "LEVELS", "STATISTICS", "BlandAltman", "Cusum", "DStudy", "Estimate",
+    "FleissKappa", "RatingsFile", "RatingsFileError", "RatingsMatrix", "VarianceComponents",
+    "WindowEstimate", "applicability_agreement", "bland_altman", "brennan_prediger",
+    "calendar_windows", "cohen_kappa", "conger_kappa", "cusum", "d_study", "exact_agreement",
+    "fleiss_kappa", "g_coefficient", "g_study", "gwet_ac1", "gwet_ac2", "icc", "icc_all",
+    "item_report", "krippendorff_alpha", "krippendorff_alpha_levels", "light_kappa",
+    "mean_signed_deviation", "percent_agreement", "phi_coefficient", "phi_lambda",
+    "read_ratings_csv", "reference_report", "rolling_windows", "scott_pi",
+    "tolerance_agreement", "variance_components_anova", "variance_components_reml",
+]
