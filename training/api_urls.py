@@ -1,6 +1,17 @@
 from django.urls import path
 from rest_framework.authtoken.views import ObtainAuthToken
 
+from training import api
+
 urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("me/", api.MeApi.as_view(), name="me"),
+    path("assignments/", api.AssignmentListApi.as_view(), name="assignment-list"),
+    path("attempts/", api.AttemptListCreateApi.as_view(), name="attempt-list"),
+    path("attempts/<int:attempt_id>/", api.AttemptDetailApi.as_view(), name="attempt-detail"),
+    path("attempts/<int:attempt_id>/ratings/", api.RatingSaveApi.as_view(), name="attempt-ratings"),
+    path("attempts/<int:attempt_id>/submit/", api.AttemptSubmitApi.as_view(),
+         name="attempt-submit"),
+    path("attempts/<int:attempt_id>/feedback/", api.AttemptFeedbackApi.as_view(),
+         name="attempt-feedback"),
 ]

@@ -2,6 +2,7 @@
 
 import zoneinfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -23,3 +24,304 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Role(models.TextChoices):
+    TRAINEE = "trainee", _("Trainee")
+    INSTRUCTOR = "instructor", _("Instructor")
+    ORG_ADMIN = "org_admin", _("Organisation admin")
+
+
+class Membership(models.Model):
+    """A user's role in one organisation. A user may belong to several."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="uniq_membership"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.organization} as {self.get_role_display()}"
+
+
+class Profile(models.Model):
+    """Per-user state that is not authentication: the active organisation, notices seen."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    active_organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    content_notice_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Profile of {self.user}"
+
+
+class Invitation(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.organization}"
+
+
+class Cohort(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="cohorts")
+    name = models.CharField(max_length=200)
+    trainees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="cohorts_as_trainee"
+    )
+    instructors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="cohorts_as_instructor"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="uniq_cohort_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Mode(models.TextChoices):
+    PRACTICE = "practice", _("Practice")
+    EXAM = "exam", _("Exam")
+
+
+class FeedbackPolicy(models.TextChoices):
+    IMMEDIATE = "immediate", _("Right after submission")
+    AFTER_CLOSE = "after_close", _("After the assignment closes")
+    NEVER = "never", _("Not shown to trainees")
+
+
+class Assignment(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="assignments"
+    )
+    cohort = models.ForeignKey(Cohort, on_delete=models.PROTECT, related_name="assignments")
+    title = models.CharField(max_length=200)
+    vignette_set = models.ForeignKey(
+        "vignettes.VignetteSet", on_delete=models.PROTECT, related_name="assignments"
+    )
+    instruments = models.ManyToManyField("vignettes.Instrument", related_name="assignments")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PRACTICE)
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField(null=True, blank=True)
+    time_limit_minutes = models.PositiveIntegerField(null=True, blank=True)
+    attempts_allowed = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Empty = unlimited.")
+    )
+    feedback_policy = models.CharField(
+        max_length=16, choices=FeedbackPolicy.choices, default=FeedbackPolicy.IMMEDIATE
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-opens_at", "title"]
+
+    def __str__(self):
+        return self.title
+
+
+class AttemptStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", _("In progress")
+    SUBMITTED = "submitted", _("Submitted")
+    FINALISED = "finalised", _("Finalised at the deadline")
+
+
+class Attempt(models.Model):
+    """One trainee's work on one assignment, or on one free-practice vignette."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="attempts"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="attempts"
+    )
+    assignment = models.ForeignKey(
+        Assignment, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts"
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PRACTICE)
+    status = models.CharField(
+        max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.IN_PROGRESS
+    )
+    started_at = models.DateTimeField()
+    deadline = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    instrument_versions = models.ManyToManyField(
+        "vignettes.InstrumentVersion", related_name="attempts"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["organization", "user", "status"])]
+
+    def __str__(self):
+        return f"Attempt {self.pk} by {self.user}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == AttemptStatus.IN_PROGRESS
+
+
+class AttemptVignette(models.Model):
+    """The vignette revisions an attempt covers, pinned when it starts."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="attempt_vignettes")
+    vignette_revision = models.ForeignKey(
+        "vignettes.VignetteRevision", on_delete=models.PROTECT, related_name="+"
+    )
+    order = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["attempt", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt", "vignette_revision"], name="uniq_attempt_vignette"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.attempt_id}: {self.vignette_revision}"
+
+
+class Rating(models.Model):
+    """One vignette x one instrument within an attempt: applicability, items, rationale.
+
+    Never changes once its attempt is submitted. `total` and `band_code` are computed by the
+    scoring function at submission, never taken from input.
+    """
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="ratings")
+    vignette_revision = models.ForeignKey(
+        "vignettes.VignetteRevision", on_delete=models.PROTECT, related_name="ratings"
+    )
+    instrument_version = models.ForeignKey(
+        "vignettes.InstrumentVersion", on_delete=models.PROTECT, related_name="ratings"
+    )
+    applicable = models.BooleanField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    notes = models.JSONField(default=dict, blank=True, help_text=_("Item code -> note."))
+    revision = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Filled at submission from the scoring function and the reference it was compared with.
+    reference_scoring = models.ForeignKey(
+        "vignettes.ReferenceScoring",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ratings",
+    )
+    total = models.IntegerField(null=True, blank=True)
+    band_code = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["attempt", "vignette_revision", "instrument_version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt", "vignette_revision", "instrument_version"],
+                name="uniq_rating",
+            ),
+        ]
+        indexes = [models.Index(fields=["instrument_version", "submitted_at"])]
+
+    def __str__(self):
+        return f"Rating {self.pk} ({self.vignette_revision} on {self.instrument_version})"
+
+
+class RatingItem(models.Model):
+    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="items")
+    item = models.ForeignKey("vignettes.Item", on_delete=models.PROTECT, related_name="+")
+    value = models.IntegerField(null=True, blank=True, help_text=_("Empty = omitted."))
+
+    class Meta:
+        ordering = ["rating", "item__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["rating", "item"], name="uniq_rating_item"),
+        ]
+
+    def __str__(self):
+        return f"{self.item_id} = {self.value}"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValueError("Audit events are append-only.")
+
+    def delete(self):
+        raise ValueError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """Append-only audit trail: never updated, never deleted."""
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_repr = models.CharField(max_length=200, blank=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=100)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["organization", "at"])]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_repr} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")

@@ -7,10 +7,11 @@ compared keeps pointing at the exact row it used.
 
 from django.db import models
 from django.db.models import Q
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from vignettes import scoring
+
+_SPEC_CACHE: dict[int, scoring.InstrumentSpec] = {}
 
 
 class Pool(models.TextChoices):
@@ -105,8 +106,15 @@ class InstrumentVersion(models.Model):
     def __str__(self):
         return f"{self.instrument.short_name} {self.version_label} (revision {self.number})"
 
-    @cached_property
+    @property
     def spec(self) -> scoring.InstrumentSpec:
+        # Versions are immutable, so their spec is computed once per process.
+        spec = _SPEC_CACHE.get(self.pk)
+        if spec is None:
+            spec = _SPEC_CACHE[self.pk] = self._build_spec()
+        return spec
+
+    def _build_spec(self) -> scoring.InstrumentSpec:
         items = tuple(
             scoring.ItemSpec(
                 code=item.code,

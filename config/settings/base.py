@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.middleware.NoIndexMiddleware",
+    "config.middleware.BodySizeLimitMiddleware",
+    "training.middleware.ContentNoticeMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -139,7 +141,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "vignettes:library"
+LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "en"
@@ -166,7 +168,19 @@ STORAGES = {
     },
 }
 
+# E-mail: printed to the console by default; SMTP when EMAIL_BACKEND says so.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Calibrate <calibrate@localhost>")
+
+# Request body limits (bytes): JSON for the API, forms and uploads for the HTML pages.
+CALIBRATE_MAX_JSON_BODY = int(os.environ.get("CALIBRATE_MAX_JSON_BODY", 256 * 1024))
+CALIBRATE_MAX_FORM_BODY = int(os.environ.get("CALIBRATE_MAX_FORM_BODY", 2 * 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = CALIBRATE_MAX_FORM_BODY
 
 # Where the bundled content files live; load_content --path overrides it.
 CALIBRATE_CONTENT_DIR = BASE_DIR / "vignettes" / "content"
@@ -177,6 +191,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.DefaultPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

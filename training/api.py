@@ -1,0 +1,246 @@
+"""REST API for trainees: attempts, drafts, submission, feedback. One view per action."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.parsers import StrictJSONParser
+from training import selectors
+from training.models import Assignment
+from training.serializers import (
+    AssignmentSerializer,
+    AttemptCreateSerializer,
+    AttemptDetailSerializer,
+    AttemptListSerializer,
+    FeedbackSerializer,
+    MembershipSerializer,
+    RatingSavedSerializer,
+    RatingSaveSerializer,
+)
+from training.services import attempts as attempt_services
+from training.services.people import profile_switch_organization
+from training.tenancy import active_membership
+
+ORG_HEADER = OpenApiParameter(
+    "X-Organization",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Slug of the organisation to act in (default: your active organisation).",
+)
+
+
+class OrganizationScopedApi(APIView):
+    """Every endpoint acts inside one organisation the user belongs to."""
+
+    @property
+    def membership(self):
+        if not hasattr(self, "_membership"):
+            membership = active_membership(
+                self.request.user, requested_slug=self.request.headers.get("X-Organization")
+            )
+            if membership is None:
+                raise PermissionDenied("You are not a member of any organisation.")
+            self._membership = membership
+        return self._membership
+
+    @property
+    def organization(self):
+        return self.membership.organization
+
+
+@extend_schema(parameters=[ORG_HEADER])
+class AttemptListCreateApi(OrganizationScopedApi, generics.GenericAPIView):
+    serializer_class = AttemptListSerializer
+
+    def get_queryset(self):
+        return selectors.attempt_list(user=self.request.user, organization=self.organization)
+
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(AttemptListSerializer(page, many=True).data)
+
+    @extend_schema(request=AttemptCreateSerializer, responses={201: AttemptDetailSerializer})
+    def post(self, request):
+        data = AttemptCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if "assignment" in values:
+            assignment = Assignment.objects.filter(
+                pk=values["assignment"], organization=self.organization
+            ).first()
+            if assignment is None:
+                raise serializers.ValidationError({"assignment": "No such assignment for you."})
+            try:
+                attempt = attempt_services.attempt_start_assignment(
+                    user=request.user,
+                    organization=self.organization,
+                    assignment=assignment,
+                    vignette_slug=values.get("vignette"),
+                )
+            except Assignment.DoesNotExist:
+                raise serializers.ValidationError(
+                    {"assignment": "No such assignment for you."}
+                ) from None
+        else:
+            try:
+                attempt = attempt_services.attempt_start_practice(
+                    user=request.user,
+                    organization=self.organization,
+                    vignette_slug=values["vignette"],
+                    instrument_slugs=values["instruments"],
+                )
+            except Http404:
+                raise serializers.ValidationError(
+                    {"vignette": "No such practice vignette."}
+                ) from None
+        attempt = selectors.attempt_get(
+            user=request.user, organization=self.organization, attempt_id=attempt.pk
+        )
+        return Response(_attempt_payload(attempt), status=status.HTTP_201_CREATED)
+
+
+def _attempt_payload(attempt):
+    return AttemptDetailSerializer(
+        attempt,
+        context={
+            "drafts": selectors.attempt_ratings(attempt),
+            "feedback_available": selectors.feedback_allowed(attempt),
+        },
+    ).data
+
+
+@extend_schema(parameters=[ORG_HEADER], responses=AttemptDetailSerializer)
+class AttemptDetailApi(OrganizationScopedApi):
+    def get(self, request, attempt_id):
+        attempt = selectors.attempt_get(
+            user=request.user, organization=self.organization, attempt_id=attempt_id
+        )
+        return Response(_attempt_payload(attempt))
+
+
+RATING_FIELDS = {"vignette", "instrument", "applicable", "items", "notes", "rationale", "revision"}
+
+
+@extend_schema(
+    parameters=[ORG_HEADER],
+    request=RatingSaveSerializer,
+    responses={200: RatingSavedSerializer},
+    description=(
+        "Save a draft of one rating (vignette x instrument): merged into what was saved; "
+        "`null` for an item = omitted. A stale `revision` answers 409 and changes nothing."
+    ),
+)
+class RatingSaveApi(OrganizationScopedApi):
+    parser_classes = [StrictJSONParser]
+
+    def put(self, request, attempt_id):
+        attempt = selectors.attempt_get(
+            user=request.user, organization=self.organization, attempt_id=attempt_id
+        )
+        body = request.data
+        if not isinstance(body, dict):
+            raise ValidationError("The body must be a JSON object.")
+        unknown = sorted(set(body) - RATING_FIELDS)
+        if unknown:
+            raise ValidationError(
+                dict.fromkeys(unknown, "This field cannot be set by a client.")
+            )
+        missing = [k for k in ("vignette", "instrument", "revision") if k not in body]
+        if missing:
+            raise ValidationError(dict.fromkeys(missing, "This field is required."))
+        attempt_services.rating_save_draft(
+            attempt=attempt,
+            vignette=body["vignette"],
+            instrument=body["instrument"],
+            revision=body["revision"],
+            applicable=body.get("applicable"),
+            items=body.get("items"),
+            notes=body.get("notes"),
+            rationale=body.get("rationale"),
+            fields_sent=frozenset(body) & {"applicable", "items", "notes", "rationale"},
+        )
+        attempt = selectors.attempt_get(
+            user=request.user, organization=self.organization, attempt_id=attempt.pk
+        )
+        drafts = selectors.attempt_ratings(attempt)
+        return Response(
+            RatingSavedSerializer(drafts[(body["vignette"], body["instrument"])]).data
+        )
+
+
+@extend_schema(parameters=[ORG_HEADER], request=None, responses=AttemptDetailSerializer)
+class AttemptSubmitApi(OrganizationScopedApi):
+    parser_classes = [StrictJSONParser, JSONParser]
+
+    def post(self, request, attempt_id):
+        attempt = selectors.attempt_get(
+            user=request.user, organization=self.organization, attempt_id=attempt_id
+        )
+        attempt_services.attempt_submit(attempt=attempt)
+        attempt = selectors.attempt_get(
+            user=request.user, organization=self.organization, attempt_id=attempt.pk
+        )
+        return Response(_attempt_payload(attempt))
+
+
+@extend_schema(parameters=[ORG_HEADER], responses=FeedbackSerializer(many=True))
+class AttemptFeedbackApi(OrganizationScopedApi):
+    def get(self, request, attempt_id):
+        attempt = selectors.attempt_get(
+            user=request.user, organization=self.organization, attempt_id=attempt_id
+        )
+        if not selectors.feedback_allowed(attempt):
+            return Response(
+                {"detail": selectors.feedback_release_note(attempt), "code": "not_available"},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        return Response(FeedbackSerializer(selectors.attempt_feedback(attempt), many=True).data)
+
+
+@extend_schema(parameters=[ORG_HEADER])
+class AssignmentListApi(OrganizationScopedApi, generics.ListAPIView):
+    """The open assignments of the cohorts you are a trainee in."""
+
+    serializer_class = AssignmentSerializer
+
+    def get_queryset(self):
+        return selectors.assignments_for_trainee(
+            user=self.request.user, organization=self.organization
+        )
+
+
+class OrganizationSwitchSerializer(serializers.Serializer):
+    organization = serializers.CharField(max_length=100)
+
+
+class MeApi(APIView):
+    """Who you are, your memberships and the organisation you act in."""
+
+    @extend_schema(responses=MembershipSerializer(many=True))
+    def get(self, request):
+        active = active_membership(request.user)
+        rows = [
+            {"organization": m.organization, "role": m.role,
+             "active": active is not None and m.pk == active.pk}
+            for m in selectors.memberships_for(request.user)
+        ]
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "memberships": MembershipSerializer(rows, many=True).data,
+            }
+        )
+
+    @extend_schema(request=OrganizationSwitchSerializer, responses=MembershipSerializer(many=True))
+    def post(self, request):
+        data = OrganizationSwitchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile_switch_organization(
+            user=request.user, organization_slug=data.validated_data["organization"]
+        )
+        return self.get(request)

@@ -1,0 +1,458 @@
+"""Reads for trainees, scoped to the user and the active organisation.
+
+Trainee-facing reads before feedback never touch reference scorings: the attempt detail has
+no reference data at all, and `attempt_feedback` refuses until feedback is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Max, Prefetch, Q
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from training.models import (
+    Assignment,
+    Attempt,
+    AttemptStatus,
+    AttemptVignette,
+    FeedbackPolicy,
+    Membership,
+    Rating,
+    RatingItem,
+)
+from vignettes import scoring
+from vignettes.models import ReferenceItemScore
+
+
+def attempt_list(*, user, organization):
+    return (
+        Attempt.objects.filter(user=user, organization=organization)
+        .select_related("assignment")
+        .prefetch_related(
+            "instrument_versions__instrument",
+            Prefetch(
+                "attempt_vignettes",
+                queryset=AttemptVignette.objects.select_related("vignette_revision__vignette"),
+            ),
+        )
+        .order_by("-started_at", "-pk")
+    )
+
+
+def attempt_get(*, user, organization, attempt_id) -> Attempt:
+    """The user's own attempt in the active organisation, or 404 (never 403: another
+    trainee's attempt must not be distinguishable from one that does not exist)."""
+    try:
+        attempt_id = int(attempt_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    attempt = attempt_list(user=user, organization=organization).filter(pk=attempt_id).first()
+    if attempt is None:
+        raise Http404
+    return attempt
+
+
+@dataclass
+class RatingDraft:
+    vignette_slug: str
+    instrument_slug: str
+    applicable: bool | None
+    items: dict[str, int | None]
+    notes: dict[str, str]
+    rationale: str
+    revision: int
+    total: int
+    band_code: str | None
+    band_label: str | None
+    complete: bool
+    unscored: list[str]
+
+
+def attempt_ratings(attempt: Attempt) -> dict[tuple[str, str], RatingDraft]:
+    """The saved drafts of an attempt, keyed by (vignette slug, instrument slug)."""
+    out = {}
+    ratings = attempt.ratings.select_related(
+        "vignette_revision__vignette", "instrument_version__instrument"
+    ).prefetch_related(Prefetch("items", queryset=RatingItem.objects.select_related("item")))
+    for rating in ratings:
+        states = {ri.item.code: ri.value for ri in rating.items.all()}
+        result = scoring.score(rating.instrument_version.spec, states)
+        out[(rating.vignette_revision.vignette.slug, rating.instrument_version.instrument.slug)] = (
+            RatingDraft(
+                vignette_slug=rating.vignette_revision.vignette.slug,
+                instrument_slug=rating.instrument_version.instrument.slug,
+                applicable=rating.applicable,
+                items=states,
+                notes=dict(rating.notes or {}),
+                rationale=rating.rationale,
+                revision=rating.revision,
+                total=result.total,
+                band_code=result.band_code,
+                band_label=result.band.label if result.band else None,
+                complete=result.complete,
+                unscored=list(result.unscored),
+            )
+        )
+    return out
+
+
+def feedback_allowed(attempt: Attempt, *, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    if attempt.status == AttemptStatus.IN_PROGRESS:
+        return False
+    assignment = attempt.assignment
+    if assignment is None:
+        return True
+    if assignment.feedback_policy == FeedbackPolicy.IMMEDIATE:
+        return True
+    if assignment.feedback_policy == FeedbackPolicy.AFTER_CLOSE:
+        return assignment.closes_at is not None and assignment.closes_at <= now
+    return False
+
+
+def feedback_release_note(attempt: Attempt) -> str:
+    assignment = attempt.assignment
+    if attempt.status == AttemptStatus.IN_PROGRESS:
+        return _("Feedback is shown after you submit.")
+    if assignment and assignment.feedback_policy == FeedbackPolicy.AFTER_CLOSE:
+        return _("Feedback is shown after the assignment closes.")
+    if assignment and assignment.feedback_policy == FeedbackPolicy.NEVER:
+        return _("This assignment does not show item feedback to trainees.")
+    return ""
+
+
+@dataclass
+class ItemFeedback:
+    code: str
+    name: str
+    value: int | None
+    value_label: str
+    scored: bool
+    reference_value: int | None
+    reference_label: str
+    match: bool
+    rationale: str
+    note: str
+
+
+@dataclass
+class RatingFeedback:
+    vignette_slug: str
+    vignette_title: str
+    instrument_slug: str
+    instrument_name: str
+    applicable: bool | None
+    reference_applicable: bool
+    reference_reason: str
+    applicability_match: bool
+    items: list[ItemFeedback] = field(default_factory=list)
+    total: int | None = None
+    band: str | None = None
+    reference_total: int | None = None
+    reference_band: str | None = None
+    summary: str = ""
+    reference_number: int = 0
+    panel: str = ""
+
+
+def _label(labels: dict[int, str], value) -> str:
+    if value is None:
+        return _("omitted")
+    return f"{value} ({labels.get(value, '')})"
+
+
+def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
+    """Item-by-item comparison with the reference each rating was compared against."""
+    if not feedback_allowed(attempt):
+        raise Http404
+    out = []
+    ratings = attempt.ratings.select_related(
+        "vignette_revision__vignette",
+        "instrument_version__instrument",
+        "reference_scoring",
+    ).prefetch_related(
+        Prefetch("items", queryset=RatingItem.objects.select_related("item")),
+        "instrument_version__items__allowed_values",
+        "instrument_version__bands",
+    )
+    for rating in ratings:
+        ref = rating.reference_scoring
+        version = rating.instrument_version
+        spec = version.spec
+        fb = RatingFeedback(
+            vignette_slug=rating.vignette_revision.vignette.slug,
+            vignette_title=rating.vignette_revision.title,
+            instrument_slug=version.instrument.slug,
+            instrument_name=version.instrument.short_name,
+            applicable=rating.applicable,
+            reference_applicable=bool(ref and ref.applicable),
+            reference_reason=ref.not_applicable_reason if ref else "",
+            applicability_match=bool(ref) and rating.applicable == ref.applicable,
+            reference_number=ref.number if ref else 0,
+            panel=ref.panel if ref else "",
+        )
+        bands = {b.code: b.label for b in spec.bands}
+        if ref is not None and ref.applicable:
+            ref_items = {
+                s.item.code: s
+                for s in ReferenceItemScore.objects.filter(reference_scoring=ref).select_related(
+                    "item"
+                )
+            }
+            mine = {ri.item.code: ri.value for ri in rating.items.all()}
+            matches = 0
+            for item in version.items.all():
+                labels = {v.value: v.label for v in item.allowed_values.all()}
+                ref_item = ref_items.get(item.code)
+                scored = item.code in mine
+                value = mine.get(item.code)
+                ref_value = ref_item.value if ref_item else None
+                match = bool(rating.applicable) and scored and value == ref_value
+                matches += match
+                fb.items.append(
+                    ItemFeedback(
+                        code=item.code,
+                        name=item.name,
+                        value=value,
+                        value_label=_label(labels, value) if scored else _("not scored"),
+                        scored=scored,
+                        reference_value=ref_value,
+                        reference_label=_label(labels, ref_value),
+                        match=match,
+                        rationale=ref_item.rationale if ref_item else "",
+                        note=(rating.notes or {}).get(item.code, ""),
+                    )
+                )
+            ref_result = ref.result()
+            fb.reference_total = ref_result.total
+            fb.reference_band = bands.get(ref_result.band_code)
+            if rating.applicable:
+                fb.total = rating.total
+                fb.band = bands.get(rating.band_code)
+                n = len(fb.items)
+                if fb.total is not None:
+                    diff = fb.total - fb.reference_total
+                    if diff == 0:
+                        total_text = _("total equals the reference")
+                    elif diff > 0:
+                        total_text = _("total %(d)d point(s) above the reference") % {"d": diff}
+                    else:
+                        total_text = _("total %(d)d point(s) below the reference") % {"d": -diff}
+                else:
+                    total_text = _("total incomplete")
+                fb.summary = _("%(m)d of %(n)d items agree; %(total)s.") % {
+                    "m": matches, "n": n, "total": total_text}
+            else:
+                fb.summary = _(
+                    "You judged %(inst)s not applicable; the reference scores it."
+                ) % {"inst": fb.instrument_name}
+        elif ref is not None:
+            fb.summary = (
+                _("Both you and the reference judged %(inst)s not applicable.")
+                if rating.applicable is False
+                else _("The reference judges %(inst)s not applicable here.")
+            ) % {"inst": fb.instrument_name}
+        out.append(fb)
+    return out
+
+
+def assignments_for_trainee(*, user, organization, now: dt.datetime | None = None):
+    now = now or timezone.now()
+    return (
+        Assignment.objects.filter(
+            organization=organization, cohort__trainees=user, opens_at__lte=now
+        )
+        .filter(Q(closes_at__isnull=True) | Q(closes_at__gt=now))
+        .select_related("vignette_set", "cohort")
+        .prefetch_related("instruments")
+        .annotate(
+            set_size=Count("vignette_set__members", distinct=True),
+        )
+        .order_by("closes_at", "title")
+    )
+
+
+def assignment_progress(*, user, assignment) -> dict:
+    attempts = Attempt.objects.filter(user=user, assignment=assignment)
+    submitted = attempts.exclude(status=AttemptStatus.IN_PROGRESS)
+    done_vignettes = (
+        Rating.objects.filter(attempt__in=submitted)
+        .values("vignette_revision__vignette").distinct().count()
+    )
+    open_attempt = attempts.filter(status=AttemptStatus.IN_PROGRESS).order_by("-started_at").first()
+    return {
+        "attempts": attempts.count(),
+        "submitted": submitted.count(),
+        "vignettes_done": done_vignettes,
+        "open_attempt": open_attempt,
+        "last_submitted": submitted.aggregate(t=Max("submitted_at"))["t"],
+    }
+
+
+def attempted_vignette_ids(*, user, organization) -> set[int]:
+    return set(
+        Rating.objects.filter(
+            attempt__user=user, attempt__organization=organization, submitted_at__isnull=False
+        ).values_list("vignette_revision__vignette_id", flat=True)
+    )
+
+
+def memberships_for(user):
+    return Membership.objects.filter(user=user).select_related("organization").order_by(
+        "organization__name"
+    )
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+@dataclass
+class ProgressPoint:
+    period: str
+    ratings: int
+    item_agreement: float | None
+
+
+@dataclass
+class MissedItem:
+    code: str
+    name: str
+    misses: int
+    scored: int
+    usual_wrong: str
+
+
+@dataclass
+class InstrumentProgress:
+    slug: str
+    name: str
+    ratings: int
+    item_agreement: float | None
+    applicability_agreement: float | None
+    deviation: object  # reliability Estimate of mean signed deviation of totals
+    tendency: str
+    over_time: list[ProgressPoint]
+    missed: list[MissedItem]
+
+
+def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentProgress]:
+    """Agreement with the reference over time, missed items, lenient/severe tendency."""
+    import zoneinfo
+
+    from training.reliability.reference import mean_signed_deviation
+
+    zone = zoneinfo.ZoneInfo(tz)
+    rows = list(
+        Rating.objects.filter(
+            attempt__user=user,
+            attempt__organization=organization,
+            submitted_at__isnull=False,
+            reference_scoring__isnull=False,
+        )
+        .select_related("instrument_version__instrument", "reference_scoring")
+        .order_by("submitted_at")
+    )
+    item_rows = list(
+        RatingItem.objects.filter(rating__in=[r.pk for r in rows]).values_list(
+            "rating_id", "item__code", "item__name", "item_id", "value"
+        )
+    )
+    ref_values = {
+        (rs_id, item_id): value
+        for rs_id, item_id, value in ReferenceItemScore.objects.filter(
+            reference_scoring__in={r.reference_scoring_id for r in rows}
+        ).values_list("reference_scoring_id", "item_id", "value")
+    }
+    ref_totals = {}
+    by_rating = defaultdict(list)
+    for rating_id, code, name, item_id, value in item_rows:
+        by_rating[rating_id].append((code, name, item_id, value))
+    per_instrument = defaultdict(list)
+    for r in rows:
+        per_instrument[r.instrument_version.instrument].append(r)
+    out = []
+    for instrument, ratings in sorted(per_instrument.items(), key=lambda kv: kv[0].short_name):
+        app_hits = [r.applicable == r.reference_scoring.applicable for r in ratings]
+        both = [r for r in ratings if r.applicable and r.reference_scoring.applicable]
+        per_period = defaultdict(lambda: [0, 0, 0])
+        misses = defaultdict(lambda: [0, 0, Counter(), ""])
+        hits = total_items = 0
+        trainee_totals, reference_totals = [], []
+        for r in both:
+            period = r.submitted_at.astimezone(zone).strftime("%Y-%m")
+            per_period[period][0] += 1
+            for code, name, item_id, value in by_rating[r.pk]:
+                ref_value = ref_values.get((r.reference_scoring_id, item_id))
+                match = value == ref_value
+                hits += match
+                total_items += 1
+                per_period[period][1] += match
+                per_period[period][2] += 1
+                entry = misses[code]
+                entry[1] += 1
+                entry[3] = name
+                if not match:
+                    entry[0] += 1
+                    entry[2]["omitted" if value is None else value] += 1
+            if r.total is not None:
+                if r.reference_scoring_id not in ref_totals:
+                    ref_totals[r.reference_scoring_id] = r.reference_scoring.result().total
+                trainee_totals.append(r.total)
+                reference_totals.append(ref_totals[r.reference_scoring_id])
+        deviation = mean_signed_deviation(trainee_totals, reference_totals)
+        tendency = ""
+        if deviation.value is not None and deviation.ci95 is not None:
+            low, high = deviation.ci95
+            if low > 0:
+                tendency = _("more severe than the reference")
+            elif high < 0:
+                tendency = _("more lenient than the reference")
+            else:
+                tendency = _("no clear lenient or severe tendency")
+        missed = sorted(
+            (
+                MissedItem(code, m[3], m[0], m[1],
+                           str(m[2].most_common(1)[0][0]) if m[2] else "")
+                for code, m in misses.items() if m[0]
+            ),
+            key=lambda m: (-m.misses / m.scored, m.code),
+        )[:5]
+        out.append(
+            InstrumentProgress(
+                slug=instrument.slug,
+                name=instrument.short_name,
+                ratings=len(ratings),
+                item_agreement=hits / total_items if total_items else None,
+                applicability_agreement=sum(app_hits) / len(app_hits) if app_hits else None,
+                deviation=deviation,
+                tendency=tendency,
+                over_time=[
+                    ProgressPoint(p, v[0], v[1] / v[2] if v[2] else None)
+                    for p, v in sorted(per_period.items())
+                ],
+                missed=missed,
+            )
+        )
+    return out
+
+
+def recent_results(*, user, organization, limit=5):
+    return (
+        Attempt.objects.filter(user=user, organization=organization)
+        .exclude(status=AttemptStatus.IN_PROGRESS)
+        .prefetch_related(
+            Prefetch(
+                "attempt_vignettes",
+                queryset=AttemptVignette.objects.select_related("vignette_revision"),
+            ),
+            "instrument_versions__instrument",
+        )
+        .select_related("assignment")
+        .order_by("-submitted_at")[:limit]
+    )
+

@@ -1,0 +1,505 @@
+"""Writes about people: memberships, invitations, cohorts, assignments, profiles."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from training.models import (
+    Assignment,
+    Cohort,
+    FeedbackPolicy,
+    Invitation,
+    Membership,
+    Mode,
+    Organization,
+    Role,
+)
+from training.services.audit import audit_record
+from training.tenancy import profile_for
+from vignettes.models import ContentStatus, Instrument, VignetteSet
+
+INVITATION_DAYS = 14
+MAX_CSV_ROWS = 500
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def membership_set_role(
+    *, actor, organization: Organization, user, role: str, now: dt.datetime | None = None
+) -> Membership:
+    """Give a user a role in the organisation (creating the membership if needed)."""
+    if role not in Role.values:
+        raise ValidationError({"role": _("Unknown role %(role)s.") % {"role": role}})
+    membership = Membership.objects.select_for_update().filter(
+        user=user, organization=organization
+    ).first()
+    before = {"role": membership.role} if membership else None
+    if membership is None:
+        membership = Membership.objects.create(user=user, organization=organization, role=role)
+        action = "membership.created"
+    elif membership.role == role:
+        return membership
+    else:
+        if membership.role == Role.ORG_ADMIN and not organization.memberships.filter(
+            role=Role.ORG_ADMIN
+        ).exclude(pk=membership.pk).exists():
+            raise ValidationError(
+                {"role": _("The organisation needs at least one organisation admin.")}
+            )
+        membership.role = role
+        membership.save(update_fields=["role"])
+        action = "membership.role_changed"
+    audit_record(
+        actor=actor,
+        organization=organization,
+        obj=membership,
+        action=action,
+        before=before,
+        after={"user": user.username, "role": role},
+        now=now,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor, membership: Membership, now: dt.datetime | None = None) -> None:
+    organization = membership.organization
+    if membership.role == Role.ORG_ADMIN and not organization.memberships.filter(
+        role=Role.ORG_ADMIN
+    ).exclude(pk=membership.pk).exists():
+        raise ValidationError(_("The organisation needs at least one organisation admin."))
+    for cohort in organization.cohorts.all():
+        cohort.trainees.remove(membership.user)
+        cohort.instructors.remove(membership.user)
+    audit_record(
+        actor=actor,
+        organization=organization,
+        obj=membership,
+        action="membership.removed",
+        before={"user": membership.user.username, "role": membership.role},
+        now=now,
+    )
+    membership.delete()
+
+
+@dataclass
+class InvitationResult:
+    invitation: Invitation
+    token: str
+    url: str
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    actor,
+    organization: Organization,
+    email: str,
+    role: str,
+    accept_url_base: str,
+    now: dt.datetime | None = None,
+) -> InvitationResult:
+    """Invite someone by e-mail. The token is sent once and stored only as a hash."""
+    now = now or timezone.now()
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError(
+            {"email": _("%(email)s is not an e-mail address.") % {"email": email}}
+        ) from None
+    if role not in Role.values:
+        raise ValidationError({"role": _("Unknown role %(role)s.") % {"role": role}})
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise ValidationError({"email": _("%(email)s is already a member.") % {"email": email}})
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        role=role,
+        token_hash=_token_hash(token),
+        invited_by=actor,
+        created_at=now,
+        expires_at=now + dt.timedelta(days=INVITATION_DAYS),
+    )
+    url = f"{accept_url_base.rstrip('/')}/{token}/"
+    send_mail(
+        subject=_("Invitation to %(org)s on Calibrate") % {"org": organization.name},
+        message=_(
+            "You have been invited to join %(org)s on Calibrate as %(role)s.\n\n"
+            "Accept the invitation within %(days)d days: %(url)s\n\n"
+            "Calibrate holds fictional case material about sexual offending, used to train "
+            "raters of risk-assessment instruments."
+        )
+        % {
+            "org": organization.name,
+            "role": Role(role).label,
+            "days": INVITATION_DAYS,
+            "url": url,
+        },
+        from_email=None,
+        recipient_list=[email],
+    )
+    audit_record(
+        actor=actor,
+        organization=organization,
+        obj=invitation,
+        action="invitation.created",
+        after={"email": email, "role": role},
+        now=now,
+    )
+    return InvitationResult(invitation=invitation, token=token, url=url)
+
+
+def invitation_get_by_token(*, token: str, now: dt.datetime | None = None) -> Invitation:
+    now = now or timezone.now()
+    invitation = Invitation.objects.filter(token_hash=_token_hash(token or "")).first()
+    if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= now:
+        raise ValidationError(_("This invitation link is not valid any more."))
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *, token: str, user=None, username: str = "", password: str = "",
+    now: dt.datetime | None = None,
+):
+    """Accept an invitation as a signed-in user, or by creating an account."""
+    now = now or timezone.now()
+    invitation = invitation_get_by_token(token=token, now=now)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None:
+        raise ValidationError(_("This invitation link is not valid any more."))
+    User = get_user_model()
+    if user is None:
+        username = (username or "").strip()
+        if not username:
+            raise ValidationError({"username": _("Choose a username.")})
+        try:
+            User._meta.get_field(User.USERNAME_FIELD).clean(username, None)
+        except ValidationError as exc:
+            raise ValidationError({"username": exc.messages}) from exc
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError({"username": _("That username is taken.")})
+        from django.contrib.auth.password_validation import validate_password
+
+        candidate = User(username=username, email=invitation.email)
+        try:
+            validate_password(password, user=candidate)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+        candidate.set_password(password)
+        candidate.save()
+        user = candidate
+    elif Membership.objects.filter(user=user, organization=invitation.organization).exists():
+        # Accepting must never change the role of someone who is already a member.
+        raise ValidationError(
+            _("You are already a member of %(org)s; the invitation was not used.")
+            % {"org": invitation.organization.name}
+        )
+    membership = membership_set_role(
+        actor=user, organization=invitation.organization, user=user, role=invitation.role, now=now
+    )
+    invitation.accepted_at = now
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    profile = profile_for(user)
+    profile.active_organization = invitation.organization
+    profile.save(update_fields=["active_organization"])
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(
+    *, actor, invitation: Invitation, now: dt.datetime | None = None
+) -> Invitation:
+    """Withdraw a pending invitation: its link stops working at once."""
+    now = now or timezone.now()
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None:
+        raise ValidationError(_("This invitation has already been accepted."))
+    if invitation.expires_at <= now:
+        raise ValidationError(_("This invitation has already expired."))
+    invitation.expires_at = now
+    invitation.save(update_fields=["expires_at"])
+    audit_record(
+        actor=actor,
+        organization=invitation.organization,
+        obj=invitation,
+        action="invitation.revoked",
+        before={"email": invitation.email, "role": invitation.role},
+        now=now,
+    )
+    return invitation
+
+
+@dataclass
+class CsvImportResult:
+    invitations: list[InvitationResult]
+
+
+def members_import_csv(
+    *,
+    actor,
+    organization: Organization,
+    data: bytes,
+    accept_url_base: str,
+    now: dt.datetime | None = None,
+) -> CsvImportResult:
+    """Invite members from a CSV with columns `email,role` (header required).
+
+    Every row is checked first; if any row is wrong, nothing is sent or stored and the error
+    lists every bad row by line number.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError(_("The file is not UTF-8 text.")) from None
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or {"email", "role"} - {f.strip().lower() for f in reader.fieldnames}:
+        raise ValidationError(_("The CSV needs a header row with the columns email and role."))
+    rows, errors, seen = [], [], set()
+    for line, row in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        email, role = row.get("email", "").lower(), row.get("role", "").lower()
+        role = {"admin": Role.ORG_ADMIN, "org admin": Role.ORG_ADMIN}.get(role, role)
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.append(_("line %(line)d: %(email)r is not an e-mail address") % {
+                "line": line, "email": email})
+            continue
+        if role not in Role.values:
+            errors.append(_("line %(line)d: role %(role)r is not one of %(roles)s") % {
+                "line": line, "role": role, "roles": ", ".join(Role.values)})
+            continue
+        if email in seen:
+            errors.append(_("line %(line)d: %(email)s appears twice") % {"line": line, "email": email})
+            continue
+        if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+            errors.append(_("line %(line)d: %(email)s is already a member") % {
+                "line": line, "email": email})
+            continue
+        seen.add(email)
+        rows.append((email, role))
+        if len(rows) > MAX_CSV_ROWS:
+            raise ValidationError(_("At most %(n)d rows per file.") % {"n": MAX_CSV_ROWS})
+    if errors:
+        raise ValidationError(errors)
+    if not rows:
+        raise ValidationError(_("The CSV has no rows."))
+    with transaction.atomic():
+        results = [
+            invitation_create(
+                actor=actor, organization=organization, email=email, role=role,
+                accept_url_base=accept_url_base, now=now,
+            )
+            for email, role in rows
+        ]
+    return CsvImportResult(invitations=results)
+
+
+def _members_with_role(organization, user_ids, roles, field):
+    found = set(
+        Membership.objects.filter(
+            organization=organization, user_id__in=user_ids, role__in=roles
+        ).values_list("user_id", flat=True)
+    )
+    missing = set(user_ids) - found
+    if missing:
+        raise ValidationError(
+            {field: _("Only members of this organisation with the right role can be added.")}
+        )
+
+
+@transaction.atomic
+def cohort_save(
+    *,
+    actor,
+    organization: Organization,
+    name: str,
+    trainee_ids: list[int],
+    instructor_ids: list[int],
+    cohort: Cohort | None = None,
+    now: dt.datetime | None = None,
+) -> Cohort:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Give the cohort a name.")})
+    if len(name) > 200:
+        raise ValidationError({"name": _("At most 200 characters.")})
+    clash = Cohort.objects.filter(organization=organization, name=name)
+    if cohort is not None:
+        clash = clash.exclude(pk=cohort.pk)
+    if clash.exists():
+        raise ValidationError({"name": _("A cohort with this name already exists.")})
+    _members_with_role(organization, trainee_ids, [Role.TRAINEE], "trainees")
+    _members_with_role(
+        organization, instructor_ids, [Role.INSTRUCTOR, Role.ORG_ADMIN], "instructors"
+    )
+    before = None
+    if cohort is None:
+        cohort = Cohort.objects.create(organization=organization, name=name)
+        action = "cohort.created"
+    else:
+        if cohort.organization_id != organization.pk:
+            raise ValidationError(_("That cohort belongs to another organisation."))
+        before = {
+            "name": cohort.name,
+            "trainees": sorted(cohort.trainees.values_list("username", flat=True)),
+            "instructors": sorted(cohort.instructors.values_list("username", flat=True)),
+        }
+        cohort.name = name
+        cohort.save(update_fields=["name"])
+        action = "cohort.changed"
+    cohort.trainees.set(trainee_ids)
+    cohort.instructors.set(instructor_ids)
+    after = {
+        "name": cohort.name,
+        "trainees": sorted(cohort.trainees.values_list("username", flat=True)),
+        "instructors": sorted(cohort.instructors.values_list("username", flat=True)),
+    }
+    if after != before:
+        audit_record(actor=actor, organization=organization, obj=cohort, action=action,
+                     before=before, after=after, now=now)
+    return cohort
+
+
+ASSIGNMENT_FIELDS = (
+    "title", "cohort", "vignette_set", "mode", "opens_at", "closes_at", "time_limit_minutes",
+    "attempts_allowed", "feedback_policy",
+)
+
+
+def _assignment_snapshot(assignment: Assignment) -> dict:
+    return {
+        "title": assignment.title,
+        "cohort": assignment.cohort.name,
+        "vignette_set": assignment.vignette_set.slug,
+        "instruments": sorted(assignment.instruments.values_list("slug", flat=True)),
+        "mode": assignment.mode,
+        "opens_at": assignment.opens_at.isoformat(),
+        "closes_at": assignment.closes_at.isoformat() if assignment.closes_at else None,
+        "time_limit_minutes": assignment.time_limit_minutes,
+        "attempts_allowed": assignment.attempts_allowed,
+        "feedback_policy": assignment.feedback_policy,
+    }
+
+
+@transaction.atomic
+def assignment_save(
+    *,
+    actor,
+    organization: Organization,
+    title: str,
+    cohort: Cohort,
+    vignette_set: VignetteSet,
+    instrument_slugs: list[str],
+    mode: str = Mode.PRACTICE,
+    opens_at: dt.datetime,
+    closes_at: dt.datetime | None = None,
+    time_limit_minutes: int | None = None,
+    attempts_allowed: int | None = None,
+    feedback_policy: str = FeedbackPolicy.IMMEDIATE,
+    assignment: Assignment | None = None,
+    now: dt.datetime | None = None,
+) -> Assignment:
+    """Create or change an assignment for a cohort the actor teaches (org admins: any)."""
+    errors: dict[str, str] = {}
+    title = (title or "").strip()
+    if not title:
+        errors["title"] = _("Give the assignment a title.")
+    if cohort.organization_id != organization.pk:
+        errors["cohort"] = _("That cohort belongs to another organisation.")
+    else:
+        membership = Membership.objects.filter(organization=organization, user=actor).first()
+        teaches = cohort.instructors.filter(pk=actor.pk).exists()
+        if membership is None or not (membership.role == Role.ORG_ADMIN or teaches):
+            errors["cohort"] = _("You can create assignments only for cohorts you teach.")
+    if vignette_set.owner_id not in (None, organization.pk):
+        errors["vignette_set"] = _("That set belongs to another organisation.")
+    if mode not in Mode.values:
+        errors["mode"] = _("Unknown mode.")
+    elif mode == Mode.EXAM and vignette_set.kind != VignetteSet.Kind.EXAM:
+        errors["vignette_set"] = _("An exam draws from an exam pool.")
+    elif mode == Mode.PRACTICE and vignette_set.kind != VignetteSet.Kind.PRACTICE:
+        errors["vignette_set"] = _("A practice assignment uses a practice set.")
+    if feedback_policy not in FeedbackPolicy.values:
+        errors["feedback_policy"] = _("Unknown feedback policy.")
+    if closes_at is not None and closes_at <= opens_at:
+        errors["closes_at"] = _("The assignment must close after it opens.")
+    if mode == Mode.EXAM and not time_limit_minutes:
+        errors["time_limit_minutes"] = _("An exam needs a time limit.")
+    if time_limit_minutes is not None and not 1 <= time_limit_minutes <= 24 * 60:
+        errors["time_limit_minutes"] = _("Between 1 minute and 24 hours.")
+    if attempts_allowed is not None and attempts_allowed < 1:
+        errors["attempts_allowed"] = _("At least 1, or empty for unlimited.")
+    slugs = list(dict.fromkeys(instrument_slugs or []))
+    instruments = list(
+        Instrument.objects.filter(slug__in=slugs, owner__isnull=True)
+        | Instrument.objects.filter(slug__in=slugs, owner=organization)
+    )
+    if not slugs:
+        errors["instruments"] = _("Choose at least one instrument.")
+    elif len(instruments) != len(slugs):
+        errors["instruments"] = _("Unknown instrument.")
+    if errors:
+        raise ValidationError(errors)
+    if not vignette_set.members.filter(vignette__status=ContentStatus.PUBLISHED).exists():
+        raise ValidationError({"vignette_set": _("That set has no published vignette.")})
+    values = {
+        "title": title, "cohort": cohort, "vignette_set": vignette_set, "mode": mode,
+        "opens_at": opens_at, "closes_at": closes_at, "time_limit_minutes": time_limit_minutes,
+        "attempts_allowed": attempts_allowed, "feedback_policy": feedback_policy,
+    }
+    if assignment is None:
+        assignment = Assignment.objects.create(
+            organization=organization, created_by=actor, **values
+        )
+        before, action = None, "assignment.created"
+    else:
+        if assignment.organization_id != organization.pk:
+            raise ValidationError(_("That assignment belongs to another organisation."))
+        before, action = _assignment_snapshot(assignment), "assignment.changed"
+        for key, value in values.items():
+            setattr(assignment, key, value)
+        assignment.save()
+    assignment.instruments.set(instruments)
+    audit_record(actor=actor, organization=organization, obj=assignment, action=action,
+                 before=before, after=_assignment_snapshot(assignment), now=now)
+    return assignment
+
+
+def profile_switch_organization(*, user, organization_slug: str):
+    membership = Membership.objects.filter(
+        user=user, organization__slug=organization_slug
+    ).select_related("organization").first()
+    if membership is None:
+        raise ValidationError({"organization": _("You are not a member of that organisation.")})
+    profile = profile_for(user)
+    profile.active_organization = membership.organization
+    profile.save(update_fields=["active_organization"])
+    return membership
+
+
+def profile_acknowledge_content_notice(*, user, now: dt.datetime | None = None) -> None:
+    profile = profile_for(user)
+    if profile.content_notice_seen_at is None:
+        profile.content_notice_seen_at = now or timezone.now()
+        profile.save(update_fields=["content_notice_seen_at"])
