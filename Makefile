@@ -8,7 +8,7 @@ PORT ?= 8000
 # cannot be installed beside NumPy 2; it is installed without its dependencies.
 REFERENCE_NODEPS := irrCAC==0.4.4
 
-.PHONY: demo install install-test test test-fast lint check-content benchmark browser-deps
+.PHONY: demo install install-test test lint check-content benchmark browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,19 @@ demo: install
 	@echo "Calibrate is starting at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+## Debian's Chromium for the browser tests (Playwright's own browser download does not work
+## here). Installed with apt-get when missing and we are root; otherwise says what to do.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'."; \
+	fi
+
 ## make test: install the test dependencies and run the whole suite.
-test: install-test
+test: install-test browser-deps
 	$(BIN)/pytest
 
 lint: install-test

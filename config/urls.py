@@ -16,6 +16,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", include("vignettes.urls")),
+    path("", include("training.urls")),
+    path("invitations/", include("training.invitation_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
 ]

@@ -13,7 +13,15 @@ SAMPLE = "daniel-r-csem-possession"
 
 @pytest.fixture
 def trainee_client(client, content):
-    client.force_login(UserFactory(username="t1"))
+    from django.utils import timezone
+
+    from training.tenancy import profile_for
+
+    user = UserFactory(username="t1")
+    profile = profile_for(user)
+    profile.content_notice_seen_at = timezone.now()
+    profile.save()
+    client.force_login(user)
     return client
 
 

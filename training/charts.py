@@ -1,0 +1,222 @@
+"""Charts: SVG drawn on the server.
+
+The one chart approach of the application (DESIGN.md): no JavaScript and nothing from a CDN,
+so charts work offline and under the strict Content-Security-Policy (presentation attributes
+only, no style attributes). Every chart has labelled axes, uses the Okabe-Ito colour-blind-safe
+palette with distinct markers, carries a <title> and <desc> for screen readers, and comes with
+its numbers as a table that the templates render beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+MARKERS = ("circle", "square", "diamond", "triangle")
+WIDTH, HEIGHT = 640, 300
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 36, 56
+
+
+@dataclass
+class Chart:
+    title: str
+    svg: SafeString
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)
+
+
+def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    if high <= low:
+        high = low + 1
+    span = high - low
+    raw = span / count
+    magnitude = 10 ** int(f"{raw:e}".split("e")[1])
+    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw),
+               default=magnitude * 10)
+    start = (low // step) * step
+    ticks = []
+    value = start
+    while value <= high + step * 0.001:
+        if value >= low - step * 0.001:
+            ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _marker(kind: str, x: float, y: float, colour: str) -> str:
+    if kind == "square":
+        return (f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{colour}"/>')
+    if kind == "diamond":
+        return (f'<polygon points="{x:.1f},{y - 5:.1f} {x + 5:.1f},{y:.1f} {x:.1f},{y + 5:.1f} '
+                f'{x - 5:.1f},{y:.1f}" fill="{colour}"/>')
+    if kind == "triangle":
+        return (f'<polygon points="{x:.1f},{y - 5:.1f} {x + 5:.1f},{y + 4:.1f} '
+                f'{x - 5:.1f},{y + 4:.1f}" fill="{colour}"/>')
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"/>'
+
+
+def _frame(title, x_label, y_label, y_ticks, y_to_px, desc) -> list[str]:
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'class="chart" aria-label="{escape(title, {chr(34): "&quot;"})}">',
+        f"<title>{escape(title)}</title>",
+        f"<desc>{escape(desc)}</desc>",
+        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        f'<text x="{LEFT}" y="20" font-size="14" font-weight="bold" fill="#1d232b">'
+        f"{escape(title)}</text>",
+    ]
+    for tick in y_ticks:
+        y = y_to_px(tick)
+        parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
+                     f'stroke="#d4d9df" stroke-width="1"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+                     f'fill="#55606e">{_fmt(tick)}</text>')
+    parts.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}" '
+                 f'stroke="#1d232b"/>')
+    parts.append(f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" '
+                 f'y2="{HEIGHT - BOTTOM}" stroke="#1d232b"/>')
+    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2:.0f}" y="{HEIGHT - 10}" font-size="12" '
+                 f'text-anchor="middle" fill="#1d232b">{escape(x_label)}</text>')
+    mid = (TOP + HEIGHT - BOTTOM) / 2
+    parts.append(f'<text x="16" y="{mid:.0f}" font-size="12" text-anchor="middle" '
+                 f'transform="rotate(-90 16 {mid:.0f})" fill="#1d232b">{escape(y_label)}</text>')
+    return parts
+
+
+def line_chart(
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    series: list[tuple[str, list[tuple[str, float | None]]]],
+    y_range: tuple[float, float] | None = None,
+    bands: list[tuple[str, list[tuple[float, float] | None]]] | None = None,
+) -> Chart:
+    """Series over categorical x values (periods); None = no value in that period.
+    `bands` optionally draws a shaded interval (e.g. a 95 % CI) per series."""
+    xs: list[str] = []
+    for _name, points in series:
+        for x, _y in points:
+            if x not in xs:
+                xs.append(x)
+    values = [y for _n, pts in series for _x, y in pts if y is not None]
+    if y_range is None:
+        low = min(values, default=0.0)
+        high = max(values, default=1.0)
+        pad = (high - low) * 0.1 or 1
+        y_range = (low - pad, high + pad)
+    y_low, y_high = y_range
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+
+    def x_to_px(i: int) -> float:
+        return LEFT + (plot_w * (i + 0.5) / max(len(xs), 1))
+
+    def y_to_px(v: float) -> float:
+        return TOP + plot_h * (1 - (v - y_low) / ((y_high - y_low) or 1))
+
+    desc = "; ".join(
+        f"{name}: " + ", ".join(f"{x} {_fmt(y)}" for x, y in pts) for name, pts in series
+    )
+    parts = _frame(title, x_label, y_label, _nice_ticks(y_low, y_high), y_to_px, desc)
+    step = max(1, len(xs) // 12)
+    for i, x in enumerate(xs):
+        if i % step == 0:
+            parts.append(f'<text x="{x_to_px(i):.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="11" '
+                         f'text-anchor="middle" fill="#55606e">{escape(x)}</text>')
+    for index, (name, points) in enumerate(series):
+        colour = PALETTE[index % len(PALETTE)]
+        if bands and index < len(bands):
+            for x, interval in zip(xs, bands[index][1], strict=False):
+                if interval is None:
+                    continue
+                i = xs.index(x)
+                lo, hi = (max(y_low, min(y_high, v)) for v in interval)
+                parts.append(
+                    f'<line x1="{x_to_px(i):.1f}" y1="{y_to_px(lo):.1f}" x2="{x_to_px(i):.1f}" '
+                    f'y2="{y_to_px(hi):.1f}" stroke="{colour}" stroke-width="2" '
+                    f'stroke-opacity="0.5"/>'
+                )
+        by_x = dict(points)
+        path = []
+        for i, x in enumerate(xs):
+            y = by_x.get(x)
+            if y is None:
+                continue
+            path.append(f"{'M' if not path else 'L'}{x_to_px(i):.1f},{y_to_px(y):.1f}")
+        if path:
+            parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour}" '
+                         f'stroke-width="2"/>')
+        for i, x in enumerate(xs):
+            y = by_x.get(x)
+            if y is not None:
+                parts.append(_marker(MARKERS[index % len(MARKERS)], x_to_px(i), y_to_px(y),
+                                     colour))
+        lx = LEFT + 8 + index * 150
+        parts.append(_marker(MARKERS[index % len(MARKERS)], lx, TOP - 6, colour))
+        parts.append(f'<text x="{lx + 9}" y="{TOP - 2}" font-size="11" fill="#1d232b">'
+                     f"{escape(name)}</text>")
+    parts.append("</svg>")
+    columns = [x_label] + [name for name, _p in series]
+    rows = [[x] + [_fmt(dict(pts).get(x)) for _n, pts in series] for x in xs]
+    return Chart(title=title, svg=mark_safe("".join(parts)), columns=columns, rows=rows)  # noqa: S308
+
+
+def scatter_chart(
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    points: list[tuple[float, float]],
+    hlines: list[tuple[str, float]] | None = None,
+    point_label: str = "",
+) -> Chart:
+    """A scatter with optional labelled horizontal lines (e.g. Bland–Altman bias and limits)."""
+    xs = [p[0] for p in points] or [0.0]
+    ys = [p[1] for p in points] + [v for _n, v in (hlines or [])] or [0.0]
+    x_low, x_high = min(xs), max(xs)
+    y_low, y_high = min(ys), max(ys)
+    xpad = (x_high - x_low) * 0.08 or 1
+    ypad = (y_high - y_low) * 0.15 or 1
+    x_low, x_high, y_low, y_high = x_low - xpad, x_high + xpad, y_low - ypad, y_high + ypad
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+
+    def x_to_px(v):
+        return LEFT + plot_w * (v - x_low) / ((x_high - x_low) or 1)
+
+    def y_to_px(v):
+        return TOP + plot_h * (1 - (v - y_low) / ((y_high - y_low) or 1))
+
+    desc = f"{len(points)} points. " + "; ".join(f"{n}: {_fmt(v)}" for n, v in hlines or [])
+    parts = _frame(title, x_label, y_label, _nice_ticks(y_low, y_high), y_to_px, desc)
+    for tick in _nice_ticks(x_low, x_high):
+        parts.append(f'<text x="{x_to_px(tick):.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="11" '
+                     f'text-anchor="middle" fill="#55606e">{_fmt(tick)}</text>')
+    for index, (name, value) in enumerate(hlines or []):
+        colour = PALETTE[(index + 1) % len(PALETTE)]
+        y = y_to_px(value)
+        dash = "" if index == 0 else ' stroke-dasharray="6 4"'
+        parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
+                     f'stroke="{colour}" stroke-width="2"{dash}/>')
+        parts.append(f'<text x="{WIDTH - RIGHT - 4}" y="{y - 4:.1f}" font-size="11" '
+                     f'text-anchor="end" fill="#1d232b">{escape(name)} {_fmt(value)}</text>')
+    for x, y in points:
+        parts.append(f'<circle cx="{x_to_px(x):.1f}" cy="{y_to_px(y):.1f}" r="4" '
+                     f'fill="{PALETTE[0]}" fill-opacity="0.7"/>')
+    parts.append("</svg>")
+    rows = [[_fmt(x), _fmt(y)] for x, y in points]
+    rows += [[name, _fmt(v)] for name, v in hlines or []]
+    return Chart(title=title, svg=mark_safe("".join(parts)),  # noqa: S308
+                 columns=[x_label, y_label], rows=rows)

@@ -1,0 +1,28 @@
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from training.tenancy import profile_for
+
+EXEMPT_PREFIXES = ("/notice/", "/accounts/", "/static/", "/api/", "/admin/", "/healthz",
+                   "/verify/", "/invitations/")
+
+
+class ContentNoticeMiddleware:
+    """At first sign-in, show once that the platform holds fictional case material about
+    sexual offending, before any other page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and request.method == "GET"
+            and request.path != "/"
+            and not request.path.startswith(EXEMPT_PREFIXES)
+            and profile_for(user).content_notice_seen_at is None
+        ):
+            return redirect(f"{reverse('content-notice')}?next={request.get_full_path()}")
+        return self.get_response(request)

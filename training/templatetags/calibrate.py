@@ -1,0 +1,42 @@
+from django import template
+
+from training.tenancy import active_membership
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def current_membership(context):
+    """The active membership, computed once per request."""
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return None
+    if not hasattr(request, "_calibrate_membership"):
+        request._calibrate_membership = getattr(request, "membership", None) or active_membership(
+            request.user
+        )
+    return request._calibrate_membership
+
+
+@register.simple_tag(takes_context=True)
+def user_memberships(context):
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return []
+    from training.selectors import memberships_for
+
+    return list(memberships_for(request.user))
+
+
+@register.filter
+def percent(value, digits=0):
+    if value is None:
+        return "–"
+    return f"{100 * value:.{int(digits)}f} %"
+
+
+@register.filter
+def get_item(mapping, key):
+    if not mapping:
+        return None
+    return mapping.get(key)
