@@ -1,41 +1,110 @@
-"""Demo data: an organisation and accounts so every page has something to show."""
+"""Demo data: an organisation, accounts in every role, a cohort with months of simulated
+history written through the services, and open assignments, so every page shows real data."""
 
+from __future__ import annotations
+
+import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.utils import timezone
 
-from training.models import Organization
+from training.models import Assignment, Cohort, Mode, Organization, Rating, Role
+from training.services.people import assignment_save, membership_set_role
+from training.simulation import PlantedTruth, simulate_cohort
+from training.tenancy import profile_for
+from vignettes.models import VignetteSet
 
 DEMO_ORG_SLUG = "demo-probation-service"
+DEMO_COHORT = "Demo cohort 2026"
+SIMULATED_TRAINEES = 12  # demo-trainee, demo-trainee2, ... demo-trainee12
+HISTORY_MONTHS = 6
+HISTORY_VIGNETTES = 16
+RATINGS_PER_TRAINEE = 10
 
 
 @dataclass
 class DemoResult:
     organization: Organization
     accounts: list[tuple[str, str]]
+    truth: PlantedTruth | None
 
 
-@transaction.atomic
-def seed_demo(*, password: str) -> DemoResult:
+def _user(username: str, hashed_password: str, *, staff: bool = False):
     User = get_user_model()
-    org, _ = Organization.objects.get_or_create(
-        slug=DEMO_ORG_SLUG,
-        defaults={"name": "Demo Probation Service", "time_zone": "Europe/London"},
+    user, _ = User.objects.get_or_create(
+        username=username, defaults={"email": f"{username}@example.org"}
     )
+    # One hash for every demo account: hashing is deliberately slow.
+    user.password = hashed_password
+    if staff:
+        user.is_staff = user.is_superuser = True
+    user.save()
+    return user
+
+
+def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
+    now = now or timezone.now()
+    password = make_password(password)
+    with transaction.atomic():
+        org, _ = Organization.objects.get_or_create(
+            slug=DEMO_ORG_SLUG,
+            defaults={"name": "Demo Probation Service", "time_zone": "Europe/London"},
+        )
+        staff = _user("demo-staff", password, staff=True)
+        admin = _user("demo-admin", password)
+        instructor = _user("demo-instructor", password)
+        membership_set_role(actor=staff, organization=org, user=admin, role=Role.ORG_ADMIN)
+        membership_set_role(actor=admin, organization=org, user=instructor, role=Role.INSTRUCTOR)
+        trainees = []
+        for i in range(1, SIMULATED_TRAINEES + 1):
+            user = _user("demo-trainee" if i == 1 else f"demo-trainee{i}", password)
+            membership_set_role(actor=admin, organization=org, user=user, role=Role.TRAINEE)
+            trainees.append(user)
+        for user in (admin, instructor, *trainees):
+            profile = profile_for(user)
+            profile.active_organization = org
+            profile.save(update_fields=["active_organization"])
+        cohort, _ = Cohort.objects.get_or_create(organization=org, name=DEMO_COHORT)
+        cohort.trainees.add(*trainees)
+        cohort.instructors.add(instructor)
+
+    truth = None
+    if not Rating.objects.filter(attempt__organization=org).exists():
+        truth = simulate_cohort(
+            organization=org,
+            cohort=cohort,
+            trainees=len(trainees),
+            vignettes=HISTORY_VIGNETTES,
+            months=HISTORY_MONTHS,
+            seed=2026,
+            start=now - dt.timedelta(days=30 * HISTORY_MONTHS + 1),
+            ratings_per_trainee=RATINGS_PER_TRAINEE,
+            users=trainees,
+        )
+
+    with transaction.atomic():
+        if not Assignment.objects.filter(organization=org).exists():
+            practice = VignetteSet.objects.get(slug="stable-2007-practice", owner__isnull=True)
+            assignment_save(
+                actor=instructor,
+                organization=org,
+                title="STABLE-2007 practice: dynamic risk factors",
+                cohort=cohort,
+                vignette_set=practice,
+                instrument_slugs=["stable-2007"],
+                mode=Mode.PRACTICE,
+                opens_at=now - dt.timedelta(days=7),
+                closes_at=now + dt.timedelta(days=30),
+                now=now,
+            )
     accounts = [
         ("demo-staff", "site staff (Django admin)"),
         ("demo-admin", "organisation admin"),
         ("demo-instructor", "instructor"),
         ("demo-trainee", "trainee"),
-        ("demo-trainee2", "trainee"),
+        (f"demo-trainee2 ... demo-trainee{SIMULATED_TRAINEES}", "trainees (simulated history)"),
     ]
-    for username, _role in accounts:
-        user, _ = User.objects.get_or_create(
-            username=username, defaults={"email": f"{username}@example.org"}
-        )
-        user.set_password(password)
-        if username == "demo-staff":
-            user.is_staff = user.is_superuser = True
-        user.save()
-    return DemoResult(organization=org, accounts=accounts)
+    return DemoResult(organization=org, accounts=accounts, truth=truth)

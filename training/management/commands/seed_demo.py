@@ -33,4 +33,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo organisation: {result.organization.name}")
         self.stdout.write(f"Demo accounts (password: {password}):")
         for username, role in result.accounts:
-            self.stdout.write(f"  {username:<18} {role}")
+            self.stdout.write(f"  {username:<34} {role}")
+        if result.truth is not None:
+            self.stdout.write(
+                f"Simulated history: {result.truth.ratings} ratings over "
+                f"{result.truth.months} months."
+            )

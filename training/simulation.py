@@ -1,0 +1,276 @@
+"""A simulated cohort with a planted rater model, written through the real services.
+
+Each simulated trainee has a severity (positive = codes towards higher risk), a base error
+rate, a chance of misjudging applicability, a learning rate (errors fall over time) and, for
+some, a drift (severity moves after a date). Items have difficulties; one is planted as the
+hardest. Attempts are started, saved and submitted with `attempt_start_practice`,
+`rating_save_draft` and `attempt_submit` and an injected clock, so the history looks exactly
+like real use. The same seed gives the same history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+
+from training.models import Cohort, Membership, Organization, Role
+from training.services.attempts import (
+    attempt_start_practice,
+    attempt_submit,
+    rating_save_draft,
+)
+from training.tenancy import profile_for
+from vignettes.models import ContentStatus, Instrument, Pool, ReferenceScoring, Vignette
+
+
+@dataclass
+class PlantedRater:
+    username: str
+    severity: float
+    error_rate: float
+    applicability_error: float
+    learning: float
+    drift_start: str | None = None
+    drift_shift: float = 0.0
+
+
+@dataclass
+class PlantedTruth:
+    seed: int
+    start: str
+    months: int
+    instruments: list[str]
+    vignettes: list[str]
+    item_difficulty: dict[str, float]
+    hardest_item: dict[str, str]
+    most_lenient: str
+    most_severe: str
+    raters: list[PlantedRater] = field(default_factory=list)
+    ratings: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def _code(value, allowed: list[int], *, p_error: float, severity: float, rng) -> int:
+    """Keep the reference value, or move one step up (severe) or down (lenient)."""
+    if rng.random() >= p_error:
+        return value
+    index = allowed.index(value)
+    up = rng.random() < _sigmoid(4 * severity)
+    if up and index + 1 < len(allowed):
+        return allowed[index + 1]
+    if not up and index > 0:
+        return allowed[index - 1]
+    # At the edge of the scale the error goes the other way.
+    if index + 1 < len(allowed):
+        return allowed[index + 1]
+    return allowed[index - 1]
+
+
+@transaction.atomic
+def _ensure_trainees(organization, cohort, count, prefix, password):
+    User = get_user_model()
+    hashed = make_password(password)
+    users = []
+    for i in range(1, count + 1):
+        username = f"{prefix}{i}"
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@example.org"}
+        )
+        if created:
+            user.password = hashed
+            user.save(update_fields=["password"])
+        Membership.objects.get_or_create(
+            user=user, organization=organization, defaults={"role": Role.TRAINEE}
+        )
+        profile = profile_for(user)
+        if profile.active_organization_id is None:
+            profile.active_organization = organization
+            profile.save(update_fields=["active_organization"])
+        cohort.trainees.add(user)
+        users.append(user)
+    return users
+
+
+def simulate_cohort(
+    *,
+    organization: Organization,
+    cohort: Cohort,
+    trainees: int,
+    vignettes: int,
+    months: int,
+    seed: int,
+    start: dt.datetime,
+    instruments: list[str] | None = None,
+    ratings_per_trainee: int | None = None,
+    username_prefix: str = "sim-trainee-",
+    password: str = "calibrate-demo",
+    users: list | None = None,
+) -> PlantedTruth:
+    rng = random.Random(seed)
+    instrument_slugs = instruments or ["cport", "static-99r", "stable-2007"]
+    versions = {
+        i.slug: i.current_version
+        for i in Instrument.objects.filter(slug__in=instrument_slugs, owner__isnull=True)
+        .select_related("current_version")
+    }
+    pool = list(
+        Vignette.objects.filter(
+            owner__isnull=True, pool=Pool.PRACTICE, status=ContentStatus.PUBLISHED
+        ).order_by("slug")
+    )
+    rng.shuffle(pool)
+    chosen = sorted(pool[:vignettes], key=lambda v: v.slug)
+    references = {}
+    for vignette in chosen:
+        for slug, version in versions.items():
+            references[(vignette.slug, slug)] = (
+                ReferenceScoring.objects.filter(
+                    vignette_revision=vignette.current_revision, instrument_version=version
+                ).order_by("-number").first()
+            )
+    allowed = {
+        slug: {
+            item.code: (sorted(v.value for v in item.allowed_values.all()), item.omissible)
+            for item in version.items.prefetch_related("allowed_values")
+        }
+        for slug, version in versions.items()
+    }
+    # Item difficulty: most items easy, a few hard, one (per instrument) hardest.
+    difficulty = {}
+    hardest = {}
+    for slug, version in versions.items():
+        codes = [item.code for item in version.items.all()]
+        for code in codes:
+            difficulty[code] = round(rng.uniform(0.03, 0.12), 3)
+        for code in rng.sample(codes, k=min(2, len(codes))):
+            difficulty[code] = round(rng.uniform(0.2, 0.3), 3)
+        hardest[slug] = rng.choice(codes)
+        difficulty[hardest[slug]] = 0.45
+
+    users = users or _ensure_trainees(organization, cohort, trainees, username_prefix, password)
+    end = start + dt.timedelta(days=30 * months)
+    raters = []
+    for user in users:
+        drift = rng.random() < 0.15
+        raters.append(
+            PlantedRater(
+                username=user.username,
+                severity=round(rng.gauss(0, 0.35), 3),
+                error_rate=round(rng.uniform(0.0, 0.08), 3),
+                applicability_error=round(rng.uniform(0.0, 0.08), 3),
+                learning=round(rng.uniform(0.2, 0.7), 3),
+                drift_start=(start + (end - start) * rng.uniform(0.5, 0.7)).isoformat()
+                if drift
+                else None,
+                drift_shift=round(rng.choice([-1, 1]) * rng.uniform(0.6, 0.9), 3)
+                if drift
+                else 0.0,
+            )
+        )
+    truth = PlantedTruth(
+        seed=seed,
+        start=start.isoformat(),
+        months=months,
+        instruments=instrument_slugs,
+        vignettes=[v.slug for v in chosen],
+        item_difficulty=difficulty,
+        hardest_item=hardest,
+        most_lenient=min(raters, key=lambda r: r.severity).username,
+        most_severe=max(raters, key=lambda r: r.severity).username,
+        raters=raters,
+    )
+    per_trainee = ratings_per_trainee or len(chosen)
+    total = 0
+    for user, rater in zip(users, raters, strict=True):
+        # Every trainee rates each chosen vignette (first ratings), then repeats some.
+        order = list(chosen)
+        rng.shuffle(order)
+        sequence = order[:per_trainee] + rng.sample(chosen, k=max(0, per_trainee - len(chosen)))
+        times = sorted(start + (end - start) * rng.random() for _ in sequence)
+        for vignette, when in zip(sequence, times, strict=True):
+            total += _one_attempt(
+                user=user, organization=organization, vignette=vignette, when=when,
+                versions=versions, references=references, allowed=allowed,
+                difficulty=difficulty, rater=rater, start=start, end=end, rng=rng,
+            )
+    truth.ratings = total
+    return truth
+
+
+def _severity_at(rater: PlantedRater, when: dt.datetime) -> float:
+    if rater.drift_start and when >= dt.datetime.fromisoformat(rater.drift_start):
+        return rater.severity + rater.drift_shift
+    return rater.severity
+
+
+def _one_attempt(*, user, organization, vignette, when, versions, references, allowed,
+                 difficulty, rater, start, end, rng) -> int:
+    progress = (when - start) / (end - start)
+    learning = 1 - rater.learning * progress
+    severity = _severity_at(rater, when)
+    attempt = attempt_start_practice(
+        user=user, organization=organization, vignette_slug=vignette.slug,
+        instrument_slugs=list(versions), now=when,
+    )
+    saved_at = when
+    for slug in versions:
+        ref = references[(vignette.slug, slug)]
+        applicable = ref.applicable
+        if rng.random() < rater.applicability_error * learning:
+            applicable = not applicable
+        body_items = {}
+        if applicable:
+            ref_states = ref.item_states() if ref.applicable else {}
+            for code, (values, omissible) in allowed[slug].items():
+                # Where the reference says "not applicable", a mistaken trainee codes the
+                # lowest-risk values.
+                value = ref_states.get(code) if ref.applicable else min(values, key=abs)
+                if value is None:
+                    body_items[code] = None if omissible else values[0]
+                    continue
+                p_error = min(0.9, (difficulty[code] + rater.error_rate) * learning
+                              + abs(severity) * 0.25)
+                body_items[code] = _code(value, values, p_error=p_error, severity=severity,
+                                         rng=rng)
+        saved_at = saved_at + dt.timedelta(minutes=rng.randint(3, 15))
+        rating_save_draft(
+            attempt=attempt, vignette=vignette.slug, instrument=slug, revision=0,
+            applicable=applicable, items=body_items, notes=_notes(body_items, ref, rng),
+            rationale="Simulated rationale.", now=saved_at,
+        )
+    attempt_submit(attempt=attempt, now=saved_at + dt.timedelta(minutes=1))
+    return len(versions)
+
+
+NOTES = (
+    "Relied on the police record for the date.",
+    "Unsure whether the withdrawn charge counts.",
+    "Scored from the pre-sentence report.",
+    "Self-report only; not counted.",
+)
+
+
+def _notes(items, ref, rng):
+    if not items or rng.random() > 0.2:
+        return {}
+    code = rng.choice(sorted(items))
+    return {code: rng.choice(NOTES)}
+
+
+def write_truth(truth: PlantedTruth, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(truth.to_json(), encoding="utf-8")
