@@ -1,6 +1,35 @@
+"""Admin for site staff. Attempts, ratings and the audit trail are records: view only."""
+
 from django.contrib import admin
 
-from training.models import Organization
+from training.models import (
+    Assignment,
+    Attempt,
+    AuditEvent,
+    Cohort,
+    Invitation,
+    Membership,
+    Organization,
+    Rating,
+    RatingItem,
+)
+
+
+class ViewOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
 
 
 @admin.register(Organization)
@@ -8,3 +37,66 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "time_zone", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role", "organization"]
+    search_fields = ["user__username", "user__email", "organization__name"]
+    autocomplete_fields = ["user", "organization"]
+
+
+@admin.register(Cohort)
+class CohortAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "created_at"]
+    list_filter = ["organization"]
+    search_fields = ["name"]
+    filter_horizontal = ["trainees", "instructors"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["title", "organization", "cohort", "mode", "opens_at", "closes_at"]
+    list_filter = ["mode", "organization", "feedback_policy"]
+    search_fields = ["title"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    list_display = ["email", "organization", "role", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["organization", "role"]
+    search_fields = ["email"]
+    exclude = ["token_hash"]
+
+
+class RatingItemInline(ViewOnlyMixin, admin.TabularInline):
+    model = RatingItem
+    fields = ["item", "value"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Rating)
+class RatingAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    list_display = ["pk", "attempt", "vignette_revision", "instrument_version", "applicable",
+                    "total", "band_code", "submitted_at"]
+    list_filter = ["instrument_version__instrument", "applicable"]
+    search_fields = ["attempt__user__username", "vignette_revision__vignette__slug"]
+    inlines = [RatingItemInline]
+
+
+@admin.register(Attempt)
+class AttemptAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    list_display = ["pk", "user", "organization", "mode", "status", "started_at", "submitted_at"]
+    list_filter = ["mode", "status", "organization"]
+    search_fields = ["user__username"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    list_display = ["at", "actor_repr", "organization", "action", "object_type", "object_repr"]
+    list_filter = ["action", "organization"]
+    search_fields = ["actor_repr", "object_repr", "action"]
+    date_hierarchy = "at"

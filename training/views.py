@@ -37,7 +37,7 @@ def with_membership(*roles):
         def wrapper(request, *args, **kwargs):
             membership = active_membership(request.user)
             if membership is None:
-                return render(request, "training/no_membership.html", status=403)
+                return render(request, "training/no_membership.html")
             if roles and membership.role not in roles:
                 raise PermissionDenied(_("Your role in this organisation does not allow this."))
             request.membership = membership

@@ -25,6 +25,7 @@ LIBRARY_PARAMETERS = [
     OpenApiParameter("difficulty", str, enum=Difficulty.values),
     OpenApiParameter("instrument", str, description="An instrument slug (its practice sets)."),
     OpenApiParameter("q", str, description="Search in titles."),
+    OpenApiParameter("attempted", bool, description="Only cases you have (not) submitted."),
 ]
 
 
@@ -32,6 +33,7 @@ class VignetteFilter(filters.FilterSet):
     """Declared for validation: unknown choices answer 400, not an empty page."""
 
     case_type = filters.ChoiceFilter(choices=CaseType.choices, method="noop")
+    attempted = filters.BooleanFilter(method="noop")
     difficulty = filters.ChoiceFilter(choices=Difficulty.choices, method="noop")
 
     def noop(self, queryset, name, value):
@@ -47,7 +49,14 @@ class VignetteListApi(generics.ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
+        from training.tenancy import active_membership
+
+        membership = active_membership(self.request.user)
+        attempted = {"true": True, "false": False}.get(params.get("attempted", "").lower())
         return selectors.practice_library(
+            organization=membership.organization if membership else None,
+            user=self.request.user,
+            attempted=attempted,
             case_type=params.get("case_type") or None,
             difficulty=params.get("difficulty") or None,
             instrument=params.get("instrument") or None,
@@ -62,4 +71,9 @@ class VignetteDetailApi(generics.RetrieveAPIView):
     lookup_field = "slug"
 
     def get_object(self):
-        return selectors.practice_vignette_get(slug=self.kwargs["slug"])
+        from training.tenancy import active_membership
+
+        membership = active_membership(self.request.user)
+        return selectors.practice_vignette_get(
+            slug=self.kwargs["slug"], organization=membership.organization if membership else None
+        )

@@ -3,7 +3,7 @@ reference scorings."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from vignettes.models import ContentStatus, Instrument, Pool, Vignette
@@ -31,8 +31,14 @@ def practice_library(
     instrument: str | None = None,
     difficulty: str | None = None,
     query: str | None = None,
+    user=None,
+    attempted: bool | None = None,
 ) -> QuerySet[Vignette]:
-    """Published practice vignettes: bundled ones and the organisation's own."""
+    """Published practice vignettes: bundled ones and the organisation's own.
+
+    With a user, each vignette is annotated `attempted` (the user has submitted a rating of
+    it in this organisation) and those not yet attempted come first.
+    """
     qs = Vignette.objects.filter(
         _visible_owner_q(organization),
         pool=Pool.PRACTICE,
@@ -55,7 +61,20 @@ def practice_library(
         qs = qs.filter(
             Q(current_revision__title__icontains=query) | Q(slug__icontains=query)
         )
-    return qs.order_by("slug")
+    if user is None:
+        return qs.order_by("slug")
+    from training.models import Rating
+
+    done = Rating.objects.filter(
+        attempt__user=user,
+        attempt__organization=organization,
+        submitted_at__isnull=False,
+        vignette_revision__vignette=OuterRef("pk"),
+    )
+    qs = qs.annotate(attempted=Exists(done))
+    if attempted is not None:
+        qs = qs.filter(attempted=attempted)
+    return qs.order_by("attempted", "slug")
 
 
 def practice_vignette_get(*, slug: str, organization=None) -> Vignette:

@@ -57,10 +57,12 @@ class VignetteListSerializer(serializers.ModelSerializer):
     )
     difficulty = serializers.CharField(source="current_revision.difficulty")
     bundled = serializers.BooleanField(source="is_bundled")
+    attempted = serializers.BooleanField(read_only=True, default=False)
 
     class Meta:
         model = Vignette
-        fields = ["slug", "title", "revision", "case_types", "difficulty", "pool", "bundled"]
+        fields = ["slug", "title", "revision", "case_types", "difficulty", "pool", "bundled",
+                  "attempted"]
 
 
 class VignetteDetailSerializer(VignetteListSerializer):

@@ -8,6 +8,13 @@ from vignettes.models import CaseType, Difficulty
 from vignettes.rendering import render_markdown
 
 
+def _active_organization(request):
+    from training.tenancy import active_membership
+
+    membership = active_membership(request.user)
+    return membership.organization if membership else None
+
+
 @login_required
 @require_GET
 def library(request):
@@ -17,7 +24,12 @@ def library(request):
         "instrument": request.GET.get("instrument") or None,
         "query": (request.GET.get("q") or "").strip()[:100] or None,
     }
-    vignettes = selectors.practice_library(**filters)
+    attempted = {"yes": True, "no": False}.get(request.GET.get("attempted", ""))
+    organization = _active_organization(request)
+    vignettes = selectors.practice_library(
+        **filters, organization=organization, user=request.user, attempted=attempted
+    )
+    filters["attempted"] = request.GET.get("attempted", "")
     page = Paginator(vignettes, 25).get_page(request.GET.get("page"))
     return render(
         request,
@@ -35,7 +47,9 @@ def library(request):
 @login_required
 @require_GET
 def vignette_detail(request, slug):
-    vignette = selectors.practice_vignette_get(slug=slug)
+    vignette = selectors.practice_vignette_get(
+        slug=slug, organization=_active_organization(request)
+    )
     revision = vignette.current_revision
     return render(
         request,

@@ -178,3 +178,22 @@ def test_switching_organisation(trainee, other_org):
     assert b"South Service" in client.get("/dashboard/").content
     response = post(client, reverse("organization-switch"), {"organization": "nope"})
     assert response.status_code == 404
+
+
+def test_library_puts_cases_not_yet_attempted_first_and_filters_them(trainee):
+    from tests.training.conftest import api_for
+
+    client = browser_for(trainee)
+    attempt = start_practice(client, instruments=["static-99r"])
+    post(client, reverse("attempt-score", args=[attempt.pk]), form_data("static-99r"))
+    post(client, reverse("attempt-submit", args=[attempt.pk]), {})
+    listed = client.get("/library/").context["page"].paginator.object_list
+    assert listed[len(listed) - 1].slug == PRACTICE and listed[len(listed) - 1].attempted
+    assert not listed[0].attempted
+    not_yet = client.get("/library/?attempted=no").context["page"].paginator.object_list
+    assert PRACTICE not in [v.slug for v in not_yet]
+    done = client.get("/library/?attempted=yes").context["page"].paginator.object_list
+    assert [v.slug for v in done] == [PRACTICE]
+    api = api_for(trainee)
+    assert [v["slug"] for v in api.get("/api/v1/vignettes/?attempted=true").json()["results"]
+            ] == [PRACTICE]

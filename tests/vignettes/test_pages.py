@@ -110,7 +110,7 @@ def test_api_vignettes_list_and_detail_have_no_reference_fields(trainee_client):
     detail = trainee_client.get(f"/api/v1/vignettes/{SAMPLE}/").json()
     assert set(detail) == {
         "slug", "title", "revision", "case_types", "difficulty", "pool", "bundled",
-        "word_count", "body_markdown", "body_html",
+        "word_count", "body_markdown", "body_html", "attempted",
     }
 
 

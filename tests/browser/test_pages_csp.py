@@ -1,0 +1,43 @@
+"""Pages beyond the trainee journey render under the strict CSP without violations."""
+
+import pytest
+
+from tests.factories import UserFactory
+from tests.training.conftest import make_member
+from training.models import Organization, Role
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page, base, username):
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-for-tests-1")
+    page.click("button[type=submit]")
+
+
+def test_public_api_docs_and_admin_pages_have_no_csp_violations(content, live_server, watched):
+    from django.db import connection
+
+    org = Organization.objects.create(name="CSP Service", slug="csp")
+    make_member(org, Role.ORG_ADMIN, "csp-admin")
+    staff = UserFactory(username="csp-staff")
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    connection.close()
+    page = watched.page
+    page.goto(live_server.url + "/")
+    watched.shot("home")
+    sign_in(page, live_server.url, "csp-admin")
+    for path in ["/dashboard/", "/library/", "/manage/members/", "/manage/cohorts/",
+                 "/manage/assignments/new/", "/manage/audit/", "/api/v1/docs/"]:
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+        watched.shot(path.strip("/").replace("/", "-"))
+    assert page.locator(".swagger-ui").count() == 1
+    page.goto(live_server.url + "/dashboard/")
+    page.click("button:has-text('Sign out')")
+    sign_in(page, live_server.url, "csp-staff")
+    page.goto(live_server.url + "/admin/vignettes/instrumentversion/")
+    watched.shot("admin")
+    watched.assert_clean()
