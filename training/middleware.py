@@ -26,3 +26,31 @@ class ContentNoticeMiddleware:
         ):
             return redirect(f"{reverse('content-notice')}?next={request.get_full_path()}")
         return self.get_response(request)
+
+
+class OrganizationTimeZoneMiddleware:
+    """Show times in the active organisation's time zone (they are stored in UTC)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        import zoneinfo
+
+        from django.utils import timezone
+
+        from training.tenancy import active_membership
+
+        user = getattr(request, "user", None)
+        membership = active_membership(user) if user is not None and user.is_authenticated else None
+        # Views and templates reuse it instead of asking again.
+        request._calibrate_membership = membership
+        if membership is not None:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(membership.organization.time_zone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

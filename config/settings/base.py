@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "config.middleware.NoIndexMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
     "training.middleware.ContentNoticeMiddleware",
+    "training.middleware.OrganizationTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
