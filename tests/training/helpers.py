@@ -2,7 +2,7 @@
 
 from vignettes.models import ReferenceScoring, Vignette
 
-PRACTICE = "daniel-r-csem-possession"
+PRACTICE = "daniel-r-csem"
 
 
 def reference_for(slug: str, instrument: str) -> ReferenceScoring:

@@ -9,7 +9,7 @@ import pytest
 from vignettes import content_files
 
 CONTENT = Path(__file__).resolve().parents[2] / "vignettes" / "content"
-SAMPLE = "daniel-r-csem-possession"
+SAMPLE = "daniel-r-csem"
 
 
 @pytest.fixture
@@ -230,23 +230,23 @@ def test_hard_case_needs_what_makes_it_hard(content_dir):
 def test_slug_must_match_file_name(content_dir):
     path = vignette_path(content_dir)
     path.rename(content_dir / "vignettes" / "someone-else.md")
-    assert "slug: 'daniel-r-csem-possession' must match the file name (someone-else.md)" in (
+    assert "slug: 'daniel-r-csem' must match the file name (someone-else.md)" in (
         only_problem(content_dir)
     )
 
 
 def test_shared_paragraph_between_two_vignettes(content_dir):
-    source = CONTENT / "vignettes" / "gordon-h-csem-prior-contact.md"
-    shutil.copy(source, vignette_path(content_dir, "gordon-h-csem-prior-contact"))
+    source = CONTENT / "vignettes" / "gordon-h-csem-contact.md"
+    shutil.copy(source, vignette_path(content_dir, "gordon-h-csem-contact"))
     assert problems(content_dir) == []
     daniel = vignette_path(content_dir).read_text()
     shared = content_files.paragraphs(daniel.split("## Current situation", 1)[1])[0]
     edit(
-        vignette_path(content_dir, "gordon-h-csem-prior-contact"),
+        vignette_path(content_dir, "gordon-h-csem-contact"),
         "## Current situation\n",
         f"## Current situation\n\n{shared}\n\n",
     )
-    assert "body: shares a paragraph with daniel-r-csem-possession" in only_problem(content_dir)
+    assert "body: shares a paragraph with daniel-r-csem" in only_problem(content_dir)
 
 
 def test_exam_vignette_in_practice_set(content_dir):

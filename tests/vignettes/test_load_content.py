@@ -15,7 +15,7 @@ from vignettes.models import (
 )
 
 CONTENT = Path(__file__).resolve().parents[2] / "vignettes" / "content"
-SAMPLE = "daniel-r-csem-possession"
+SAMPLE = "daniel-r-csem"
 
 
 @pytest.fixture
