@@ -325,3 +325,20 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class RatingComment(models.Model):
+    """An instructor's comment on a trainee's rating; the trainee sees it with the feedback."""
+
+    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["rating", "created_at"]
+
+    def __str__(self):
+        return f"Comment on rating {self.rating_id}"

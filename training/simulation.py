@@ -40,6 +40,9 @@ class PlantedRater:
     learning: float
     drift_start: str | None = None
     drift_shift: float = 0.0
+    # The severity each rating was actually made with, averaged over the trainee's ratings
+    # (differs from `severity` only for drifting trainees): what a dashboard can estimate.
+    effective_severity: float = 0.0
 
 
 @dataclass
@@ -65,19 +68,22 @@ def _sigmoid(x: float) -> float:
 
 
 def _code(value, allowed: list[int], *, p_error: float, severity: float, rng) -> int:
-    """Keep the reference value, or move one step up (severe) or down (lenient)."""
-    if rng.random() >= p_error:
-        return value
+    """The trainee's code for an item whose reference code is `value`.
+
+    Severity is systematic: with probability growing with |severity| the code moves one step
+    towards higher risk (severe) or lower risk (lenient) where the scale has room. Other
+    errors (item difficulty, inattention) move one step either way.
+    """
     index = allowed.index(value)
-    up = rng.random() < _sigmoid(4 * severity)
-    if up and index + 1 < len(allowed):
-        return allowed[index + 1]
-    if not up and index > 0:
-        return allowed[index - 1]
-    # At the edge of the scale the error goes the other way.
-    if index + 1 < len(allowed):
-        return allowed[index + 1]
-    return allowed[index - 1]
+    if rng.random() < min(0.6, abs(severity) * 0.5):
+        step = 1 if severity > 0 else -1
+        if 0 <= index + step < len(allowed):
+            return allowed[index + step]
+        return value
+    if rng.random() < p_error:
+        neighbours = [j for j in (index - 1, index + 1) if 0 <= j < len(allowed)]
+        return allowed[rng.choice(neighbours)]
+    return value
 
 
 @transaction.atomic
@@ -181,6 +187,14 @@ def simulate_cohort(
                 else 0.0,
             )
         )
+    # One clearly lenient and one clearly severe trainee, neither drifting, so the dashboards
+    # have a known answer to find.
+    if len(raters) >= 3:
+        lenient, severe = rng.sample(raters, k=2)
+        low = min(r.severity for r in raters)
+        high = max(r.severity for r in raters)
+        lenient.severity, lenient.drift_start, lenient.drift_shift = round(low - 0.3, 3), None, 0.0
+        severe.severity, severe.drift_start, severe.drift_shift = round(high + 0.3, 3), None, 0.0
     truth = PlantedTruth(
         seed=seed,
         start=start.isoformat(),
@@ -189,25 +203,40 @@ def simulate_cohort(
         vignettes=[v.slug for v in chosen],
         item_difficulty=difficulty,
         hardest_item=hardest,
-        most_lenient=min(raters, key=lambda r: r.severity).username,
-        most_severe=max(raters, key=lambda r: r.severity).username,
+        most_lenient="",
+        most_severe="",
         raters=raters,
     )
     per_trainee = ratings_per_trainee or len(chosen)
+    # The cohort works through the cases in a common order, as it would through assignments:
+    # case k falls around the same weeks for everyone (so crossed subsets exist in each month),
+    # each trainee skips some, and repeats come at random later.
+    schedule = list(chosen)
+    rng.shuffle(schedule)
+    span = end - start
+    jitter = dt.timedelta(days=10)
     total = 0
     for user, rater in zip(users, raters, strict=True):
-        # Every trainee rates each chosen vignette (first ratings), then repeats some.
-        order = list(chosen)
-        rng.shuffle(order)
-        sequence = order[:per_trainee] + rng.sample(chosen, k=max(0, per_trainee - len(chosen)))
-        times = sorted(start + (end - start) * rng.random() for _ in sequence)
-        for vignette, when in zip(sequence, times, strict=True):
+        taken = sorted(rng.sample(range(len(schedule)), k=min(per_trainee, len(schedule))))
+        plan = []
+        for k in taken:
+            when = start + span * ((k + 0.5) / len(schedule)) + jitter * rng.uniform(-1, 1)
+            plan.append((min(max(when, start), end), schedule[k]))
+        for _ in range(max(0, per_trainee - len(schedule))):
+            plan.append((start + span * rng.random(), rng.choice(schedule)))
+        plan.sort(key=lambda p: p[0])
+        rater.effective_severity = round(
+            sum(_severity_at(rater, when) for when, _v in plan) / max(1, len(plan)), 4
+        )
+        for when, vignette in plan:
             total += _one_attempt(
                 user=user, organization=organization, vignette=vignette, when=when,
                 versions=versions, references=references, allowed=allowed,
                 difficulty=difficulty, rater=rater, start=start, end=end, rng=rng,
             )
     truth.ratings = total
+    truth.most_lenient = min(raters, key=lambda r: r.effective_severity).username
+    truth.most_severe = max(raters, key=lambda r: r.effective_severity).username
     return truth
 
 
@@ -242,8 +271,7 @@ def _one_attempt(*, user, organization, vignette, when, versions, references, al
                 if value is None:
                     body_items[code] = None if omissible else values[0]
                     continue
-                p_error = min(0.9, (difficulty[code] + rater.error_rate) * learning
-                              + abs(severity) * 0.25)
+                p_error = min(0.9, (difficulty[code] + rater.error_rate) * learning)
                 body_items[code] = _code(value, values, p_error=p_error, severity=severity,
                                          rng=rng)
         saved_at = saved_at + dt.timedelta(minutes=rng.randint(3, 15))

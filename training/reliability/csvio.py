@@ -4,8 +4,9 @@ Two shapes are read:
 
 * the plain format: ``unit,rater,value`` with an optional ``item`` column and an optional
   ``reference`` column whose 1 marks the rows of the reference rater;
-* Calibrate's cohort export (``trainee,vignette,...,item,value,reference_value,attempt,
-  first_rating,...``) as is, with ``unit_column="vignette"``, ``rater_column="trainee"``: the
+* Calibrate's cohort export (``trainee,vignette,vignette_revision,...,item,value,
+  reference_value,attempt,first_rating,...``) as is: without ``unit``/``rater`` columns the
+  unit is the vignette revision (``slug@rN``) and the rater the trainee; the
   ``reference_value`` of each row is the reference code for that vignette and item, and when a
   ``first_rating`` column is present only first ratings enter the among-raters matrix (repeated
   practice must not inflate reliability) while every row counts for agreement with the
@@ -127,6 +128,14 @@ def read_ratings_csv(
                     f"map yours with {option})")
             return columns[name]
 
+        # Calibrate's cohort export names its columns for people: a vignette revision is the
+        # unit and a trainee the rater, unless the file has plain unit/rater columns.
+        revision_i = None
+        if unit_column == "unit" and "unit" not in columns and "vignette" in columns:
+            unit_column = "vignette"
+            revision_i = columns.get("vignette_revision")
+        if rater_column == "rater" and "rater" not in columns and "trainee" in columns:
+            rater_column = "trainee"
         unit_i = need(unit_column, "--unit-column")
         rater_i = need(rater_column, "--rater-column")
         value_i = need(value_column, "--value-column")
@@ -143,7 +152,7 @@ def read_ratings_csv(
             "first_rating" if "first_rating" in columns else None)
         first_i = need(first_name, "--first-rating-column") if first_name else None
         rows = _read_rows(reader, label, header, unit_i, rater_i, value_i, item_i,
-                          ref_flag_i, ref_value_i, first_i)
+                          ref_flag_i, ref_value_i, first_i, revision_i)
     finally:
         if isinstance(source, (str, Path)):
             handle.close()
@@ -165,7 +174,7 @@ class _Row:
 
 
 def _read_rows(reader, label, header, unit_i, rater_i, value_i, item_i, ref_flag_i,
-               ref_value_i, first_i) -> list[_Row]:
+               ref_value_i, first_i, revision_i=None) -> list[_Row]:
     rows: list[_Row] = []
     try:
         for line, record in enumerate(reader, start=2):
@@ -203,7 +212,10 @@ def _read_rows(reader, label, header, unit_i, rater_i, value_i, item_i, ref_flag
                     raise RatingsFileError(f"{where(first_i)}: {cell(first_i)!r} is not a "
                                            "boolean")
                 first = text in _TRUE
-            rows.append(_Row(line, cell(unit_i), cell(rater_i),
+            unit = cell(unit_i)
+            if revision_i is not None and cell(revision_i):
+                unit = f"{unit}@r{cell(revision_i)}"
+            rows.append(_Row(line, unit, cell(rater_i),
                              cell(item_i) if item_i is not None else None, value, flag,
                              ref_value, first))
     except csv.Error as exc:

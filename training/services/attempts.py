@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -338,9 +338,9 @@ def rating_save_draft(
     rating.revision = revision + 1
     rating.updated_at = now
     rating.save()
+    item_ids = {item.code: item.pk for item in version.items.all()}
+    existing = {ri.item_id: ri for ri in rating.items.all()}
     if clean_items:
-        item_ids = {i.code: i.pk for i in version.items.all()}
-        existing = {ri.item_id: ri for ri in rating.items.all()}
         to_create, to_update = [], []
         for code, value in clean_items.items():
             row = existing.get(item_ids[code])
@@ -351,12 +351,21 @@ def rating_save_draft(
                 to_update.append(row)
         RatingItem.objects.bulk_create(to_create)
         RatingItem.objects.bulk_update(to_update, ["value"])
-    return SavedRating(rating=rating, result=rating_score(rating))
+    code_of = {pk: code for code, pk in item_ids.items()}
+    states = {code_of[item_id]: ri.value for item_id, ri in existing.items()} | clean_items
+    return SavedRating(rating=rating, result=scoring.score(spec, states))
 
 
 def rating_score(rating: Rating) -> scoring.ScoreResult:
-    states = {ri.item.code: ri.value for ri in rating.items.select_related("item")}
+    """Score a rating from its saved items (uses prefetched items when present)."""
+    states = {ri.item.code: ri.value for ri in rating.items.all()}
     return scoring.score(rating.instrument_version.spec, states)
+
+
+def _ratings_with_items(attempt: Attempt):
+    return attempt.ratings.select_related(
+        "instrument_version__instrument", "vignette_revision"
+    ).prefetch_related(Prefetch("items", queryset=RatingItem.objects.select_related("item")))
 
 
 # --- submitting ----------------------------------------------------------------------------
@@ -367,7 +376,7 @@ def attempt_unscored(attempt: Attempt) -> list[dict]:
     missing = []
     ratings = {
         (r.vignette_revision_id, r.instrument_version_id): r
-        for r in attempt.ratings.select_related("instrument_version__instrument")
+        for r in _ratings_with_items(attempt)
     }
     versions = list(attempt.instrument_versions.select_related("instrument"))
     for av in attempt.attempt_vignettes.select_related("vignette_revision__vignette"):
@@ -400,7 +409,7 @@ def _current_reference(vignette_revision_id: int, version: InstrumentVersion):
 
 
 def _seal_ratings(attempt: Attempt, now: dt.datetime) -> None:
-    for rating in attempt.ratings.select_related("instrument_version"):
+    for rating in _ratings_with_items(attempt):
         rating.submitted_at = now
         rating.reference_scoring = _current_reference(
             rating.vignette_revision_id, rating.instrument_version
