@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.authtoken.views import ObtainAuthToken
 
-from training import api
+from training import api, teach_api
 
 urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
@@ -14,4 +14,9 @@ urlpatterns = [
          name="attempt-submit"),
     path("attempts/<int:attempt_id>/feedback/", api.AttemptFeedbackApi.as_view(),
          name="attempt-feedback"),
+    path("cohorts/", teach_api.CohortListApi.as_view(), name="cohort-list"),
+    path("cohorts/<int:cohort_id>/reliability/", teach_api.CohortReliabilityApi.as_view(),
+         name="cohort-reliability"),
+    path("cohorts/<int:cohort_id>/export.csv", teach_api.CohortExportApi.as_view(),
+         name="cohort-export"),
 ]

@@ -158,6 +158,7 @@ class RatingFeedback:
     summary: str = ""
     reference_number: int = 0
     panel: str = ""
+    comments: list = field(default_factory=list)
 
 
 def _label(labels: dict[int, str], value) -> str:
@@ -179,6 +180,7 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
         Prefetch("items", queryset=RatingItem.objects.select_related("item")),
         "instrument_version__items__allowed_values",
         "instrument_version__bands",
+        "comments__author",
     )
     for rating in ratings:
         ref = rating.reference_scoring
@@ -195,6 +197,11 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
             applicability_match=bool(ref) and rating.applicable == ref.applicable,
             reference_number=ref.number if ref else 0,
             panel=ref.panel if ref else "",
+            comments=[
+                {"author": c.author.username if c.author else "", "text": c.text,
+                 "created_at": c.created_at}
+                for c in rating.comments.all()
+            ],
         )
         bands = {b.code: b.label for b in spec.bands}
         if ref is not None and ref.applicable:
@@ -456,3 +463,68 @@ def recent_results(*, user, organization, limit=5):
         .order_by("-submitted_at")[:limit]
     )
 
+
+
+@dataclass
+class Recommendation:
+    slug: str
+    title: str
+    reason: str
+
+
+def recommended_cases(*, user, organization, limit: int = 3) -> list[Recommendation]:
+    """Practice cases, not yet attempted, whose reference exercises the items and values the
+    trainee misses most (the reference value they missed)."""
+    from vignettes.selectors import practice_library
+
+    rows = list(
+        Rating.objects.filter(
+            attempt__user=user, attempt__organization=organization,
+            submitted_at__isnull=False, applicable=True, reference_scoring__applicable=True,
+        ).values_list("id", "reference_scoring_id")
+    )
+    if not rows:
+        return []
+    mine = {
+        (rating_id, item_id): value
+        for rating_id, item_id, value in RatingItem.objects.filter(
+            rating_id__in=[rating_id for rating_id, _ref in rows]
+        ).values_list("rating_id", "item_id", "value")
+    }
+    reference = defaultdict(dict)
+    for ref_id, item_id, code, value in ReferenceItemScore.objects.filter(
+        reference_scoring_id__in={ref for _rating, ref in rows}
+    ).values_list("reference_scoring_id", "item_id", "item__code", "value"):
+        reference[ref_id][item_id] = (code, value)
+    missed = Counter()
+    for rating_id, ref_id in rows:
+        for item_id, (code, value) in reference[ref_id].items():
+            if mine.get((rating_id, item_id), "unscored") != value:
+                missed[(code, value)] += 1
+    if not missed:
+        return []
+    top = dict(missed.most_common(8))
+    candidates = practice_library(organization=organization, user=user, attempted=False)
+    current = {v.current_revision_id: v for v in candidates}
+    scores = defaultdict(list)
+    for rev_id, code, value in ReferenceItemScore.objects.filter(
+        reference_scoring__vignette_revision_id__in=list(current),
+        reference_scoring__applicable=True,
+    ).values_list("reference_scoring__vignette_revision_id", "item__code", "value"):
+        if (code, value) in top:
+            scores[rev_id].append((code, value))
+    ranked = sorted(
+        scores.items(),
+        key=lambda kv: (-sum(top[p] for p in set(kv[1])), current[kv[0]].slug),
+    )[:limit]
+    out = []
+    for rev_id, pairs in ranked:
+        vignette = current[rev_id]
+        shown = sorted(set(pairs), key=lambda p: -top[p])[:3]
+        out.append(Recommendation(
+            slug=vignette.slug,
+            title=vignette.current_revision.title,
+            reason=_("practises %(items)s") % {
+                "items": ", ".join(f"{c} = {'omitted' if v is None else v}" for c, v in shown)},
+        ))
+    return out

@@ -152,6 +152,7 @@ class FeedbackSerializer(serializers.Serializer):
     reference_band = serializers.CharField(allow_null=True)
     summary = serializers.CharField()
     reference_number = serializers.IntegerField()
+    comments = serializers.ListField(child=serializers.DictField(), read_only=True)
 
 
 class AssignmentSerializer(serializers.ModelSerializer):

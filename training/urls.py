@@ -14,4 +14,5 @@ urlpatterns = [
     path("attempts/<int:attempt_id>/feedback/", views.attempt_feedback, name="attempt-feedback"),
     path("progress/", views.progress, name="progress"),
     path("manage/", include("training.manage_urls")),
+    path("teach/", include("training.teach_urls")),
 ]

@@ -97,6 +97,9 @@ def dashboard(request):
         context["recent"] = selectors.recent_results(
             user=request.user, organization=request.organization
         )
+        context["recommended"] = selectors.recommended_cases(
+            user=request.user, organization=request.organization
+        )
         context["open_attempts"] = selectors.attempt_list(
             user=request.user, organization=request.organization
         ).filter(status=AttemptStatus.IN_PROGRESS)[:10]

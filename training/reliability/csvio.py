@@ -203,7 +203,11 @@ def _read_rows(reader, label, header, unit_i, rater_i, value_i, item_i, ref_flag
                                            "0 or 1")
                 flag = text in _TRUE
             ref_value = None
-            if ref_value_i is not None and cell(ref_value_i):
+            if ref_value_i is not None:
+                if not cell(ref_value_i):
+                    # No reference code (the reference judged the instrument not applicable,
+                    # or omitted the item): such ratings enter no statistic (DESIGN.md).
+                    continue
                 ref_value = _number(cell(ref_value_i), where(ref_value_i))
             first = True
             if first_i is not None:

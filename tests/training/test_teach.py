@@ -1,0 +1,255 @@
+"""Instructor calibration views: access, analytics, comments, exports and the API."""
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.training.conftest import api_for, browser_for, make_member
+from training import analytics
+from training.models import Cohort, Rating, Role
+from training.simulation import simulate_cohort
+from vignettes.models import Instrument
+
+pytestmark = pytest.mark.django_db
+
+
+def simulate(org, name, trainees, vignettes=4, seed=3, instruments=("stable-2007",)):
+    cohort = Cohort.objects.create(organization=org, name=name)
+    simulate_cohort(
+        organization=org, cohort=cohort, trainees=trainees, vignettes=vignettes, months=2,
+        seed=seed, start=timezone.now() - dt.timedelta(days=61),
+        instruments=list(instruments), username_prefix=f"{name.lower()}-",
+    )
+    return cohort
+
+
+@pytest.fixture
+def taught(org, instructor):
+    cohort = simulate(org, "Alpha", trainees=4)
+    cohort.instructors.add(instructor)
+    return cohort
+
+
+@pytest.fixture
+def untaught(org):
+    return simulate(org, "Beta", trainees=3, seed=4)
+
+
+TEACH_PAGES = ["", "items/", "vignettes/", "session/", "export.csv", "statistics.csv"]
+
+
+def test_instructor_sees_only_cohorts_they_teach(instructor, taught, untaught):
+    client = browser_for(instructor)
+    assert b"Alpha" in client.get("/teach/").content
+    assert b"Beta" not in client.get("/teach/").content
+    for page in TEACH_PAGES:
+        assert client.get(f"/teach/cohorts/{taught.pk}/{page}").status_code == 200, page
+        assert client.get(f"/teach/cohorts/{untaught.pk}/{page}").status_code == 404, page
+    api = api_for(instructor)
+    assert [c["name"] for c in api.get("/api/v1/cohorts/").json()["results"]] == ["Alpha"]
+    assert api.get(f"/api/v1/cohorts/{untaught.pk}/reliability/?instrument=stable-2007"
+                   ).status_code == 404
+    assert api.get(f"/api/v1/cohorts/{untaught.pk}/export.csv").status_code == 404
+
+
+def test_org_admin_sees_every_cohort_of_the_organisation_only(org_admin, taught, untaught,
+                                                               other_org):
+    other = simulate(other_org, "Gamma", trainees=2, seed=5)
+    client = browser_for(org_admin)
+    for cohort in (taught, untaught):
+        assert client.get(f"/teach/cohorts/{cohort.pk}/").status_code == 200
+    assert client.get(f"/teach/cohorts/{other.pk}/").status_code == 404
+    names = [c["name"] for c in api_for(org_admin).get("/api/v1/cohorts/").json()["results"]]
+    assert names == ["Alpha", "Beta"]
+
+
+def test_trainees_see_none_of_it(trainee, taught):
+    taught.trainees.add(trainee)
+    client = browser_for(trainee)
+    assert client.get("/teach/").status_code == 403
+    for page in TEACH_PAGES:
+        assert client.get(f"/teach/cohorts/{taught.pk}/{page}").status_code == 403
+    api = api_for(trainee)
+    assert api.get("/api/v1/cohorts/").status_code == 403
+    assert api.get(f"/api/v1/cohorts/{taught.pk}/export.csv").status_code == 403
+
+
+def test_dashboard_shows_trainees_windows_and_chart(instructor, taught):
+    html = browser_for(instructor).get(
+        f"/teach/cohorts/{taught.pk}/?instrument=stable-2007").content.decode()
+    assert 'id="trainee-table"' in html and "alpha-" in html
+    assert "<svg" in html and "Numbers for:" in html
+    assert 'id="hardest-item"' in html and 'id="most-lenient"' in html
+    rolling = browser_for(instructor).get(
+        f"/teach/cohorts/{taught.pk}/?instrument=stable-2007&window=rolling&size=6")
+    assert rolling.status_code == 200
+
+
+def test_reliability_api(instructor, taught):
+    api = api_for(instructor)
+    data = api.get(f"/api/v1/cohorts/{taught.pk}/reliability/?instrument=stable-2007"
+                   "&window=month").json()
+    assert data["instrument"] == "stable-2007" and data["windows"]
+    window = data["windows"][0]
+    assert set(window["krippendorff_alpha_items"]) == {f"STABLE-{i}" for i in range(1, 14)}
+    assert {"value", "ci95", "undefined_reason"} <= set(window["icc_2_1_crossed"])
+    assert len(data["trainees"]) == 4
+    for bad, field in [("window=year", "window"), ("size=2&window=rolling", "size"),
+                       ("size=x", "size")]:
+        response = api.get(f"/api/v1/cohorts/{taught.pk}/reliability/?instrument=stable-2007"
+                           f"&{bad}")
+        assert response.status_code == 400 and field in response.json()
+    assert api.get(f"/api/v1/cohorts/{taught.pk}/reliability/?instrument=nope"
+                   ).status_code == 400
+
+
+def test_item_vignette_and_session_views(instructor, taught):
+    client = browser_for(instructor)
+    html = client.get(f"/teach/cohorts/{taught.pk}/items/?instrument=stable-2007"
+                      "&item=STABLE-4").content.decode()
+    assert "Confusion matrix" in html and "Gwet&#x27;s AC1" in html
+    assert client.get(f"/teach/cohorts/{taught.pk}/items/?instrument=stable-2007"
+                      "&item=NOPE-1").status_code == 404
+    html = client.get(f"/teach/cohorts/{taught.pk}/vignettes/?instrument=stable-2007"
+                      ).content.decode()
+    assert 'id="vignettes-table"' in html
+    anonymous = client.get(f"/teach/cohorts/{taught.pk}/session/?instrument=stable-2007"
+                           ).content.decode()
+    named = client.get(f"/teach/cohorts/{taught.pk}/session/?instrument=stable-2007&named=1"
+                       ).content.decode()
+    assert "Rater A" in anonymous and "alpha-1" not in anonymous
+    assert "alpha-1" in named
+
+
+def test_vignette_flagged_when_cohort_consensus_differs_from_reference(org, instructor, taught):
+    data = analytics.cohort_data(cohort=taught, instrument=Instrument.objects.get(
+        slug="stable-2007"))
+    rid = int(data.revision[0])
+    # Make every trainee code STABLE-1 one step away from the reference on this vignette.
+    from training.models import RatingItem
+
+    for rating in Rating.objects.filter(vignette_revision_id=rid, applicable=True,
+                                        reference_scoring__applicable=True):
+        ref = rating.reference_scoring.item_states()["STABLE-1"]
+        RatingItem.objects.filter(rating=rating, item__code="STABLE-1").update(
+            value=1 if ref != 1 else 2)
+    data = analytics.cohort_data(cohort=taught, instrument=data.instrument)
+    rows = {v.revision_id: v for v in analytics.vignette_rows(data, min_ratings=2)}
+    assert any(f.startswith("STABLE-1: cohort") for f in rows[rid].flagged)
+
+
+def test_instructor_comments_and_the_trainee_sees_them(org, instructor, taught, trainee2):
+    rating = Rating.objects.filter(attempt__user__cohorts_as_trainee=taught).first()
+    owner = rating.attempt.user
+    from training.tenancy import profile_for
+
+    profile = profile_for(owner)
+    profile.content_notice_seen_at = timezone.now()
+    profile.save()
+    client = browser_for(instructor)
+    client.get("/teach/")
+    token = client.cookies["csrftoken"].value
+    response = client.post(f"/teach/ratings/{rating.pk}/comment/", {
+        "text": "Check the pre-sentence report date.", "csrfmiddlewaretoken": token,
+        "next": f"/teach/cohorts/{taught.pk}/"})
+    assert response.status_code == 302
+    feedback = browser_for(owner).get(f"/attempts/{rating.attempt_id}/feedback/")
+    assert b"Check the pre-sentence report date." in feedback.content
+    api = api_for(owner).get(f"/api/v1/attempts/{rating.attempt_id}/feedback/").json()
+    assert any(c["text"] == "Check the pre-sentence report date." for f in api
+               for c in f["comments"])
+    # Another instructor, not teaching this cohort, cannot comment (404, nothing stored).
+    other = make_member(org, Role.INSTRUCTOR, "other-instructor")
+    c2 = browser_for(other)
+    c2.get("/teach/")
+    response = c2.post(f"/teach/ratings/{rating.pk}/comment/", {
+        "text": "Sneaky.", "csrfmiddlewaretoken": c2.cookies["csrftoken"].value})
+    assert response.status_code == 404
+    assert rating.comments.count() == 1
+
+
+def test_export_is_long_format_neutralised_and_irr_reads_it_as_is(org, instructor, taught,
+                                                                   tmp_path):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(cohorts_as_trainee=taught).first()
+    user.username = "=HYPERLINK(x)"
+    user.save()
+    response = browser_for(instructor).get(
+        f"/teach/cohorts/{taught.pk}/export.csv?instrument=stable-2007")
+    assert response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == ["trainee", "vignette", "vignette_revision", "instrument",
+                             "instrument_version", "item", "value", "reference_value",
+                             "attempt", "first_rating", "submitted_at"]
+    assert "'=HYPERLINK(x)" in {r["trainee"] for r in rows}
+    assert "=HYPERLINK(x)" not in {r["trainee"] for r in rows}
+    path = tmp_path / "export.csv"
+    path.write_text(text)
+    out = io.StringIO()
+    call_command("irr", str(path), stdout=out)
+    result = json.loads(out.getvalue())
+    data = analytics.cohort_data(cohort=taught, instrument=Instrument.objects.get(
+        slug="stable-2007"))
+    overall = analytics.overall_item_reliability(data)
+    for code, stats in overall.items():
+        page = stats["krippendorff_alpha_ordinal"]
+        printed = result["items"][code]["statistics"]["krippendorff_alpha_ordinal"]
+        if page.value is None:
+            assert printed["value"] is None
+        else:
+            assert printed["value"] == pytest.approx(page.value, abs=1e-12), code
+        assert result["items"][code]["statistics"]["percent_agreement"]["value"] == (
+            pytest.approx(stats["percent_agreement"].value, abs=1e-12))
+
+
+def test_negative_codes_stay_numbers_in_the_export():
+    from training.exports import neutralise
+
+    assert neutralise(-3) == "-3"
+    assert neutralise("-3") == "-3"
+    assert neutralise("-x") == "'-x"
+    assert neutralise("@SUM(A1)") == "'@SUM(A1)"
+    assert neutralise(True) == "1"
+
+
+def test_dashboard_queries_do_not_grow_with_trainees(org):
+    small = simulate(org, "Small", trainees=2, seed=7)
+    large = simulate(org, "Large", trainees=8, seed=7)
+    instrument = Instrument.objects.get(slug="stable-2007")
+    counts = []
+    for cohort in (small, large):
+        with CaptureQueriesContext(connection) as ctx:
+            data = analytics.cohort_data(cohort=cohort, instrument=instrument)
+            analytics.trainee_rows(data, now=timezone.now())
+            analytics.reliability_over_time(data)
+            analytics.overall_item_reliability(data)
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
+    assert data.n > 20
+
+
+def test_recommended_next_cases_on_the_trainee_dashboard(org, taught):
+    user = taught.trainees.order_by("username").first()
+    from training.selectors import recommended_cases
+    from training.tenancy import profile_for
+
+    recs = recommended_cases(user=user, organization=org)
+    profile = profile_for(user)
+    profile.content_notice_seen_at = timezone.now()
+    profile.save()
+    html = browser_for(user).get("/dashboard/").content.decode()
+    assert recs, "a simulated trainee misses some items, so something is recommended"
+    assert "Recommended next cases" in html and recs[0].title in html
+    attempted = set(Rating.objects.filter(attempt__user=user).values_list(
+        "vignette_revision__vignette__slug", flat=True))
+    assert not {r.slug for r in recs} & attempted
+    assert all(r.reason.startswith("practises") for r in recs)
