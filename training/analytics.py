@@ -11,10 +11,12 @@ ratings where trainee and reference both judged the instrument applicable.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.db import connection
 from django.db.models import Q
 
 from training.models import Cohort, Rating, RatingComment, RatingItem
@@ -34,6 +36,7 @@ from training.reliability.result import undefined
 from vignettes.models import (
     Instrument,
     Item,
+    ItemValue,
     ReferenceItemScore,
     ReferenceScoring,
     VignetteRevision,
@@ -86,8 +89,25 @@ class CohortData:
         return out
 
 
+def _fetch(queryset) -> list[tuple]:
+    """Rows of a values_list queryset through the raw cursor: the dashboard reads hundreds of
+    thousands of item ratings, and Django's row-by-row conversion would dominate."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _as_datetime(value) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    # SQLite returns text; stored values are UTC.
+    return dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.UTC)
+
+
 def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
-    """Load the snapshot: seven queries whatever the number of trainees or ratings."""
+    """Load the snapshot: a fixed number of queries whatever the number of trainees or
+    ratings."""
     trainee_names = dict(cohort.trainees.values_list("id", "username"))
     ratings_q = Rating.objects.filter(
         attempt__organization=cohort.organization,
@@ -95,11 +115,11 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
         submitted_at__isnull=False,
         instrument_version__instrument=instrument,
     )
-    rows = list(
+    rows = _fetch(
         ratings_q.order_by("submitted_at", "id").values_list(
             "id", "attempt__user_id", "vignette_revision_id", "instrument_version_id",
             "attempt_id", "submitted_at", "applicable", "reference_scoring_id",
-            "reference_scoring__applicable", "total", "band_code",
+            "reference_scoring__applicable", "total", "band_code", "codes",
         )
     )
     items = list(
@@ -116,8 +136,6 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
             item_codes.append(code)
             item_names[code] = name
     column = {code: i for i, code in enumerate(item_codes)}
-    from vignettes.models import ItemValue
-
     allowed: dict[str, set[float]] = defaultdict(set)
     for item_id, value in ItemValue.objects.filter(
         item__instrument_version__instrument=instrument
@@ -125,14 +143,29 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
         allowed[code_of_item[item_id]].add(float(value))
 
     n = len(rows)
-    index = {row[0]: i for i, row in enumerate(rows)}
+    rating_ids = np.array([row[0] for row in rows], dtype=np.int64)
     codes = np.full((n, len(item_codes)), np.nan)
-    for rating_id, item_id, value in RatingItem.objects.filter(rating__in=ratings_q).values_list(
-        "rating_id", "item_id", "value"
-    ):
-        i = index.get(rating_id)
-        if i is not None:
-            codes[i, column[code_of_item[item_id]]] = OMITTED if value is None else value
+    # Submitted ratings carry their codes frozen as JSON (one row per rating); ratings from
+    # before that snapshot existed are read from their item rows.
+    legacy = [row[0] for row in rows if row[11] is None]
+    texts = [row[11] for row in rows]
+    if texts and isinstance(texts[0], str | type(None)):
+        # SQLite hands JSON back as text: decode every rating's codes in one call.
+        frozen = json.loads("[" + ",".join(t if t is not None else "{}" for t in texts) + "]")
+    else:
+        frozen = [t if t is not None else {} for t in texts]
+    for code, j in column.items():
+        codes[:, j] = [
+            np.nan if code not in f else (OMITTED if f[code] is None else f[code])
+            for f in frozen
+        ]
+    if legacy:
+        position = {rating_id: i for i, rating_id in enumerate(rating_ids.tolist())}
+        for rating_id, item_id, value in RatingItem.objects.filter(
+            rating_id__in=legacy
+        ).values_list("rating_id", "item_id", "value"):
+            codes[position[rating_id], column[code_of_item[item_id]]] = (
+                OMITTED if value is None else value)
 
     ref_ids = {row[7] for row in rows if row[7]}
     ref_rows = defaultdict(dict)
@@ -143,11 +176,16 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
         code = code_of_item[item_id]
         ref_rows[ref_id][code] = OMITTED if value is None else float(value)
         rationale[(ref_id, code)] = text
-    ref_codes = np.full_like(codes, np.nan)
     reference_ids = np.array([row[7] or 0 for row in rows], dtype=np.int64)
-    for i, row in enumerate(rows):
-        for code, value in ref_rows.get(row[7], {}).items():
-            ref_codes[i, column[code]] = value
+    # One row of reference codes per reference scoring, broadcast to its ratings.
+    ref_list = sorted(ref_rows)
+    ref_table = np.full((len(ref_list) + 1, len(item_codes)), np.nan)
+    for k, ref_id in enumerate(ref_list, start=1):
+        for code, value in ref_rows[ref_id].items():
+            ref_table[k, column[code]] = value
+    ref_index = {ref_id: k for k, ref_id in enumerate(ref_list, start=1)}
+    ref_codes = ref_table[[ref_index.get(int(r), 0) for r in reference_ids]] if n else (
+        np.full_like(codes, np.nan))
 
     # Reference totals and bands from the scoring function's rule: the sum of the scored values.
     bands_by_version = _bands(instrument)
@@ -158,9 +196,13 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
     )
     ref_applicable = np.array([1 if row[8] else 0 for row in rows], dtype=np.int8)
     ref_total[ref_applicable == 0] = np.nan
-    ref_band = [
-        _band_for(bands_by_version.get(row[3], []), ref_total[i]) for i, row in enumerate(rows)
-    ]
+    band_cache = {}
+    ref_band = []
+    for i, row in enumerate(rows):
+        key = (row[3], ref_total[i])
+        if key not in band_cache:
+            band_cache[key] = _band_for(bands_by_version.get(row[3], []), ref_total[i])
+        ref_band.append(band_cache[key])
     revisions = {
         rid: (slug, title, number)
         for rid, slug, title, number in VignetteRevision.objects.filter(
@@ -181,11 +223,11 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
         item_codes=item_codes,
         item_names=item_names,
         item_values={c: sorted(v) for c, v in allowed.items()},
-        rating_ids=np.array([row[0] for row in rows], dtype=np.int64),
+        rating_ids=rating_ids,
         trainee=np.array([row[1] for row in rows], dtype=np.int64),
         revision=np.array([row[2] for row in rows], dtype=np.int64),
         attempt=np.array([row[4] for row in rows], dtype=np.int64),
-        submitted_at=[row[5] for row in rows],
+        submitted_at=[_as_datetime(row[5]) for row in rows],
         applicable=np.array([-1 if row[6] is None else int(row[6]) for row in rows],
                             dtype=np.int8),
         ref_applicable=ref_applicable,
@@ -251,11 +293,19 @@ def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
     times = np.array([t.timestamp() for t in data.submitted_at]) if data.n else np.zeros(0)
     recent_start = (now - dt.timedelta(weeks=8)).timestamp()
     previous_start = (now - dt.timedelta(weeks=16)).timestamp()
+    # Group the ratings by trainee once (a stable sort keeps time order within a trainee).
+    order = np.argsort(data.trainee, kind="stable")
+    ids, starts = np.unique(data.trainee[order], return_index=True)
+    groups = dict(zip(ids.tolist(), np.split(order, starts[1:]), strict=True)) if data.n else {}
+    band_hit = np.array([b == r for b, r in zip(data.band, data.ref_band, strict=True)],
+                        dtype=bool)
+    recent_mask = times >= recent_start
+    previous_mask = (times >= previous_start) & ~recent_mask
     out = []
+    empty = np.zeros(0, dtype=np.int64)
     for user_id, username in sorted(data.trainee_names.items(), key=lambda kv: kv[1]):
-        mine = data.trainee == user_id
-        sel = mine & both
-        item_hits = matches[sel]
+        mine = groups.get(user_id, empty)
+        sel = mine[both[mine]]
         totals = data.total[sel]
         refs = data.ref_total[sel]
         ok = ~np.isnan(totals) & ~np.isnan(refs)
@@ -266,24 +316,21 @@ def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
                 tendency = "severe"
             elif deviation.ci95[1] < 0:
                 tendency = "lenient"
-        bands = [data.band[i] == data.ref_band[i] for i in np.nonzero(sel)[0]]
-        recent = sel & (times >= recent_start)
-        previous = sel & (times >= previous_start) & (times < recent_start)
         out.append(
             TraineeRow(
                 user_id=user_id,
                 username=username,
-                ratings=int(mine.sum()),
-                item_agreement=_nanmean(item_hits),
+                ratings=int(mine.size),
+                item_agreement=_nanmean(matches[sel]),
                 within_one=float(np.mean(np.abs(totals[ok] - refs[ok]) <= 1)) if ok.any()
                 else None,
-                band_agreement=float(np.mean(bands)) if bands else None,
+                band_agreement=float(np.mean(band_hit[sel])) if sel.size else None,
                 applicability_agreement=float(np.mean(
-                    data.applicable[mine] == data.ref_applicable[mine])) if mine.any() else None,
+                    data.applicable[mine] == data.ref_applicable[mine])) if mine.size else None,
                 deviation=deviation,
                 tendency=tendency,
-                recent_agreement=_nanmean(matches[recent]),
-                previous_agreement=_nanmean(matches[previous]),
+                recent_agreement=_nanmean(matches[sel[recent_mask[sel]]]),
+                previous_agreement=_nanmean(matches[sel[previous_mask[sel]]]),
             )
         )
     return out
@@ -301,14 +348,11 @@ def _nanmean(values: np.ndarray) -> float | None:
 def _matrix(data: CohortData, sel: np.ndarray, values: np.ndarray):
     """units (vignette revisions) x raters (trainees) matrix of `values` for selected ratings."""
     idx = np.nonzero(sel)[0]
-    units = sorted(set(data.revision[idx].tolist()))
-    raters = sorted(set(data.trainee[idx].tolist()))
-    u = {v: i for i, v in enumerate(units)}
-    r = {v: i for i, v in enumerate(raters)}
+    units, u = np.unique(data.revision[idx], return_inverse=True)
+    raters, r = np.unique(data.trainee[idx], return_inverse=True)
     m = np.full((len(units), len(raters)), np.nan)
-    for i in idx:
-        m[u[data.revision[i]], r[data.trainee[i]]] = values[i]
-    return m, units, raters
+    m[u, r] = values[idx]
+    return m, units.tolist(), raters.tolist()
 
 
 def crossed_subset(matrix: np.ndarray) -> np.ndarray:
@@ -643,8 +687,9 @@ def _agreement_estimate(hits: np.ndarray) -> Estimate:
 
 
 def trainee_ratings_with_comments(*, cohort: Cohort, instrument: Instrument, user_id: int):
-    """The trainee's submitted ratings with rationales, reference, and instructor comments."""
-    ratings = (
+    """The trainee's latest submitted ratings with their rationale and notes, the reference
+    rationale of every item they coded differently, and the instructors' comments."""
+    ratings = list(
         Rating.objects.filter(
             attempt__organization=cohort.organization,
             attempt__user_id=user_id,
@@ -652,10 +697,26 @@ def trainee_ratings_with_comments(*, cohort: Cohort, instrument: Instrument, use
             instrument_version__instrument=instrument,
         )
         .select_related("vignette_revision__vignette", "reference_scoring")
-        .prefetch_related("comments__author")
+        .prefetch_related("comments__author", "reference_scoring__item_scores__item")
         .order_by("-submitted_at")[:30]
     )
-    return list(ratings)
+    for rating in ratings:
+        rating.misses = []
+        ref = rating.reference_scoring
+        if ref is None or not ref.applicable or not rating.applicable:
+            continue
+        codes = rating.codes or {}
+        for score in ref.item_scores.all():
+            mine = codes.get(score.item.code, "unscored")
+            if mine != score.value:
+                rating.misses.append({
+                    "code": score.item.code,
+                    "value": "omitted" if mine is None else mine,
+                    "reference": "omitted" if score.value is None else score.value,
+                    "rationale": score.rationale,
+                    "note": (rating.notes or {}).get(score.item.code, ""),
+                })
+    return ratings
 
 
 def comments_for_ratings(rating_ids):

@@ -253,6 +253,9 @@ class Rating(models.Model):
     )
     total = models.IntegerField(null=True, blank=True)
     band_code = models.CharField(max_length=32, blank=True)
+    # The item codes as submitted ({code: value, null = omitted}), frozen with the rating so
+    # dashboards read one row per rating instead of one per item rating.
+    codes = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["attempt", "vignette_revision", "instrument_version"]

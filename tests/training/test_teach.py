@@ -138,8 +138,9 @@ def test_vignette_flagged_when_cohort_consensus_differs_from_reference(org, inst
     for rating in Rating.objects.filter(vignette_revision_id=rid, applicable=True,
                                         reference_scoring__applicable=True):
         ref = rating.reference_scoring.item_states()["STABLE-1"]
-        RatingItem.objects.filter(rating=rating, item__code="STABLE-1").update(
-            value=1 if ref != 1 else 2)
+        wrong = 1 if ref != 1 else 2
+        RatingItem.objects.filter(rating=rating, item__code="STABLE-1").update(value=wrong)
+        Rating.objects.filter(pk=rating.pk).update(codes={**rating.codes, "STABLE-1": wrong})
     data = analytics.cohort_data(cohort=taught, instrument=data.instrument)
     rows = {v.revision_id: v for v in analytics.vignette_rows(data, min_ratings=2)}
     assert any(f.startswith("STABLE-1: cohort") for f in rows[rid].flagged)

@@ -414,11 +414,14 @@ def _seal_ratings(attempt: Attempt, now: dt.datetime) -> None:
         rating.reference_scoring = _current_reference(
             rating.vignette_revision_id, rating.instrument_version
         )
+        rating.codes = {ri.item.code: ri.value for ri in rating.items.all()}
         if rating.applicable:
             result = rating_score(rating)
             rating.total = result.total if not result.unscored else None
             rating.band_code = result.band_code or ""
-        rating.save(update_fields=["submitted_at", "reference_scoring", "total", "band_code"])
+        rating.save(
+            update_fields=["submitted_at", "reference_scoring", "total", "band_code", "codes"]
+        )
 
 
 @transaction.atomic
