@@ -91,6 +91,9 @@ def dashboard(request, cohort_id):
                (_("ICC CI"), [w.icc_crossed.ci95 for w in windows])],
     )
     overall = analytics.overall_item_reliability(data)
+    item_windows = [
+        (code, [w.alpha_items.get(code) for w in windows]) for code in data.item_codes
+    ]
     hardest = min(
         (r for r in analytics.item_rows(data) if r.agreement is not None),
         key=lambda r: r.agreement, default=None,
@@ -101,6 +104,7 @@ def dashboard(request, cohort_id):
     context.update({
         "rows": rows, "windows": list(zip(labels, windows, strict=True)), "chart": chart,
         "window": window, "size": size, "overall": overall, "hardest": hardest,
+        "item_windows": item_windows, "labels": labels,
         "most_lenient": lenient, "most_severe": severe, "ratings": data.n,
     })
     return render(request, "training/teach/dashboard.html", context)
