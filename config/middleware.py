@@ -44,3 +44,23 @@ class BodySizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response for a signed-in user and on every API
+    response: pages and data that hold ratings, exams or reference data must never sit in a
+    shared or browser cache. Static files and the public home page are unaffected."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.utils.cache import patch_cache_control
+
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if request.path.startswith(("/api/", "/verify/")) or (
+            user is not None and user.is_authenticated
+        ):
+            patch_cache_control(response, no_store=True, private=True)
+        return response

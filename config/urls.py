@@ -1,7 +1,5 @@
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import views
@@ -16,7 +14,7 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("favicon.ico", RedirectView.as_view(url=static("calibrate/favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", include("vignettes.urls")),
     path("", include("training.urls")),

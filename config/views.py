@@ -1,6 +1,7 @@
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -8,6 +9,12 @@ from django.views.decorators.http import require_GET
 @require_GET
 def home(request):
     return render(request, "home.html")
+
+
+@require_GET
+def favicon(request):
+    # Resolved per request: with hashed static names the URL is only known after collectstatic.
+    return redirect(static("calibrate/favicon.svg"), permanent=True)
 
 
 @never_cache

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from config.api.parsers import StrictJSONParser
 from training import selectors
-from training.models import Assignment
+from training.models import Assignment, Attempt
 from training.serializers import (
     AssignmentSerializer,
     AttemptCreateSerializer,
@@ -58,8 +58,11 @@ class AttemptListCreateApi(OrganizationScopedApi, generics.GenericAPIView):
     serializer_class = AttemptListSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Attempt.objects.none()
         return selectors.attempt_list(user=self.request.user, organization=self.organization)
 
+    @extend_schema(operation_id="attempts_list", responses=AttemptListSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(AttemptListSerializer(page, many=True).data)
@@ -209,6 +212,8 @@ class AssignmentListApi(OrganizationScopedApi, generics.ListAPIView):
     serializer_class = AssignmentSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Assignment.objects.none()
         return selectors.assignments_for_trainee(
             user=self.request.user, organization=self.organization
         )

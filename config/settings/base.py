@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "config.middleware.NoIndexMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
+    "config.middleware.NoStoreMiddleware",
     "training.middleware.ContentNoticeMiddleware",
     "training.middleware.OrganizationTimeZoneMiddleware",
 ]
