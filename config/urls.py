@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import views
+from training import cert_views
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -14,9 +15,11 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("verify/<str:code>", cert_views.verify, name="verify"),
     path("favicon.ico", views.favicon),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", include("vignettes.urls")),
+    path("author/", include("vignettes.authoring_urls")),
     path("", include("training.urls")),
     path("invitations/", include("training.invitation_urls")),
     path("admin/", admin.site.urls),

@@ -58,12 +58,16 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
         instructor = _user("demo-instructor", password)
         membership_set_role(actor=staff, organization=org, user=admin, role=Role.ORG_ADMIN)
         membership_set_role(actor=admin, organization=org, user=instructor, role=Role.INSTRUCTOR)
+        # Experts for reference panels on the organisation's own vignettes (issue 9).
+        experts = [_user(f"demo-expert{i}", password) for i in (1, 2)]
+        for expert in experts:
+            membership_set_role(actor=admin, organization=org, user=expert, role=Role.INSTRUCTOR)
         trainees = []
         for i in range(1, SIMULATED_TRAINEES + 1):
             user = _user("demo-trainee" if i == 1 else f"demo-trainee{i}", password)
             membership_set_role(actor=admin, organization=org, user=user, role=Role.TRAINEE)
             trainees.append(user)
-        for user in (admin, instructor, *trainees):
+        for user in (admin, instructor, *experts, *trainees):
             profile = profile_for(user)
             profile.active_organization = org
             profile.save(update_fields=["active_organization"])
@@ -100,11 +104,41 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
                 closes_at=now + dt.timedelta(days=30),
                 now=now,
             )
+    with transaction.atomic():
+        _seed_certification(org=org, cohort=cohort, admin=admin, instructor=instructor, now=now)
     accounts = [
         ("demo-staff", "site staff (Django admin)"),
         ("demo-admin", "organisation admin"),
         ("demo-instructor", "instructor"),
+        ("demo-expert1, demo-expert2", "instructors (reference panel experts)"),
         ("demo-trainee", "trainee"),
         (f"demo-trainee2 ... demo-trainee{SIMULATED_TRAINEES}", "trainees (simulated history)"),
     ]
     return DemoResult(organization=org, accounts=accounts, truth=truth)
+
+
+def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
+    """A CPORT certification rule (DESIGN.md's thresholds) and an exam for the demo cohort."""
+    from training.certification import rule_save
+    from training.models import CertificationRule, FeedbackPolicy
+
+    if not CertificationRule.objects.filter(organization=org).exists():
+        rule_save(actor=admin, organization=org, instrument_slug="cport", now=now,
+                  retake_wait_days=1)
+    if not Assignment.objects.filter(organization=org, mode=Mode.EXAM).exists():
+        exam = assignment_save(
+            actor=instructor,
+            organization=org,
+            title="CPORT certification exam",
+            cohort=cohort,
+            vignette_set=VignetteSet.objects.get(slug="cport-exam-pool", owner__isnull=True),
+            instrument_slugs=["cport"],
+            mode=Mode.EXAM,
+            opens_at=now - dt.timedelta(days=1),
+            closes_at=now + dt.timedelta(days=60),
+            time_limit_minutes=180,
+            attempts_allowed=3,
+            feedback_policy=FeedbackPolicy.IMMEDIATE,
+            now=now,
+        )
+        Assignment.objects.filter(pk=exam.pk).update(draw_size=10)

@@ -615,7 +615,7 @@ def invitation_accept(request, token):
                     _add_service_errors(form, exc)
                 else:
                     # login() rotates the session key.
-                    login(request, membership.user)
+                    login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
                     messages.success(request, _("Welcome to %(org)s.") % {
                         "org": invitation.organization.name})
                     return redirect("dashboard")

@@ -153,6 +153,14 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    draw_size = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=_("Exam: vignettes drawn per trainee from the pool. Empty = the whole pool."),
+    )
+    retake_wait_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=_("Exam: days to wait between attempts. Empty = the certification rule's."),
+    )
 
     class Meta:
         ordering = ["-opens_at", "title"]
@@ -188,6 +196,12 @@ class Attempt(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     instrument_versions = models.ManyToManyField(
         "vignettes.InstrumentVersion", related_name="attempts"
+    )
+    opened_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Exam: first open; the clock starts here.")
+    )
+    draw_seed = models.BigIntegerField(
+        null=True, blank=True, help_text=_("Exam: seed of the random draw, for the record.")
     )
 
     class Meta:
@@ -345,3 +359,131 @@ class RatingComment(models.Model):
 
     def __str__(self):
         return f"Comment on rating {self.rating_id}"
+
+
+# --- Certification -------------------------------------------------------------------------
+
+
+class CertificationRule(models.Model):
+    """What an organisation requires of an exam before it certifies a rater on an instrument.
+
+    Defaults are DESIGN.md's example thresholds."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="certification_rules"
+    )
+    instrument = models.ForeignKey(
+        "vignettes.Instrument", on_delete=models.PROTECT, related_name="certification_rules"
+    )
+    min_exam_vignettes = models.PositiveIntegerField(default=10)
+    item_agreement = models.FloatField(default=0.85)
+    total_tolerance = models.PositiveIntegerField(default=1)
+    total_within_tolerance = models.FloatField(default=0.80)
+    band_agreement = models.FloatField(default=0.80)
+    icc_a1 = models.FloatField(default=0.80)
+    applicability_every_vignette = models.BooleanField(default=True)
+    use_ci_lower_bound = models.BooleanField(default=False)
+    validity_months = models.PositiveIntegerField(default=24)
+    retake_wait_days = models.PositiveIntegerField(default=14)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["organization", "instrument__slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "instrument"], name="uniq_certification_rule"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization}: {self.instrument_id}"
+
+
+class CertificationDecision(models.Model):
+    """The evaluation of one exam attempt against one rule: every criterion with its value,
+    threshold, CI and pass/fail (in `criteria`, JSON), frozen when it is made."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="certification_decisions"
+    )
+    attempt = models.ForeignKey(
+        Attempt, on_delete=models.PROTECT, related_name="certification_decisions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="certification_decisions"
+    )
+    rule = models.ForeignKey(
+        CertificationRule, null=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    instrument_version = models.ForeignKey(
+        "vignettes.InstrumentVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    passed = models.BooleanField()
+    criteria = models.JSONField(default=list)
+    rule_snapshot = models.JSONField(default=dict)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-decided_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt", "instrument_version"], name="uniq_decision_per_attempt"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Decision {self.pk} ({'pass' if self.passed else 'fail'})"
+
+
+class CertificateStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    REVOKED = "revoked", _("Revoked")
+    SUPERSEDED = "superseded", _("Superseded by a renewal")
+    EXPIRED = "expired", _("Expired")
+
+
+class Certificate(models.Model):
+    """Issued on a pass; the organisation's own certification, not the instrument authors'."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="certificates"
+    )
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="certificates"
+    )
+    instrument_version = models.ForeignKey(
+        "vignettes.InstrumentVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    decision = models.OneToOneField(
+        CertificationDecision, on_delete=models.PROTECT, related_name="certificate"
+    )
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.ACTIVE
+    )
+    status_reason = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verification_code = models.CharField(max_length=64, unique=True)
+    show_full_name = models.BooleanField(
+        default=False, help_text=_("The holder's choice: full name or initials on the public page.")
+    )
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        indexes = [models.Index(fields=["organization", "status", "expires_at"])]
+
+    def __str__(self):
+        return f"Certificate {self.pk} ({self.holder})"
+
+    def effective_status(self, now=None) -> str:
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        if self.status == CertificateStatus.ACTIVE and self.expires_at <= now:
+            return CertificateStatus.EXPIRED
+        return self.status

@@ -26,6 +26,7 @@ from training.models import (
     RatingItem,
 )
 from vignettes import scoring
+from vignettes.authoring import correction_note
 from vignettes.models import ReferenceItemScore
 
 
@@ -54,7 +55,10 @@ def attempt_get(*, user, organization, attempt_id) -> Attempt:
     attempt = attempt_list(user=user, organization=organization).filter(pk=attempt_id).first()
     if attempt is None:
         raise Http404
-    return attempt
+    # An exam's clock starts at its first open; an overdue attempt is finalised when read.
+    from training.services.attempts import attempt_open
+
+    return attempt_open(attempt=attempt)
 
 
 @dataclass
@@ -159,6 +163,7 @@ class RatingFeedback:
     reference_number: int = 0
     panel: str = ""
     comments: list = field(default_factory=list)
+    correction_note: str = ""
 
 
 def _label(labels: dict[int, str], value) -> str:
@@ -264,6 +269,7 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                 if rating.applicable is False
                 else _("The reference judges %(inst)s not applicable here.")
             ) % {"inst": fb.instrument_name}
+        fb.correction_note = correction_note(rating)
         out.append(fb)
     return out
 

@@ -15,4 +15,5 @@ urlpatterns = [
     path("progress/", views.progress, name="progress"),
     path("manage/", include("training.manage_urls")),
     path("teach/", include("training.teach_urls")),
+    path("certification/", include("training.cert_urls")),
 ]

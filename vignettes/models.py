@@ -5,6 +5,7 @@ a change (detected by content hash) creates a new row, and everything that was s
 compared keeps pointing at the exact row it used.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -271,6 +272,15 @@ class ReferenceScoring(models.Model):
     agreed_on = models.DateField()
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    source_panel = models.ForeignKey(
+        "ReferencePanel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="references",
+        help_text=_("The in-app panel whose consensus this is (provenance)."),
+    )
+    agreement = models.JSONField(null=True, blank=True, help_text=_("The panel's agreement."))
 
     class Meta:
         ordering = ["vignette_revision", "instrument_version", "number"]
@@ -361,3 +371,87 @@ class VignetteSetMember(models.Model):
 
     def __str__(self):
         return f"{self.vignette_set.slug}[{self.order}] {self.vignette.slug}"
+
+
+# --- Authoring: reference panels and corrections (issue 9) ---------------------------------
+
+
+class ReferencePanel(models.Model):
+    """Experts of an organisation who score one draft vignette revision independently on one
+    instrument; the lead then records the consensus reference."""
+
+    class Status(models.TextChoices):
+        SCORING = "scoring", _("Scoring independently")
+        AGREED = "agreed", _("Consensus recorded")
+
+    vignette = models.ForeignKey(Vignette, on_delete=models.PROTECT, related_name="panels")
+    vignette_revision = models.ForeignKey(
+        VignetteRevision, on_delete=models.PROTECT, related_name="panels"
+    )
+    instrument_version = models.ForeignKey(
+        InstrumentVersion, on_delete=models.PROTECT, related_name="panels"
+    )
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="led_reference_panels"
+    )
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCORING)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"Panel on {self.vignette_revision} for {self.instrument_version.instrument}"
+
+
+class PanelMember(models.Model):
+    panel = models.ForeignKey(ReferencePanel, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["panel", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["panel", "user"], name="uniq_panel_member"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} on {self.panel}"
+
+
+class PanelScoring(models.Model):
+    """One expert's independent scoring; never shown to the others before all have scored."""
+
+    panel = models.ForeignKey(ReferencePanel, on_delete=models.CASCADE, related_name="scorings")
+    member = models.OneToOneField(PanelMember, on_delete=models.CASCADE, related_name="scoring")
+    applicable = models.BooleanField()
+    not_applicable_reason = models.TextField(blank=True)
+    codes = models.JSONField(default=dict, help_text=_("item code -> value (null = omitted)"))
+    rationales = models.JSONField(default=dict, help_text=_("item code -> rationale"))
+    submitted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["panel", "member"]
+
+    def __str__(self):
+        return f"Scoring by {self.member.user} on {self.panel}"
+
+
+class CorrectionDecision(models.Model):
+    """The instructor's recorded choice when a corrected reference replaces an earlier one."""
+
+    old_reference = models.ForeignKey(
+        ReferenceScoring, on_delete=models.PROTECT, related_name="corrections_from"
+    )
+    new_reference = models.ForeignKey(
+        ReferenceScoring, on_delete=models.PROTECT, related_name="corrections_to"
+    )
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    re_evaluate = models.BooleanField()
+    note = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self):
+        return f"Correction {self.old_reference_id} -> {self.new_reference_id}"

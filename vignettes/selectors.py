@@ -86,3 +86,15 @@ def practice_vignette_get(*, slug: str, organization=None) -> Vignette:
     if vignette is None:
         raise Http404("No such practice vignette.")
     return vignette
+
+
+def exam_pool_list(*, organization=None) -> QuerySet:
+    """Exam pools an organisation may draw exams from: the bundled ones and its own private
+    pools (never another organisation's)."""
+    from vignettes.models import VignetteSet
+
+    return (
+        VignetteSet.objects.filter(_visible_owner_q(organization), kind=VignetteSet.Kind.EXAM)
+        .select_related("instrument")
+        .order_by("owner_id", "slug")
+    )

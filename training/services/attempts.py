@@ -132,6 +132,10 @@ def attempt_start_assignment(
             % {"n": assignment.attempts_allowed},
             code="attempts_exhausted",
         )
+    if assignment.mode == Mode.EXAM:
+        from training.certification import exam_start_check
+
+        exam_start_check(user=user, organization=organization, assignment=assignment, now=now)
     members = list(
         VignetteSetMember.objects.filter(
             vignette_set=assignment.vignette_set,
@@ -158,9 +162,15 @@ def attempt_start_assignment(
             )
             chosen = [m for m in members if m.vignette_id not in done][:1] or members[:1]
     else:
-        chosen = members
+        from training.certification import exam_draw
+
+        draw_seed, chosen = exam_draw(
+            user=user, organization=organization, assignment=assignment, members=members
+        )
     deadline = None
-    if assignment.time_limit_minutes:
+    if assignment.mode == Mode.EXAM:
+        pass  # the exam's clock starts at its first open (attempt_open)
+    elif assignment.time_limit_minutes:
         deadline = now + dt.timedelta(minutes=assignment.time_limit_minutes)
         if assignment.closes_at:
             deadline = min(deadline, assignment.closes_at)
@@ -171,6 +181,7 @@ def attempt_start_assignment(
         mode=assignment.mode,
         started_at=now,
         deadline=deadline,
+        draw_seed=draw_seed if assignment.mode == Mode.EXAM else None,
     )
     attempt.instrument_versions.set(
         [i.current_version for i in assignment.instruments.select_related("current_version")]
@@ -179,6 +190,36 @@ def attempt_start_assignment(
         AttemptVignette(attempt=attempt, vignette_revision=m.vignette.current_revision, order=i)
         for i, m in enumerate(chosen, start=1)
     )
+    return attempt
+
+
+def attempt_open(*, attempt: Attempt, now: dt.datetime | None = None) -> Attempt:
+    """Called on every read of an attempt by its owner. An exam's clock starts at its first
+    open (deadline = opened_at + time limit, capped at the assignment's close); an attempt
+    read after its deadline is finalised with what was saved. Returns the attempt, updated."""
+    now = now or timezone.now()
+    needs_open = attempt.mode == Mode.EXAM and attempt.opened_at is None
+    overdue = attempt.deadline is not None and now >= attempt.deadline
+    if attempt.status != AttemptStatus.IN_PROGRESS or not (needs_open or overdue):
+        return attempt
+    with transaction.atomic():
+        locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
+        if locked.status == AttemptStatus.IN_PROGRESS and locked.mode == Mode.EXAM \
+                and locked.opened_at is None:
+            assignment = locked.assignment
+            deadline = None
+            if assignment is not None and assignment.time_limit_minutes:
+                deadline = now + dt.timedelta(minutes=assignment.time_limit_minutes)
+            if assignment is not None and assignment.closes_at:
+                deadline = min(deadline or assignment.closes_at, assignment.closes_at)
+            locked.opened_at = now
+            locked.deadline = deadline
+            locked.save(update_fields=["opened_at", "deadline"])
+        if locked.status == AttemptStatus.IN_PROGRESS and locked.deadline \
+                and now >= locked.deadline:
+            attempt_finalise(attempt=locked, now=now)
+    for name in ("opened_at", "deadline", "status", "submitted_at"):
+        setattr(attempt, name, getattr(locked, name))
     return attempt
 
 
@@ -458,6 +499,7 @@ def attempt_submit(*, attempt: Attempt, now: dt.datetime | None = None) -> Attem
         raise Conflict(_("This attempt has already been submitted."), code="submitted")
     locked.refresh_from_db()
     _seal_ratings(locked, now)
+    _after_sealed(locked, now)
     return locked
 
 
@@ -471,7 +513,16 @@ def attempt_finalise(*, attempt: Attempt, now: dt.datetime | None = None) -> Att
     attempt.refresh_from_db()
     if updated == 1:
         _seal_ratings(attempt, attempt.submitted_at)
+        _after_sealed(attempt, now)
     return attempt
+
+
+def _after_sealed(attempt: Attempt, now: dt.datetime) -> None:
+    """An exam, once submitted or finalised, is evaluated against the certification rules."""
+    if attempt.mode == Mode.EXAM:
+        from training.certification import decisions_for_attempt
+
+        decisions_for_attempt(attempt=attempt, now=now)
 
 
 def attempts_finalise_due(*, now: dt.datetime | None = None) -> int:

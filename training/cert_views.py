@@ -1,0 +1,242 @@
+"""Certification pages: the trainee's certificates and requirements, the org admin's rules,
+candidates, exams, decisions and certificates, and the public verification page. Thin."""
+
+from __future__ import annotations
+
+import segno
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from training import certification as cert_services
+from training.exceptions import Conflict
+from training.exports import csv_lines
+from training.models import CertificationRule, Role
+from training.views import with_membership
+from vignettes import selectors as content_selectors
+
+# --- trainee -------------------------------------------------------------------------------
+
+
+@never_cache
+@with_membership()
+def overview(request):
+    context = cert_services.trainee_overview(user=request.user, organization=request.organization)
+    return render(request, "training/cert/overview.html", context)
+
+
+@never_cache
+@with_membership()
+def certificate_detail(request, certificate_id):
+    cert = cert_services.certificate_for_viewer(
+        membership=request.membership, certificate_id=certificate_id)
+    url = request.build_absolute_uri(reverse("verify", args=[cert.verification_code]))
+    # segno writes the SVG with presentation attributes only (no style): CSP-safe inline.
+    qr_svg = mark_safe(segno.make(url, error="m").svg_inline(scale=4, title=_("QR code")))
+    return render(request, "training/cert/certificate.html", {
+        "cert": cert, "public": cert_services.certificate_public(cert), "verify_url": url,
+        "qr_svg": qr_svg, "is_holder": cert.holder_id == request.user.pk,
+    })
+
+
+@with_membership()
+@require_POST
+def certificate_display(request, certificate_id):
+    cert_services.certificate_set_display(
+        user=request.user, organization=request.organization, certificate_id=certificate_id,
+        show_full_name=request.POST.get("show_full_name") == "full",
+    )
+    messages.success(request, _("Your choice for the public page was saved."))
+    return redirect("cert:certificate", certificate_id=certificate_id)
+
+
+@never_cache
+@with_membership()
+def decision_detail(request, decision_id):
+    decision = cert_services.decision_get(membership=request.membership, decision_id=decision_id)
+    return render(request, "training/cert/decision.html", {
+        "decision": decision,
+        "criteria": cert_services.criteria_for_display(decision.criteria),
+    })
+
+
+# --- org admin -----------------------------------------------------------------------------
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+def manage(request):
+    organization = request.organization
+    return render(request, "training/cert/manage.html", {
+        "rules": cert_services.rule_list(organization=organization),
+        "candidates": cert_services.candidates_for_admin(organization=organization),
+        "exams": cert_services.exam_attempts_for_admin(organization=organization, limit=50),
+        "decisions": cert_services.decisions_for_admin(organization=organization, limit=50),
+    })
+
+
+class RuleForm(forms.Form):
+    instrument = forms.ChoiceField(label=gettext_lazy("Instrument"), required=False)
+    min_exam_vignettes = forms.IntegerField(label=gettext_lazy("Minimum exam vignettes"),
+                                            min_value=1, max_value=200, initial=10)
+    item_agreement = forms.FloatField(label=gettext_lazy("Item agreement at least (0-1)"),
+                                      min_value=0, max_value=1, initial=0.85)
+    total_tolerance = forms.IntegerField(label=gettext_lazy("Total tolerance (± points)"),
+                                         min_value=0, max_value=20, initial=1)
+    total_within_tolerance = forms.FloatField(
+        label=gettext_lazy("Share of totals within the tolerance at least (0-1)"),
+        min_value=0, max_value=1, initial=0.80)
+    band_agreement = forms.FloatField(label=gettext_lazy("Band agreement at least (0-1)"),
+                                      min_value=0, max_value=1, initial=0.80)
+    icc_a1 = forms.FloatField(label=gettext_lazy("ICC(A,1) with the reference at least"),
+                              min_value=-1, max_value=1, initial=0.80)
+    applicability_every_vignette = forms.BooleanField(
+        label=gettext_lazy("Applicability must be right on every vignette"), required=False,
+        initial=True)
+    use_ci_lower_bound = forms.BooleanField(
+        label=gettext_lazy("Judge on the lower bound of the 95 % confidence interval"),
+        required=False)
+    validity_months = forms.IntegerField(label=gettext_lazy("Validity (months)"), min_value=1,
+                                         max_value=120, initial=24)
+    retake_wait_days = forms.IntegerField(label=gettext_lazy("Waiting period between exam "
+                                                             "attempts (days)"),
+                                          min_value=0, max_value=365, initial=14)
+
+    def __init__(self, *args, organization, editing, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["instrument"]
+        else:
+            self.fields["instrument"].required = True
+            self.fields["instrument"].choices = [
+                (i.slug, i.short_name)
+                for i in content_selectors.instrument_list(organization=organization)
+            ]
+
+
+def _rule_page(request, rule: CertificationRule | None):
+    organization = request.organization
+    if request.method == "POST":
+        form = RuleForm(request.POST, organization=organization, editing=rule is not None)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            slug = data.pop("instrument", None)
+            try:
+                saved = cert_services.rule_save(actor=request.user, organization=organization,
+                                                rule=rule, instrument_slug=slug, **data)
+            except ValidationError as exc:
+                for key, errors in exc.message_dict.items():
+                    form.add_error(key if key in form.fields else None, errors)
+            else:
+                messages.success(request, _("Certification rule saved."))
+                return redirect("cert:rule-edit", rule_id=saved.pk)
+    elif rule is not None:
+        form = RuleForm(initial={n: getattr(rule, n) for n in cert_services.RULE_FIELDS},
+                        organization=organization, editing=True)
+    else:
+        form = RuleForm(organization=organization, editing=False)
+    return render(request, "training/cert/rule_form.html", {
+        "form": form, "rule": rule,
+        "study": cert_services.rule_reliability(rule=rule) if rule is not None else None,
+    }, status=400 if form.is_bound else 200)
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def rule_create(request):
+    return _rule_page(request, None)
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def rule_edit(request, rule_id):
+    return _rule_page(request, cert_services.rule_get(organization=request.organization,
+                                                      rule_id=rule_id))
+
+
+FILTERS = {
+    "": gettext_lazy("All"),
+    "active": gettext_lazy("Active"),
+    "expiring": gettext_lazy("Expiring within 60 days"),
+    "suspended": gettext_lazy("Suspended"),
+    "revoked": gettext_lazy("Revoked"),
+}
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+def certificates(request):
+    filter_ = request.GET.get("filter", "")
+    if filter_ not in FILTERS:
+        filter_ = ""
+    rows = cert_services.certificates_for_admin(organization=request.organization,
+                                                filter_=filter_)
+    if request.GET.get("format") == "csv":
+        response = StreamingHttpResponse(
+            csv_lines(cert_services.certificates_csv_rows(rows)),
+            content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="certificates.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(request, "training/cert/certificates.html", {
+        "rows": rows, "filter": filter_, "filters": FILTERS.items(),
+    })
+
+
+@with_membership(Role.ORG_ADMIN)
+@require_POST
+def certificate_status(request, certificate_id):
+    try:
+        cert_services.certificate_set_status(
+            actor=request.user, organization=request.organization,
+            certificate_id=certificate_id, action=request.POST.get("action", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{reverse('cert:certificates')}?status_error={certificate_id}")
+    except Conflict as exc:
+        messages.error(request, exc.message)
+        return redirect("cert:certificates")
+    messages.success(request, _("Certificate status changed."))
+    return redirect("cert:certificates")
+
+
+# --- public --------------------------------------------------------------------------------
+
+
+def _too_many(retry_after: int, *, json: bool):
+    if json:
+        response = HttpResponse('{"detail": "Too many requests."}', status=429,
+                                content_type="application/json")
+    else:
+        response = HttpResponse(_("Too many requests. Try again in a minute."), status=429,
+                                content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(retry_after)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@never_cache
+@require_GET
+def verify(request, code):
+    """Public: anyone may verify a certificate from its code. Unknown and malformed codes
+    answer identically (404, same body)."""
+    retry = cert_services.verify_rate_limited(cert_services.client_ip(request))
+    if retry is not None:
+        return _too_many(retry, json=False)
+    public = cert_services.certificate_verify(code)
+    response = render(request, "training/cert/verify.html", {"public": public},
+                      status=200 if public else 404)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -1,0 +1,457 @@
+"""Authoring pages for instructors and org admins: thin views over vignettes.authoring."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from training.exceptions import Conflict
+from training.models import Membership
+from training.tenancy import STAFF_ROLES
+from training.views import with_membership
+from vignettes import authoring, content_files
+from vignettes.models import (
+    CaseType,
+    ContentStatus,
+    CorrectionDecision,
+    Difficulty,
+    Instrument,
+    PanelScoring,
+    Pool,
+    ReferencePanel,
+    Vignette,
+    VignetteSet,
+)
+from vignettes.rendering import render_markdown
+from vignettes.services import ContentProblems
+
+author_required = with_membership(*STAFF_ROLES)
+
+
+def _vignette(request, pk) -> Vignette:
+    # Bundled and other organisations' vignettes are simply not found here.
+    return get_object_or_404(
+        Vignette.objects.select_related("current_revision"), pk=pk, owner=request.organization
+    )
+
+
+def _panel(request, pk) -> ReferencePanel:
+    return get_object_or_404(
+        ReferencePanel.objects.select_related(
+            "vignette", "vignette_revision", "instrument_version__instrument", "lead"
+        ),
+        pk=pk,
+        vignette__owner=request.organization,
+    )
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "message_dict"):
+        return [f"{k}: {m}" if k != "__all__" else m
+                for k, msgs in exc.message_dict.items() for m in msgs]
+    return list(exc.messages)
+
+
+def _bundled_instruments():
+    return Instrument.objects.filter(
+        owner__isnull=True, current_version__isnull=False
+    ).select_related("current_version").order_by("short_name")
+
+
+@author_required
+def index(request):
+    org = request.organization
+    vignettes = Vignette.objects.filter(owner=org).select_related("current_revision")
+    pending = ReferencePanel.objects.filter(
+        vignette__owner=org, members__user=request.user, members__scoring__isnull=True,
+        status=ReferencePanel.Status.SCORING,
+    ).select_related("vignette", "instrument_version__instrument")
+    return render(request, "vignettes/author/index.html", {
+        "vignettes": vignettes,
+        "sets": VignetteSet.objects.filter(owner=org).select_related("instrument"),
+        "pending_panels": pending,
+    })
+
+
+def _vignette_form_values(request, vignette=None) -> dict:
+    if request.method == "POST":
+        p = request.POST
+        return {
+            "slug": p.get("slug", "").strip() if vignette is None else vignette.slug,
+            "pool": p.get("pool", ""),
+            "title": p.get("title", ""),
+            "case_types": p.getlist("case_types"),
+            "difficulty": p.get("difficulty", ""),
+            "hard_because": p.get("hard_because", ""),
+            "body": p.get("body", ""),
+        }
+    if vignette is None:
+        return {"slug": "", "pool": Pool.PRACTICE, "title": "", "case_types": [],
+                "difficulty": Difficulty.STANDARD, "hard_because": "",
+                "body": authoring.body_template()}
+    rev = vignette.current_revision
+    return {"slug": vignette.slug, "pool": vignette.pool, "title": rev.title,
+            "case_types": rev.case_types, "difficulty": rev.difficulty,
+            "hard_because": rev.hard_because, "body": rev.body}
+
+
+def _vignette_form(request, vignette=None):
+    values = _vignette_form_values(request, vignette)
+    errors, preview, problems = [], None, []
+    if request.method == "POST":
+        if "preview" in request.POST:
+            preview = render_markdown(values["body"])
+            doc = content_files.VignetteDoc(
+                path="-", slug=values["slug"], title=values["title"],
+                case_types=values["case_types"], difficulty=values["difficulty"],
+                hard_because=values["hard_because"], pool=values["pool"], status="draft",
+                panel="", agreed_on=None, body=values["body"].strip() + "\n", references={},
+            )
+            bundle = content_files.ContentBundle()
+            content_files.check_vignette_text(doc, bundle, authoring.explicit_terms())
+            problems = [f"{p.field}: {p.message}" for p in bundle.problems]
+        else:
+            try:
+                if vignette is None:
+                    vignette = authoring.vignette_create(
+                        organization=request.organization, actor=request.user, **values
+                    )
+                    messages.success(request, _("Draft created."))
+                else:
+                    values.pop("slug")
+                    authoring.vignette_update(
+                        vignette=vignette, organization=request.organization,
+                        actor=request.user, **values,
+                    )
+                    messages.success(request, _("Draft saved."))
+                return redirect("author:vignette", pk=vignette.pk)
+            except ValidationError as exc:
+                errors = _errors(exc)
+            except Conflict as exc:
+                errors = [str(exc)]
+    return render(request, "vignettes/author/vignette_form.html", {
+        "vignette": vignette, "values": values, "errors": errors, "preview": preview,
+        "problems": problems, "pools": Pool.choices, "case_types": CaseType.choices,
+        "difficulties": Difficulty.choices,
+    })
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def vignette_new(request):
+    return _vignette_form(request)
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def vignette_edit(request, pk):
+    vignette = _vignette(request, pk)
+    if vignette.status != ContentStatus.DRAFT:
+        messages.error(request, _("Only a draft can be edited; return it to draft first."))
+        return redirect("author:vignette", pk=vignette.pk)
+    return _vignette_form(request, vignette)
+
+
+@author_required
+def vignette_detail(request, pk):
+    vignette = _vignette(request, pk)
+    revision = vignette.current_revision
+    references = authoring.current_references(revision)
+    refs = []
+    for instrument in _bundled_instruments():
+        ref = references.get(instrument.slug)
+        refs.append({
+            "instrument": instrument,
+            "reference": ref,
+            "result": ref.result() if ref else None,
+            "items": list(ref.item_scores.select_related("item")) if ref else [],
+            "corrections": list(
+                CorrectionDecision.objects.filter(
+                    new_reference__vignette_revision=revision,
+                    new_reference__instrument_version__instrument=instrument,
+                ).select_related("old_reference", "new_reference", "decided_by")
+            ),
+        })
+    problems = (
+        authoring.publish_problems(vignette)
+        if vignette.status in (ContentStatus.DRAFT, ContentStatus.IN_REVIEW) else []
+    )
+    return render(request, "vignettes/author/vignette_detail.html", {
+        "vignette": vignette, "revision": revision, "body_html": render_markdown(revision.body),
+        "refs": refs, "problems": problems,
+        "panels": vignette.panels.select_related("instrument_version__instrument", "lead"),
+        "revisions": vignette.revisions.all(),
+    })
+
+
+@author_required
+@require_POST
+def vignette_transition(request, pk):
+    vignette = _vignette(request, pk)
+    try:
+        authoring.vignette_transition(
+            vignette=vignette, organization=request.organization, actor=request.user,
+            action=request.POST.get("action", ""),
+        )
+        messages.success(request, _("Status changed."))
+    except ValidationError as exc:
+        for message in _errors(exc):
+            messages.error(request, message)
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    return redirect("author:vignette", pk=vignette.pk)
+
+
+def _experts(organization):
+    return Membership.objects.filter(
+        organization=organization, role__in=STAFF_ROLES
+    ).select_related("user").order_by("user__username")
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def panel_new(request, pk):
+    vignette = _vignette(request, pk)
+    errors = []
+    if request.method == "POST":
+        try:
+            ids = [int(x) for x in request.POST.getlist("experts")]
+        except ValueError:
+            ids = []
+        try:
+            panel = authoring.panel_create(
+                vignette=vignette, organization=request.organization, lead=request.user,
+                instrument_slug=request.POST.get("instrument", ""), expert_ids=ids,
+            )
+            messages.success(request, _("Panel created; the experts can now score."))
+            return redirect("author:panel", pk=panel.pk)
+        except ValidationError as exc:
+            errors = _errors(exc)
+        except Conflict as exc:
+            errors = [str(exc)]
+    return render(request, "vignettes/author/panel_new.html", {
+        "vignette": vignette, "instruments": _bundled_instruments(),
+        "experts": _experts(request.organization), "errors": errors,
+    })
+
+
+def _scoring_input(post) -> authoring.ScoringInput:
+    applicable = {"yes": True, "no": False}.get(post.get("applicable"))
+    codes, rationales = {}, {}
+    for key, raw in post.items():
+        if key.startswith("item-"):
+            code = key[5:]
+            if raw == "omit":
+                codes[code] = None
+            elif raw.strip():
+                try:
+                    codes[code] = int(raw)
+                except ValueError:
+                    codes[code] = raw  # the scoring function reports it
+        elif key.startswith("rationale-"):
+            rationales[key[10:]] = raw
+    return authoring.ScoringInput(
+        applicable=applicable, reason=post.get("reason", ""), codes=codes, rationales=rationales
+    )
+
+
+def _scoring_rows(version, values: authoring.ScoringInput | None):
+    rows = []
+    for item in version.items.prefetch_related("allowed_values"):
+        rows.append({
+            "item": item,
+            "values": list(item.allowed_values.all()),
+            "current": "" if values is None or item.code not in values.codes
+            else ("omit" if values.codes[item.code] is None else str(values.codes[item.code])),
+            "rationale": (values.rationales.get(item.code, "") if values else ""),
+        })
+    return rows
+
+
+def _applicable_value(values) -> str:
+    if values is None or values.applicable is None:
+        return ""
+    return "yes" if values.applicable else "no"
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def panel_detail(request, pk):
+    panel = _panel(request, pk)
+    me = panel.members.filter(user=request.user).first()
+    my_scoring = PanelScoring.objects.filter(member=me).first() if me else None
+    errors, values = [], None
+    if request.method == "POST":
+        values = _scoring_input(request.POST)
+        try:
+            if request.POST.get("action") == "consensus":
+                authoring.panel_consensus_record(
+                    panel=panel, actor=request.user, ref_input=values,
+                    panel_text=request.POST.get("panel_text", ""),
+                )
+                messages.success(request, _("Consensus reference recorded."))
+                return redirect("author:vignette", pk=panel.vignette_id)
+            authoring.panel_scoring_submit(panel=panel, user=request.user, ref_input=values)
+            messages.success(request, _("Your scoring is submitted."))
+            return redirect("author:panel", pk=panel.pk)
+        except ValidationError as exc:
+            errors = _errors(exc)
+        except (Conflict, authoring.PermissionDenied) as exc:
+            errors = [str(exc)]
+    agreement = authoring.panel_agreement(panel)
+    members = [
+        {"user": m.user, "submitted": hasattr(m, "scoring")}
+        for m in panel.members.select_related("user", "scoring")
+    ]
+    return render(request, "vignettes/author/panel_detail.html", {
+        "panel": panel,
+        "body_html": render_markdown(panel.vignette_revision.body),
+        "members": members,
+        "is_member": me is not None,
+        "my_scoring": my_scoring,
+        "agreement": agreement,
+        "can_record": agreement is not None and panel.lead_id == request.user.pk
+        and panel.status == ReferencePanel.Status.SCORING,
+        "rows": _scoring_rows(panel.instrument_version, values),
+        "applicable_value": _applicable_value(values),
+        "reason": values.reason if values else "",
+        "errors": errors,
+        "references": panel.references.order_by("number"),
+    })
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def reference_correct(request, pk, instrument):
+    vignette = _vignette(request, pk)
+    if vignette.status != ContentStatus.PUBLISHED:
+        raise Http404
+    current = authoring.current_references(vignette.current_revision).get(instrument)
+    if current is None:
+        raise Http404
+    errors = []
+    if request.method == "POST":
+        values = _scoring_input(request.POST)
+        try:
+            authoring.reference_correct(
+                vignette=vignette, organization=request.organization, actor=request.user,
+                instrument_slug=instrument, ref_input=values,
+                re_evaluate=request.POST.get("re_evaluate") == "yes",
+                note=request.POST.get("note", ""),
+            )
+            messages.success(request, _("Corrected reference published."))
+            return redirect("author:vignette", pk=vignette.pk)
+        except ValidationError as exc:
+            errors = _errors(exc)
+        except Conflict as exc:
+            errors = [str(exc)]
+    else:
+        values = authoring.ScoringInput(
+            applicable=current.applicable, reason=current.not_applicable_reason,
+            codes=current.item_states(),
+            rationales={s.item.code: s.rationale
+                        for s in current.item_scores.select_related("item")},
+        )
+    return render(request, "vignettes/author/reference_correct.html", {
+        "vignette": vignette, "current": current, "errors": errors,
+        "rows": _scoring_rows(current.instrument_version, values),
+        "applicable_value": _applicable_value(values), "reason": values.reason,
+    })
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def set_form(request, pk=None):
+    vignette_set = (
+        get_object_or_404(VignetteSet, pk=pk, owner=request.organization) if pk else None
+    )
+    errors = []
+    if request.method == "POST":
+        p = request.POST
+        values = {"slug": p.get("slug", "").strip(), "title": p.get("title", ""),
+                  "kind": p.get("kind", ""), "instrument": p.get("instrument", ""),
+                  "vignettes": p.getlist("vignettes")}
+        try:
+            saved = authoring.vignette_set_save(
+                organization=request.organization, actor=request.user, slug=values["slug"],
+                title=values["title"], kind=values["kind"],
+                instrument_slug=values["instrument"] or None,
+                vignette_slugs=values["vignettes"], vignette_set=vignette_set,
+            )
+            messages.success(request, _("Set saved."))
+            return redirect("author:set-edit", pk=saved.pk)
+        except ValidationError as exc:
+            errors = _errors(exc)
+    elif vignette_set is not None:
+        values = {"slug": vignette_set.slug, "title": vignette_set.title,
+                  "kind": vignette_set.kind,
+                  "instrument": vignette_set.instrument.slug if vignette_set.instrument else "",
+                  "vignettes": list(vignette_set.members.values_list("vignette__slug",
+                                                                    flat=True))}
+    else:
+        values = {"slug": "", "title": "", "kind": "exam", "instrument": "", "vignettes": []}
+    return render(request, "vignettes/author/set_form.html", {
+        "vignette_set": vignette_set, "values": values, "errors": errors,
+        "kinds": VignetteSet.Kind.choices, "instruments": _bundled_instruments(),
+        "vignettes": Vignette.objects.filter(owner=request.organization)
+        .select_related("current_revision"),
+    })
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def pack_export(request):
+    org = request.organization
+    if request.method == "POST":
+        chosen = request.POST.getlist("vignettes")
+        data = authoring.pack_export(
+            organization=org, vignette_slugs=chosen or None,
+        )
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{org.slug}-content-pack.zip"'
+        return response
+    return render(request, "vignettes/author/pack_export.html", {
+        "vignettes": Vignette.objects.filter(owner=org).select_related("current_revision"),
+    })
+
+
+@author_required
+@require_http_methods(["GET", "POST"])
+def pack_import(request):
+    org = request.organization
+    context: dict = {}
+    if request.method == "POST":
+        data = b""
+        if "pack" in request.FILES:
+            upload = request.FILES["pack"]
+            data = upload.read(authoring.PACK_MAX_BYTES + 1)
+        elif request.POST.get("pack_data"):
+            try:
+                data = base64.b64decode(request.POST["pack_data"], validate=True)
+            except (binascii.Error, ValueError):
+                data = b""
+        if not data:
+            context["errors"] = [_("Choose a .zip content pack.")]
+        elif request.POST.get("confirm") == "yes":
+            try:
+                report = authoring.pack_import(data=data, organization=org, actor=request.user)
+                messages.success(request, _("Pack imported: %(n)d change(s).")
+                                 % {"n": len(report.changes)})
+                return redirect("author:index")
+            except ContentProblems as exc:
+                context["problems"] = [str(p) for p in exc.problems]
+        else:
+            bundle = authoring.pack_read(data=data, organization=org)
+            if bundle.problems:
+                context["problems"] = [str(p) for p in bundle.problems]
+            else:
+                context["changes"] = authoring.pack_preview(bundle=bundle, organization=org)
+                context["pack_data"] = base64.b64encode(data).decode("ascii")
+    return render(request, "vignettes/author/pack_import.html", context)
