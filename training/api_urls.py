@@ -1,10 +1,10 @@
 from django.urls import path
-from rest_framework.authtoken.views import ObtainAuthToken
 
-from training import api, teach_api
+from config.api.auth import ThrottledObtainAuthToken
+from training import api, cert_api, teach_api
 
 urlpatterns = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("auth/token/", ThrottledObtainAuthToken.as_view(), name="auth-token"),
     path("me/", api.MeApi.as_view(), name="me"),
     path("assignments/", api.AssignmentListApi.as_view(), name="assignment-list"),
     path("attempts/", api.AttemptListCreateApi.as_view(), name="attempt-list"),
@@ -19,4 +19,6 @@ urlpatterns = [
          name="cohort-reliability"),
     path("cohorts/<int:cohort_id>/export.csv", teach_api.CohortExportApi.as_view(),
          name="cohort-export"),
+    path("certificates/verify/<str:code>/", cert_api.CertificateVerifyApi.as_view(),
+         name="certificate-verify"),
 ]

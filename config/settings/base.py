@@ -5,6 +5,7 @@ DEBUG, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL are read from the e
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "vignettes",
     "training",
 ]
@@ -77,7 +79,23 @@ MIDDLEWARE = [
     "config.middleware.NoStoreMiddleware",
     "training.middleware.ContentNoticeMiddleware",
     "training.middleware.OrganizationTimeZoneMiddleware",
+    # Last, as django-axes asks: it turns lockouts into responses.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling (HTML sign-in and the API token endpoint): after 5 failures for one
+# username from one address, that pair waits 15 minutes. Never an indefinite lock-out, and a
+# success resets the count.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", 0))
 
 ROOT_URLCONF = "config.urls"
 
@@ -244,4 +262,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every start and failure at INFO; failures are in its own table.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -8,3 +8,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # Serve static files from the apps' folders without collectstatic (no STATIC_ROOT in tests).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Tests sign in with client.login()/force_login (no request object); the throttling tests
+# switch django-axes on with override_settings.
+AXES_ENABLED = False
