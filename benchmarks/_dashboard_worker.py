@@ -97,6 +97,10 @@ def main(trainees: int, vignettes: int) -> None:
         RatingItem.objects.bulk_create(item_rows, batch_size=5000)
         Rating.objects.bulk_update(ratings, ["total", "codes"], batch_size=2000)
 
+    # Fresh bulk-loaded tables have no planner statistics; a real database has them (autovacuum).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
     def dashboard():
         data = analytics.cohort_data(cohort=cohort, instrument=instrument)
         analytics.trainee_rows(data, now=now)
