@@ -397,6 +397,15 @@ class AssignmentForm(forms.Form):
         label=gettext_lazy("Feedback"), choices=FeedbackPolicy.choices,
         initial=FeedbackPolicy.IMMEDIATE,
     )
+    draw_size = forms.IntegerField(
+        label=gettext_lazy("Vignettes drawn per trainee (exam)"), required=False, min_value=1,
+        help_text=gettext_lazy("Stratified by case type; empty = the whole pool."),
+    )
+    retake_wait_days = forms.IntegerField(
+        label=gettext_lazy("Waiting period between attempts, days (exam)"), required=False,
+        min_value=0, max_value=365,
+        help_text=gettext_lazy("Empty = the certification rule's waiting period."),
+    )
 
     def __init__(self, *args, cohorts, organization, time_zone, **kwargs):
         super().__init__(*args, **kwargs)
@@ -423,6 +432,8 @@ def _assignment_initial(assignment: Assignment) -> dict:
         "time_limit_minutes": assignment.time_limit_minutes,
         "attempts_allowed": assignment.attempts_allowed,
         "feedback_policy": assignment.feedback_policy,
+        "draw_size": assignment.draw_size,
+        "retake_wait_days": assignment.retake_wait_days,
     }
 
 
@@ -454,6 +465,8 @@ def _assignment_form_page(request, assignment=None):
                         time_limit_minutes=data["time_limit_minutes"],
                         attempts_allowed=data["attempts_allowed"],
                         feedback_policy=data["feedback_policy"],
+                        draw_size=data["draw_size"],
+                        retake_wait_days=data["retake_wait_days"],
                     )
                 except ValidationError as exc:
                     _add_service_errors(form, exc)

@@ -463,3 +463,32 @@ def test_rule_reliability_with_simulated_history(org, trainee, instructor):
         assert study.curve
     else:
         assert study.reason.startswith("Not enough data")
+
+
+def test_exam_draw_size_and_waiting_period_are_set_in_the_assignment_form(org, org_admin):
+    """An organisation sets N and the retake wait in the app, not only in the admin."""
+    from django.utils import timezone
+
+    from tests.training.conftest import browser_for
+    from training.models import Assignment, Cohort
+
+    cohort = Cohort.objects.create(organization=org, name="Exam cohort")
+    client = browser_for(org_admin)
+    page = client.get("/manage/assignments/new/")
+    assert b'name="draw_size"' in page.content and b'name="retake_wait_days"' in page.content
+    pool = VignetteSet.objects.get(slug="cport-exam-pool")
+    opens = timezone.localtime(timezone.now()).strftime("%Y-%m-%dT%H:%M")
+    data = {
+        "csrfmiddlewaretoken": client.cookies["csrftoken"].value, "title": "Exam",
+        "cohort": cohort.pk, "mode": "exam", "vignette_set": pool.pk, "instruments": ["cport"],
+        "opens_at": opens, "time_limit_minutes": 90, "feedback_policy": "after_close",
+        "draw_size": 6, "retake_wait_days": 30,
+    }
+    response = client.post("/manage/assignments/new/", data)
+    assert response.status_code == 302, response.content[:2000]
+    exam = Assignment.objects.get(title="Exam")
+    assert (exam.draw_size, exam.retake_wait_days) == (6, 30)
+    response = client.post("/manage/assignments/new/", {**data, "title": "Practice",
+                                                          "mode": "practice", "draw_size": 3})
+    assert response.status_code == 400
+    assert not Assignment.objects.filter(title="Practice").exists()

@@ -399,6 +399,8 @@ def _assignment_snapshot(assignment: Assignment) -> dict:
         "time_limit_minutes": assignment.time_limit_minutes,
         "attempts_allowed": assignment.attempts_allowed,
         "feedback_policy": assignment.feedback_policy,
+        "draw_size": assignment.draw_size,
+        "retake_wait_days": assignment.retake_wait_days,
     }
 
 
@@ -417,6 +419,8 @@ def assignment_save(
     time_limit_minutes: int | None = None,
     attempts_allowed: int | None = None,
     feedback_policy: str = FeedbackPolicy.IMMEDIATE,
+    draw_size: int | None = None,
+    retake_wait_days: int | None = None,
     assignment: Assignment | None = None,
     now: dt.datetime | None = None,
 ) -> Assignment:
@@ -450,6 +454,12 @@ def assignment_save(
         errors["time_limit_minutes"] = _("Between 1 minute and 24 hours.")
     if attempts_allowed is not None and attempts_allowed < 1:
         errors["attempts_allowed"] = _("At least 1, or empty for unlimited.")
+    if draw_size is not None and (mode != Mode.EXAM or draw_size < 1):
+        errors["draw_size"] = _("Only an exam draws vignettes; at least 1, or empty for the "
+                                "whole pool.")
+    if retake_wait_days is not None and (mode != Mode.EXAM or retake_wait_days > 365):
+        errors["retake_wait_days"] = _("Only for an exam; at most 365 days, or empty for the "
+                                       "certification rule's waiting period.")
     slugs = list(dict.fromkeys(instrument_slugs or []))
     instruments = list(
         Instrument.objects.filter(slug__in=slugs, owner__isnull=True)
@@ -467,6 +477,7 @@ def assignment_save(
         "title": title, "cohort": cohort, "vignette_set": vignette_set, "mode": mode,
         "opens_at": opens_at, "closes_at": closes_at, "time_limit_minutes": time_limit_minutes,
         "attempts_allowed": attempts_allowed, "feedback_policy": feedback_policy,
+        "draw_size": draw_size, "retake_wait_days": retake_wait_days,
     }
     if assignment is None:
         assignment = Assignment.objects.create(
