@@ -1,6 +1,13 @@
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
+from tests.factories import OrganizationFactory, UserFactory
+from training.models import Membership, Role
+from training.tenancy import profile_for
 from vignettes.models import Vignette
 
 
@@ -18,3 +25,67 @@ def content(db):
     if not Vignette.objects.exists():
         call_command("load_content", verbosity=0)
     return Vignette.objects.filter(owner__isnull=True)
+
+def make_member(organization, role, username, *, notice_seen=True):
+    user = UserFactory(username=username)
+    Membership.objects.get_or_create(user=user, organization=organization, defaults={"role": role})
+    profile = profile_for(user)
+    profile.active_organization = organization
+    if notice_seen:
+        profile.content_notice_seen_at = timezone.now()
+    profile.save()
+    return user
+
+
+@pytest.fixture
+def org(content):
+    return OrganizationFactory(name="North Service", slug="north")
+
+
+@pytest.fixture
+def other_org(content):
+    return OrganizationFactory(name="South Service", slug="south")
+
+
+@pytest.fixture
+def trainee(org):
+    return make_member(org, Role.TRAINEE, "trainee-a")
+
+
+@pytest.fixture
+def trainee2(org):
+    return make_member(org, Role.TRAINEE, "trainee-b")
+
+
+@pytest.fixture
+def outsider(other_org):
+    return make_member(other_org, Role.TRAINEE, "trainee-south")
+
+
+@pytest.fixture
+def instructor(org):
+    return make_member(org, Role.INSTRUCTOR, "instructor-a")
+
+
+@pytest.fixture
+def org_admin(org):
+    return make_member(org, Role.ORG_ADMIN, "admin-a")
+
+
+def api_for(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def browser_for(user) -> Client:
+    """A session-authenticated client that enforces CSRF like a browser."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def api(trainee):
+    return api_for(trainee)

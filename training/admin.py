@@ -13,17 +13,7 @@ from training.models import (
     Rating,
     RatingItem,
 )
-
-
-class ViewOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from vignettes.admin import ReadOnlyMixin
 
 
 class MembershipInline(admin.TabularInline):
@@ -64,14 +54,14 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["email", "organization", "role", "created_at", "expires_at", "accepted_at"]
     list_filter = ["organization", "role"]
     search_fields = ["email"]
     exclude = ["token_hash"]
 
 
-class RatingItemInline(ViewOnlyMixin, admin.TabularInline):
+class RatingItemInline(ReadOnlyMixin, admin.TabularInline):
     model = RatingItem
     fields = ["item", "value"]
     readonly_fields = fields
@@ -79,7 +69,7 @@ class RatingItemInline(ViewOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Rating)
-class RatingAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class RatingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["pk", "attempt", "vignette_revision", "instrument_version", "applicable",
                     "total", "band_code", "submitted_at"]
     list_filter = ["instrument_version__instrument", "applicable"]
@@ -88,14 +78,14 @@ class RatingAdmin(ViewOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["pk", "user", "organization", "mode", "status", "started_at", "submitted_at"]
     list_filter = ["mode", "status", "organization"]
     search_fields = ["user__username"]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["at", "actor_repr", "organization", "action", "object_type", "object_repr"]
     list_filter = ["action", "organization"]
     search_fields = ["actor_repr", "object_repr", "action"]

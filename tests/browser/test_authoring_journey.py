@@ -3,7 +3,7 @@ under the strict CSP without violations."""
 
 import pytest
 
-from tests.training.conftest import make_member
+from tests.conftest import make_member
 from tests.vignettes.test_authoring import case_body
 from training.models import Organization, Role
 from vignettes.models import Vignette

@@ -8,7 +8,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from tests.training.conftest import api_for, make_member
+from tests.conftest import api_for, make_member
 from tests.training.helpers import reference_body
 from training import certification
 from training.models import Assignment, Certificate, Cohort, FeedbackPolicy, Mode, Role

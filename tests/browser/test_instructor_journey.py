@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from tests.training.conftest import make_member
+from tests.conftest import make_member
 from training.models import Cohort, Organization, RatingComment, Role
 from training.simulation import simulate_cohort
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from tests.conftest import make_member
 from tests.factories import UserFactory
-from tests.training.conftest import make_member
 from training.models import Organization, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

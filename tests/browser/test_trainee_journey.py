@@ -3,7 +3,7 @@ submit, read feedback. Fails on any CSP violation or JavaScript error."""
 
 import pytest
 
-from tests.training.conftest import make_member
+from tests.conftest import make_member
 from tests.training.helpers import PRACTICE, reference_for
 from training.models import Attempt, AttemptStatus, Role
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection
 
-from tests.training.conftest import api_for, browser_for
+from tests.conftest import api_for, browser_for
 from tests.training.helpers import PRACTICE, reference_body, reference_for, reference_secrets
 from training.models import Attempt, AttemptStatus, Rating
 

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from tests.training.conftest import api_for, browser_for, make_member
+from tests.conftest import api_for, browser_for, make_member
 from tests.training.helpers import reference_body, reference_for, reference_secrets
 from training import certification
 from training.models import (
@@ -469,7 +469,7 @@ def test_exam_draw_size_and_waiting_period_are_set_in_the_assignment_form(org, o
     """An organisation sets N and the retake wait in the app, not only in the admin."""
     from django.utils import timezone
 
-    from tests.training.conftest import browser_for
+    from tests.conftest import browser_for
     from training.models import Assignment, Cohort
 
     cohort = Cohort.objects.create(organization=org, name="Exam cohort")

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.training.conftest import browser_for, make_member
+from tests.conftest import browser_for, make_member
 from training.models import (
     Assignment,
     AuditEvent,

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from tests.training.conftest import browser_for, make_member
+from tests.conftest import browser_for, make_member
 from tests.training.helpers import PRACTICE, reference_for, reference_secrets
 from training.models import Attempt, AttemptStatus, Rating, Role
 
@@ -181,7 +181,7 @@ def test_switching_organisation(trainee, other_org):
 
 
 def test_library_puts_cases_not_yet_attempted_first_and_filters_them(trainee):
-    from tests.training.conftest import api_for
+    from tests.conftest import api_for
 
     client = browser_for(trainee)
     attempt = start_practice(client, instruments=["static-99r"])

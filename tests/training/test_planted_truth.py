@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from tests.training.conftest import browser_for, make_member
+from tests.conftest import browser_for, make_member
 from training import analytics
 from training.models import Cohort, Organization, Role
 from vignettes.models import Instrument

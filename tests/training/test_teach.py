@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.training.conftest import api_for, browser_for, make_member
+from tests.conftest import api_for, browser_for, make_member
 from training import analytics
 from training.models import Cohort, Rating, Role
 from training.simulation import simulate_cohort

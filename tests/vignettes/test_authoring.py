@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 
+from tests.conftest import browser_for, make_member
 from tests.factories import OrganizationFactory
-from tests.training.conftest import browser_for, make_member
 from training import selectors as training_selectors
 from training.exceptions import Conflict
 from training.models import AuditEvent, Role
@@ -68,26 +68,6 @@ def not_applicable():
 
 def lowest(item):
     return min(item.values)
-
-
-@pytest.fixture
-def org(content):
-    return OrganizationFactory(name="North Service", slug="north")
-
-
-@pytest.fixture
-def other_org(content):
-    return OrganizationFactory(name="South Service", slug="south")
-
-
-@pytest.fixture
-def instructor(org):
-    return make_member(org, Role.INSTRUCTOR, "instructor-a")
-
-
-@pytest.fixture
-def trainee(org):
-    return make_member(org, Role.TRAINEE, "trainee-a")
 
 
 @pytest.fixture
