@@ -223,10 +223,15 @@ class OrganizationSwitchSerializer(serializers.Serializer):
     organization = serializers.CharField(max_length=100)
 
 
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    memberships = MembershipSerializer(many=True)
+
+
 class MeApi(APIView):
     """Who you are, your memberships and the organisation you act in."""
 
-    @extend_schema(responses=MembershipSerializer(many=True))
+    @extend_schema(responses=MeSerializer)
     def get(self, request):
         active = active_membership(request.user)
         rows = [
@@ -241,7 +246,7 @@ class MeApi(APIView):
             }
         )
 
-    @extend_schema(request=OrganizationSwitchSerializer, responses=MembershipSerializer(many=True))
+    @extend_schema(request=OrganizationSwitchSerializer, responses=MeSerializer)
     def post(self, request):
         data = OrganizationSwitchSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -41,7 +41,7 @@ class RatingDraftSerializer(serializers.Serializer):
 
 
 class AttemptListSerializer(serializers.ModelSerializer):
-    assignment = serializers.PrimaryKeyRelatedField(read_only=True)
+    assignment = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     vignettes = serializers.SerializerMethodField()
     instruments = serializers.SerializerMethodField()
 
@@ -58,7 +58,7 @@ class AttemptListSerializer(serializers.ModelSerializer):
 
 
 class AttemptDetailSerializer(serializers.ModelSerializer):
-    assignment = serializers.PrimaryKeyRelatedField(read_only=True)
+    assignment = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     vignettes = AttemptVignetteSerializer(source="attempt_vignettes", many=True)
     instruments = AttemptInstrumentSerializer(source="instrument_versions", many=True)
     ratings = serializers.SerializerMethodField()
