@@ -39,8 +39,13 @@ browser-deps:
 		echo "The browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'."; \
 	fi
 
+## axe-core (accessibility checks in the browser tests) from the npm registry, pinned by
+## package-lock.json.
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
 ## make test: install the test dependencies and run the whole suite.
-test: install-test browser-deps
+test: install-test browser-deps node_modules/axe-core/axe.min.js
 	$(BIN)/pytest
 
 lint: install-test

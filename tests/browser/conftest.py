@@ -15,7 +15,16 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CALIBRATE_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations
+    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' -> ' +
+         v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '));
+}"""
 WATCH = """
 window.__calibrateProblems = [];
 document.addEventListener('securitypolicyviolation', function (e) {
@@ -56,6 +65,10 @@ class WatchedPage:
         self.name = name
         self.console_problems = []
         page.add_init_script(WATCH)
+        if not AXE.exists():
+            pytest.fail(f"{AXE} is missing: run `make test` (it runs npm ci for axe-core)")
+        # Injected by the browser itself (not as a page script), so the strict CSP holds.
+        page.add_init_script(path=str(AXE))
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.console_problems.append(f"page error: {exc}"))
 
@@ -75,10 +88,16 @@ class WatchedPage:
         problems = self.problems()
         assert not problems, problems
 
-    def shot(self, step):
+    def accessibility_problems(self):
+        return self.page.evaluate(AXE_RUN)
+
+    def shot(self, step, *, accessibility=True):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{self.name}-{step}.png"), full_page=True)
         self.assert_clean()
+        if accessibility:
+            problems = self.accessibility_problems()
+            assert not problems, f"{step}: {problems}"
 
 
 @pytest.fixture

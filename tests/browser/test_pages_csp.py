@@ -33,11 +33,13 @@ def test_public_api_docs_and_admin_pages_have_no_csp_violations(content, live_se
                  "/manage/assignments/new/", "/manage/audit/", "/api/v1/docs/"]:
         page.goto(live_server.url + path)
         page.wait_for_load_state("networkidle")
-        watched.shot(path.strip("/").replace("/", "-"))
+        # The API docs page is Swagger UI's own markup (third-party): CSP is checked there,
+        # accessibility is not ours to fix.
+        watched.shot(path.strip("/").replace("/", "-"), accessibility="docs" not in path)
     assert page.locator(".swagger-ui").count() == 1
     page.goto(live_server.url + "/dashboard/")
     page.click("button:has-text('Sign out')")
     sign_in(page, live_server.url, "csp-staff")
     page.goto(live_server.url + "/admin/vignettes/instrumentversion/")
-    watched.shot("admin")
+    watched.shot("admin", accessibility=False)  # Django's own admin markup
     watched.assert_clean()
