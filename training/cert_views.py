@@ -109,6 +109,21 @@ class RuleForm(forms.Form):
     retake_wait_days = forms.IntegerField(label=gettext_lazy("Waiting period between exam "
                                                              "attempts (days)"),
                                           min_value=0, max_value=365, initial=14)
+    recalibration_interval_days = forms.IntegerField(
+        label=gettext_lazy("Recalibration every (days)"), required=False, min_value=7,
+        max_value=3650, help_text=gettext_lazy("Empty: 180."))
+    recalibration_size = forms.IntegerField(
+        label=gettext_lazy("Vignettes per recalibration"), required=False, min_value=1,
+        max_value=50, help_text=gettext_lazy("Empty: 5."))
+    cusum_slack = forms.FloatField(
+        label=gettext_lazy("Drift CUSUM slack k (points of total deviation)"), required=False,
+        min_value=0.01, max_value=100, help_text=gettext_lazy("Empty: 0.5."))
+    cusum_threshold = forms.FloatField(
+        label=gettext_lazy("Drift CUSUM threshold h"), required=False, min_value=0.01,
+        max_value=100, help_text=gettext_lazy("Empty: 4."))
+    agreement_window = forms.IntegerField(
+        label=gettext_lazy("Ratings per rolling item-agreement window"), required=False,
+        min_value=2, max_value=100, help_text=gettext_lazy("Empty: 5."))
 
     def __init__(self, *args, organization, editing, **kwargs):
         super().__init__(*args, **kwargs)

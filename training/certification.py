@@ -62,7 +62,8 @@ CRITERION_LABELS = {
 RULE_FIELDS = (
     "min_exam_vignettes", "item_agreement", "total_tolerance", "total_within_tolerance",
     "band_agreement", "icc_a1", "applicability_every_vignette", "use_ci_lower_bound",
-    "validity_months", "retake_wait_days",
+    "validity_months", "retake_wait_days", "recalibration_interval_days", "recalibration_size",
+    "cusum_slack", "cusum_threshold", "agreement_window",
 )
 
 
@@ -232,6 +233,14 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
         errors["min_exam_vignettes"] = _("At least one vignette.")
     if values.get("validity_months") is not None and not 1 <= values["validity_months"] <= 120:
         errors["validity_months"] = _("Between 1 and 120 months.")
+    for name, low, high in (("recalibration_interval_days", 7, 3650),
+                            ("recalibration_size", 1, 50), ("agreement_window", 2, 100)):
+        if values.get(name) is not None and not low <= values[name] <= high:
+            errors[name] = _("Between %(low)d and %(high)d, or empty for the default.") % {
+                "low": low, "high": high}
+    for name in ("cusum_slack", "cusum_threshold"):
+        if values.get(name) is not None and not 0 < values[name] <= 100:
+            errors[name] = _("A positive number, or empty for the default.")
     if rule is None:
         instrument = Instrument.objects.filter(
             Q(owner__isnull=True) | Q(owner=organization), slug=instrument_slug or ""
@@ -603,11 +612,20 @@ def certificate_public(cert: Certificate, *, now=None) -> dict:
         "instrument": version.instrument.short_name,
         "instrument_version": f"{version.version_label} (revision {version.number})",
         "organization": cert.organization.name,
-        "status": cert.effective_status(now),
+        "status": _display_status(cert, now),
         "issued_at": cert.issued_at.date().isoformat(),
         "expires_at": cert.expires_at.date().isoformat(),
         "statement": str(ISSUER_STATEMENT) % {"org": cert.organization.name},
     }
+
+
+def _display_status(cert: Certificate, now=None) -> str:
+    """'recalibration_due' while an active certificate is flagged (issue 8), else the
+    effective status (active, suspended, expired, ...)."""
+    from training.recalibration import RECALIBRATION_DUE, display_status
+
+    status = display_status(cert, now)
+    return "recalibration due" if status == RECALIBRATION_DUE else status
 
 
 ISSUER_STATEMENT = gettext_lazy(

@@ -387,6 +387,26 @@ class CertificationRule(models.Model):
     retake_wait_days = models.PositiveIntegerField(default=14)
     updated_at = models.DateTimeField()
 
+    # Recalibration and drift monitoring (issue 8); empty = the defaults in
+    # training.recalibration.
+    recalibration_interval_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Days between recalibrations (empty: 180).")
+    )
+    recalibration_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Vignettes per recalibration (empty: 5).")
+    )
+    cusum_slack = models.FloatField(
+        null=True, blank=True,
+        help_text=_("CUSUM slack k on the signed total deviation (empty: 0.5)."),
+    )
+    cusum_threshold = models.FloatField(
+        null=True, blank=True,
+        help_text=_("CUSUM threshold h on the signed total deviation (empty: 4)."),
+    )
+    agreement_window = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Ratings per rolling item-agreement window (empty: 5).")
+    )
+
     class Meta:
         ordering = ["organization", "instrument__slug"]
         constraints = [
@@ -473,6 +493,15 @@ class Certificate(models.Model):
         default=False, help_text=_("The holder's choice: full name or initials on the public page.")
     )
 
+    recalibration_due_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Due date of the holder's current recalibration.")
+    )
+    recalibration_flagged_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("Set while the certificate is 'recalibration due' (drift or overdue)."),
+    )
+    recalibration_reason = models.TextField(blank=True)
+
     class Meta:
         ordering = ["-issued_at", "-pk"]
         indexes = [models.Index(fields=["organization", "status", "expires_at"])]
@@ -487,3 +516,87 @@ class Certificate(models.Model):
         if self.status == CertificateStatus.ACTIVE and self.expires_at <= now:
             return CertificateStatus.EXPIRED
         return self.status
+
+
+class Recalibration(models.Model):
+    """One recalibration a certificate holder must complete: a practice-mode attempt of
+    vignettes they have never rated, with a due date. Period n is the holder's n-th."""
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE,
+                                    related_name="recalibrations")
+    period = models.PositiveIntegerField()
+    attempt = models.OneToOneField(Attempt, null=True, on_delete=models.SET_NULL,
+                                   related_name="recalibration")
+    from_organization_pool = models.BooleanField(default=True)
+    assigned_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["certificate", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["certificate", "period"],
+                                    name="uniq_recalibration_period"),
+        ]
+
+    def __str__(self):
+        return f"Recalibration {self.period} of certificate {self.certificate_id}"
+
+
+class DriftKind(models.TextChoices):
+    DEVIATION = "deviation", _("Signed total deviation")
+    AGREEMENT = "agreement", _("Rolling item agreement")
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class DriftAlert(models.Model):
+    """A CUSUM crossing on a certified rater's ratings, with its evidence (JSON: the series,
+    the CUSUM path, the rating ids)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="drift_alerts")
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE,
+                                    related_name="drift_alerts")
+    kind = models.CharField(max_length=16, choices=DriftKind.choices)
+    evidence = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices,
+                              default=AlertStatus.OPEN)
+    raised_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+
+    def __str__(self):
+        return f"Drift alert {self.pk} ({self.kind})"
+
+
+class Reminder(models.Model):
+    """An e-mail + in-app notice, sent once per (certificate, kind, period)."""
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE,
+                                    related_name="reminders")
+    kind = models.CharField(max_length=32)
+    period = models.CharField(max_length=64)
+    message = models.TextField(blank=True)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sent_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["certificate", "kind", "period"],
+                                    name="uniq_reminder_once"),
+        ]
+
+    def __str__(self):
+        return f"Reminder {self.kind} {self.period}"

@@ -16,4 +16,5 @@ urlpatterns = [
     path("manage/", include("training.manage_urls")),
     path("teach/", include("training.teach_urls")),
     path("certification/", include("training.cert_urls")),
+    path("recalibration/", include("training.recal_urls")),
 ]
