@@ -150,7 +150,7 @@ def draw_stratified(pool, *, n: int, strata: dict, seen: set, rng) -> list:
         leftovers_fresh.extend(fresh[quota[k]:])
         leftovers_seen.extend(old)
         chosen.extend(take)
-        chosen.extend([None] * short)  # placeholders: filled from unseen elsewhere first
+        chosen.extend([None] * short)  # empty slots, filled from unseen elsewhere first
     missing = chosen.count(None)
     chosen = [x for x in chosen if x is not None]
     rng.shuffle(leftovers_fresh)
