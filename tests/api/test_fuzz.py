@@ -30,7 +30,21 @@ def tokens(org):
     return {role: Token.objects.get_or_create(user=u)[0].key for role, u in users.items()}
 
 
-def test_api_never_errors_and_matches_its_schema(db, tokens):
+@pytest.fixture
+def keep_test_connection():
+    """Schemathesis calls the WSGI app directly; like Django's test client, keep the request
+    signals from closing the test transaction's database connection between requests."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_api_never_errors_and_matches_its_schema(db, tokens, keep_test_connection):
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
