@@ -994,25 +994,11 @@ def pack_read(*, data: bytes, organization: Organization) -> content_files.Conte
     files = _pack_files(data, bundle)
     instruments = bundled_instrument_docs()
     bundle.explicit_terms = explicit_terms()
-    for name in sorted(n for n in files if n.startswith("vignettes/")):
-        text = files[name]
-        if not text:
-            bundle.problem(name, "-", "is empty")
-            continue
-        doc = content_files.parse_vignette(
-            name, text, bundle, expected_slug=PurePosixPath(name).stem
-        )
-        if doc is None or not doc.slug:
-            continue
-        if doc.slug in bundle.vignettes:
-            bundle.problem(name, "slug", f"{doc.slug!r} is also used by "
-                           f"{bundle.vignettes[doc.slug].path}")
-            continue
-        bundle.vignettes[doc.slug] = doc
-    for doc in bundle.vignettes.values():
-        content_files.check_vignette_against_instruments(doc, instruments, bundle)
-        content_files.check_vignette_text(doc, bundle, bundle.explicit_terms)
-    content_files.check_shared_paragraphs(bundle.vignettes.values(), bundle)
+    content_files.add_vignette_files(
+        bundle,
+        ((name, files[name]) for name in sorted(n for n in files if n.startswith("vignettes/"))),
+        instruments,
+    )
     known = dict(Vignette.objects.filter(owner=organization).values_list("slug", "pool"))
     known.update({slug: doc.pool for slug, doc in bundle.vignettes.items()})
     check_bundle = content_files.ContentBundle(instruments=instruments)

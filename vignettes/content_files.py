@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -672,6 +672,33 @@ def _read(path: Path, root: Path, bundle: ContentBundle) -> str | None:
     return None
 
 
+def add_vignette_files(
+    bundle: ContentBundle,
+    files: Iterable[tuple[str, str | None]],
+    instruments: Mapping[str, InstrumentDoc],
+) -> None:
+    """Parse vignette files (name, text) into the bundle and run every check on them, against
+    `instruments`. A text of None is a file that could not be read (already reported)."""
+    for name, text in files:
+        if text is None:
+            continue
+        if text == "":
+            bundle.problem(name, "-", "is empty")
+            continue
+        doc = parse_vignette(name, text, bundle, expected_slug=PurePosixPath(name).stem)
+        if doc is None or not doc.slug:
+            continue
+        if doc.slug in bundle.vignettes:
+            bundle.problem(name, "slug", f"{doc.slug!r} is also used by "
+                           f"{bundle.vignettes[doc.slug].path}")
+            continue
+        bundle.vignettes[doc.slug] = doc
+    for doc in bundle.vignettes.values():
+        check_vignette_against_instruments(doc, instruments, bundle)
+        check_vignette_text(doc, bundle, bundle.explicit_terms)
+    check_shared_paragraphs(bundle.vignettes.values(), bundle)
+
+
 def read_content_dir(root: Path, *, explicit_terms_path: Path | None = None) -> ContentBundle:
     """Parse and validate every file under ``root``; problems are collected, not raised."""
     bundle = ContentBundle()
@@ -693,23 +720,14 @@ def read_content_dir(root: Path, *, explicit_terms_path: Path | None = None) -> 
             continue
         bundle.instruments[doc.slug] = doc
 
-    for path in sorted((root / "vignettes").glob("*.md")):
-        rel = str(path.relative_to(root))
-        text = _read(path, root, bundle)
-        doc = parse_vignette(rel, text, bundle, expected_slug=path.stem) if text else None
-        if text == "":
-            bundle.problem(rel, "-", "is empty")
-        if doc is None or not doc.slug:
-            continue
-        if doc.slug in bundle.vignettes:
-            bundle.problem(rel, "slug", f"{doc.slug!r} is also used by "
-                           f"{bundle.vignettes[doc.slug].path}")
-            continue
-        bundle.vignettes[doc.slug] = doc
-    for doc in bundle.vignettes.values():
-        check_vignette_against_instruments(doc, bundle.instruments, bundle)
-        check_vignette_text(doc, bundle, bundle.explicit_terms)
-    check_shared_paragraphs(bundle.vignettes.values(), bundle)
+    add_vignette_files(
+        bundle,
+        (
+            (str(path.relative_to(root)), _read(path, root, bundle))
+            for path in sorted((root / "vignettes").glob("*.md"))
+        ),
+        bundle.instruments,
+    )
 
     known = {slug: doc.pool for slug, doc in bundle.vignettes.items()}
     for path in sorted((root / "sets").glob("*.y*ml")):
