@@ -1,7 +1,7 @@
 from django.urls import path
 
 from config.api.auth import ThrottledObtainAuthToken
-from training import api, cert_api, teach_api
+from training import api, cert_api, privacy_api, teach_api
 
 urlpatterns = [
     path("auth/token/", ThrottledObtainAuthToken.as_view(), name="auth-token"),
@@ -19,6 +19,9 @@ urlpatterns = [
          name="cohort-reliability"),
     path("cohorts/<int:cohort_id>/export.csv", teach_api.CohortExportApi.as_view(),
          name="cohort-export"),
+    path("members/", privacy_api.MemberListApi.as_view(), name="member-list"),
+    path("members/<int:membership_id>/export/", privacy_api.MemberExportApi.as_view(),
+         name="member-export"),
     path("certificates/verify/<str:code>/", cert_api.CertificateVerifyApi.as_view(),
          name="certificate-verify"),
 ]

@@ -12,6 +12,10 @@ urlpatterns = [
     path("members/import/", views.members_import, name="members-import"),
     path("members/<int:membership_id>/role/", views.member_role, name="member-role"),
     path("members/<int:membership_id>/remove/", views.member_remove, name="member-remove"),
+    path("members/<int:membership_id>/", views.member_detail, name="member-detail"),
+    path("members/<int:membership_id>/export/", views.member_export, name="member-export"),
+    path("members/<int:membership_id>/erase/", views.member_erase, name="member-erase"),
+    path("organisation/", views.organization_settings, name="organization"),
     path(
         "invitations/<int:invitation_id>/revoke/",
         views.invitation_revoke,

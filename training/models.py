@@ -4,6 +4,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +19,19 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     created_at = models.DateTimeField(auto_now_add=True)
+    # Data protection (issue 10): empty = keep forever. Applied by `manage.py apply_retention`
+    # (also run by `certification_tick`); see training/services/privacy.py.
+    draft_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36500)],
+        help_text=_("Unsubmitted practice attempts untouched for longer are deleted. "
+                    "Exam attempts and submitted work are never deleted. Empty = keep."),
+    )
+    attempt_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36500)],
+        help_text=_("Submitted attempts older than this lose their free-text notes, rationales "
+                    "and comments; the work of people who have left the organisation is "
+                    "pseudonymised. Empty = keep."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +78,10 @@ class Profile(models.Model):
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     content_notice_seen_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("Set when this account is an erased member's pseudonym (data protection)."),
+    )
 
     def __str__(self):
         return f"Profile of {self.user}"
@@ -318,6 +336,13 @@ class AuditEvent(models.Model):
     actor_repr = models.CharField(max_length=200, blank=True)
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    # The person the event is about (a membership's user, an attempt's trainee, a certificate's
+    # holder...). People are referenced, never copied: pages show their current username, so
+    # an erased member appears under their pseudonym.
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
     )
     object_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64, blank=True)
@@ -600,3 +625,63 @@ class Reminder(models.Model):
 
     def __str__(self):
         return f"Reminder {self.kind} {self.period}"
+
+
+# --- Data protection -----------------------------------------------------------------------
+
+
+class ErasureReason(models.TextChoices):
+    REQUEST = "request", _("Erased on request")
+    RETENTION = "retention", _("Pseudonymised by the retention policy")
+
+
+class Erasure(models.Model):
+    """One member erased from one organisation. `pseudonym` is the account that now holds the
+    organisation's records of them (ratings, certificates...).
+
+    When the person's account was used by this organisation only, it is itself turned into
+    the pseudonym and `original_user` stays empty: nothing links the pseudonym to a name any
+    more. When the account lives on for another organisation, the records move to a new
+    pseudonymous account and `original_user` keeps the link, so that this organisation's
+    audit events recorded before `erased_at` (which reference the account and are never
+    rewritten) are shown under the pseudonym. The link is shown nowhere in the application.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="erasures")
+    pseudonym = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                  related_name="+")
+    original_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=16, choices=ErasureReason.choices)
+    erased_at = models.DateTimeField()
+    erased_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-erased_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "pseudonym"],
+                                    name="uniq_erasure_pseudonym"),
+        ]
+
+    def __str__(self):
+        return f"Erasure {self.pk} ({self.pseudonym})"
+
+
+class AuditRedaction(models.Model):
+    """Parts of an audit event hidden because they held an erased member's identifiers by
+    value (events recorded before people were referenced by id, and free text such as a
+    revocation reason). The event row itself is never changed; pages show these parts as
+    redacted. `paths` lists "actor_repr", "object_repr" or JSON paths such as
+    ["after", "trainees", 2]."""
+
+    erasure = models.ForeignKey(Erasure, on_delete=models.CASCADE, related_name="redactions")
+    event = models.ForeignKey(AuditEvent, on_delete=models.CASCADE, related_name="redactions")
+    paths = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["event", "pk"]
+
+    def __str__(self):
+        return f"Redaction of audit event {self.event_id}"

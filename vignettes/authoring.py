@@ -647,7 +647,7 @@ def panel_create(
     PanelMember.objects.bulk_create(PanelMember(panel=panel, user=m.user) for m in experts)
     audit_record(
         actor=lead, organization=organization, obj=panel, action="panel.create",
-        after={"instrument": instrument_slug, "experts": [m.user.username for m in experts],
+        after={"instrument": instrument_slug, "experts": [m.user.pk for m in experts],
                "revision": vignette.current_revision.number},
         now=now,
     )
@@ -684,7 +684,7 @@ def panel_scoring_submit(
     )
     audit_record(
         actor=user, organization=panel.vignette.owner, obj=panel, action="panel.score",
-        after={"expert": user.username}, now=now,
+        after={"expert": user.pk}, now=now,
     )
     return result
 

@@ -49,5 +49,6 @@ def rating_comment_add(
         rating=rating, author=membership.user, text=text, created_at=now or timezone.now()
     )
     audit_record(actor=membership.user, organization=membership.organization, obj=comment,
-                 action="comment.added", after={"rating": rating.pk, "text": text[:200]}, now=now)
+                 action="comment.added", after={"rating": rating.pk, "chars": len(text)},
+                 now=now)
     return comment

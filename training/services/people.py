@@ -27,7 +27,7 @@ from training.models import (
     Organization,
     Role,
 )
-from training.services.audit import audit_record
+from training.services.audit import audit_record, user_ref
 from training.tenancy import profile_for
 from vignettes.models import ContentStatus, Instrument, VignetteSet
 
@@ -37,6 +37,20 @@ MAX_CSV_ROWS = 500
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+PSEUDONYM_PREFIX = "erased-"
+
+
+def other_admins(organization: Organization, membership: Membership | None = None):
+    """The organisation's org admins who can still sign in (erased pseudonyms cannot),
+    other than `membership`."""
+    qs = organization.memberships.filter(
+        role=Role.ORG_ADMIN, user__is_active=True, user__profile__erased_at__isnull=True
+    )
+    if membership is not None:
+        qs = qs.exclude(pk=membership.pk)
+    return qs
 
 
 @transaction.atomic
@@ -56,9 +70,7 @@ def membership_set_role(
     elif membership.role == role:
         return membership
     else:
-        if membership.role == Role.ORG_ADMIN and not organization.memberships.filter(
-            role=Role.ORG_ADMIN
-        ).exclude(pk=membership.pk).exists():
+        if membership.role == Role.ORG_ADMIN and not other_admins(organization, membership):
             raise ValidationError(
                 {"role": _("The organisation needs at least one organisation admin.")}
             )
@@ -71,7 +83,7 @@ def membership_set_role(
         obj=membership,
         action=action,
         before=before,
-        after={"user": user.username, "role": role},
+        after={"user": user_ref(user), "role": role},
         now=now,
     )
     return membership
@@ -80,9 +92,7 @@ def membership_set_role(
 @transaction.atomic
 def membership_remove(*, actor, membership: Membership, now: dt.datetime | None = None) -> None:
     organization = membership.organization
-    if membership.role == Role.ORG_ADMIN and not organization.memberships.filter(
-        role=Role.ORG_ADMIN
-    ).exclude(pk=membership.pk).exists():
+    if membership.role == Role.ORG_ADMIN and not other_admins(organization, membership):
         raise ValidationError(_("The organisation needs at least one organisation admin."))
     for cohort in organization.cohorts.all():
         cohort.trainees.remove(membership.user)
@@ -92,7 +102,7 @@ def membership_remove(*, actor, membership: Membership, now: dt.datetime | None 
         organization=organization,
         obj=membership,
         action="membership.removed",
-        before={"user": membership.user.username, "role": membership.role},
+        before={"user": user_ref(membership.user), "role": membership.role},
         now=now,
     )
     membership.delete()
@@ -161,7 +171,7 @@ def invitation_create(
         organization=organization,
         obj=invitation,
         action="invitation.created",
-        after={"email": email, "role": role},
+        after={"role": role},
         now=now,
     )
     return InvitationResult(invitation=invitation, token=token, url=url)
@@ -191,6 +201,10 @@ def invitation_accept(
         username = (username or "").strip()
         if not username:
             raise ValidationError({"username": _("Choose a username.")})
+        if username.lower().startswith(PSEUDONYM_PREFIX):
+            raise ValidationError({"username": _(
+                "Usernames starting with %(prefix)s are reserved for erased members."
+            ) % {"prefix": PSEUDONYM_PREFIX}})
         try:
             User._meta.get_field(User.USERNAME_FIELD).clean(username, None)
         except ValidationError as exc:
@@ -243,7 +257,7 @@ def invitation_revoke(
         organization=invitation.organization,
         obj=invitation,
         action="invitation.revoked",
-        before={"email": invitation.email, "role": invitation.role},
+        before={"role": invitation.role},
         now=now,
     )
     return invitation
@@ -362,8 +376,8 @@ def cohort_save(
             raise ValidationError(_("That cohort belongs to another organisation."))
         before = {
             "name": cohort.name,
-            "trainees": sorted(cohort.trainees.values_list("username", flat=True)),
-            "instructors": sorted(cohort.instructors.values_list("username", flat=True)),
+            "trainees": sorted(cohort.trainees.values_list("pk", flat=True)),
+            "instructors": sorted(cohort.instructors.values_list("pk", flat=True)),
         }
         cohort.name = name
         cohort.save(update_fields=["name"])
@@ -372,8 +386,8 @@ def cohort_save(
     cohort.instructors.set(instructor_ids)
     after = {
         "name": cohort.name,
-        "trainees": sorted(cohort.trainees.values_list("username", flat=True)),
-        "instructors": sorted(cohort.instructors.values_list("username", flat=True)),
+        "trainees": sorted(cohort.trainees.values_list("pk", flat=True)),
+        "instructors": sorted(cohort.instructors.values_list("pk", flat=True)),
     }
     if after != before:
         audit_record(actor=actor, organization=organization, obj=cohort, action=action,

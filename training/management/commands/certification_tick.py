@@ -2,13 +2,15 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
+from training.management.commands.apply_retention import describe
 from training.recalibration import certification_tick
+from training.services.privacy import retention_apply
 
 
 class Command(BaseCommand):
     help = ("Periodic certification work: assign recalibrations, evaluate drift (CUSUM), "
-            "expire certificates, send reminders. Idempotent and safe to run as often as you "
-            "like; a concurrent run skips.")
+            "expire certificates, send reminders; then apply data retention. Idempotent and "
+            "safe to run as often as you like; a concurrent run skips.")
 
     def add_arguments(self, parser):
         parser.add_argument("--now", help="ISO date-time to run as (default: now).")
@@ -25,7 +27,11 @@ class Command(BaseCommand):
         result = certification_tick(now=now)
         if not result.ran:
             self.stdout.write("Another certification_tick is running; skipped.")
-            return
-        self.stdout.write(
-            f"{result.assigned} recalibration(s) assigned, {result.alerts} drift alert(s), "
-            f"{result.changes} other change(s), {result.reminders} reminder(s) sent.")
+        else:
+            self.stdout.write(
+                f"{result.assigned} recalibration(s) assigned, {result.alerts} drift alert(s), "
+                f"{result.changes} other change(s), {result.reminders} reminder(s) sent.")
+        # Data retention (issue 10) runs with the same schedule; it is idempotent and locks
+        # each organisation's row, so it is safe even when another tick is running.
+        for retention in retention_apply(now=now):
+            self.stdout.write("Retention " + describe(retention))
