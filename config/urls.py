@@ -3,7 +3,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import views
-from training import cert_views
+from training import cert_views, twofactor_views
+
+handler500 = "config.views.server_error"
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -17,6 +19,16 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("verify/<str:code>", cert_views.verify, name="verify"),
     path("favicon.ico", views.favicon),
+    # Sign-in in two steps for users with two-factor sign-in on (training/twofactor_views.py).
+    path("accounts/login/", twofactor_views.SignInView.as_view(), name="login"),
+    path("accounts/login/code/", twofactor_views.sign_in_code, name="login-code"),
+    path("accounts/two-factor/", twofactor_views.two_factor, name="two-factor"),
+    path("accounts/two-factor/start/", twofactor_views.two_factor_start, name="two-factor-start"),
+    path("accounts/two-factor/setup/", twofactor_views.two_factor_setup, name="two-factor-setup"),
+    path("accounts/two-factor/disable/", twofactor_views.two_factor_disable,
+         name="two-factor-disable"),
+    path("accounts/two-factor/backup-codes/", twofactor_views.two_factor_backup_codes,
+         name="two-factor-backup-codes"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", include("vignettes.urls")),
     path("author/", include("vignettes.authoring_urls")),

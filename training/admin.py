@@ -86,7 +86,12 @@ class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["at", "actor_repr", "organization", "action", "object_type", "object_repr"]
+    # People are shown by their current username (a pseudonym once erased).
+    list_display = ["at", "actor", "subject", "organization", "action", "object_type",
+                    "object_repr"]
     list_filter = ["action", "organization"]
-    search_fields = ["actor_repr", "object_repr", "action"]
+    search_fields = ["actor__username", "subject__username", "object_repr", "action"]
     date_hierarchy = "at"
+
+# Two-factor devices: deleting one is the recovery path, audited (training/twofactor_admin.py).
+from training import twofactor_admin  # noqa: E402, F401

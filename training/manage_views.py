@@ -35,7 +35,8 @@ from training.models import (
     Mode,
     Role,
 )
-from training.services import people
+from training.services import people, privacy
+from training.services.audit import audit_display
 from training.views import with_membership
 from vignettes import selectors as content_selectors
 from vignettes.models import VignetteSet
@@ -105,6 +106,15 @@ def _members_page(request, *, invite_form=None, import_form=None, row_errors=Non
         )
         .order_by("user__username")
     )
+    memberships = list(memberships)
+    from training.services.twofactor import users_with_two_factor
+
+    two_factor = users_with_two_factor(m.user_id for m in memberships)
+    from training.models import Profile
+
+    erased = set(Profile.objects.filter(
+        user__memberships__organization=organization, erased_at__isnull=False
+    ).values_list("user_id", flat=True))
     rows = []
     for membership in memberships:
         user = membership.user
@@ -112,6 +122,8 @@ def _members_page(request, *, invite_form=None, import_form=None, row_errors=Non
         rows.append({
             "membership": membership,
             "cohorts": names,
+            "two_factor": membership.user_id in two_factor,
+            "erased": membership.user_id in erased,
             "errors": (row_errors or {}).get(membership.pk, []),
         })
     pending = Invitation.objects.filter(
@@ -245,6 +257,151 @@ def invitation_revoke(request, invitation_id):
         messages.success(request, _("The invitation of %(email)s was withdrawn.") % {
             "email": invitation.email})
     return redirect("manage:members")
+
+
+# --- Data protection: member page, export, erasure, retention settings ---------------------
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+def member_detail(request, membership_id):
+    from training.models import Attempt, Certificate, Erasure
+
+    membership = _membership_or_404(request, membership_id)
+    organization = request.organization
+    user = membership.user
+    erasure = Erasure.objects.filter(organization=organization, pseudonym=user).first()
+    cohorts = Cohort.objects.filter(organization=organization)
+    return render(
+        request,
+        "training/manage/member_detail.html",
+        {
+            "membership": membership,
+            "member": user,
+            "organization": organization,
+            "org_zone": organization.time_zone,
+            "erasure": erasure,
+            "cohorts_trainee": cohorts.filter(trainees=user).order_by("name"),
+            "cohorts_instructor": cohorts.filter(instructors=user).order_by("name"),
+            "attempts": Attempt.objects.filter(organization=organization, user=user).count(),
+            "certificates": Certificate.objects.filter(organization=organization,
+                                                       holder=user).count(),
+            "is_self": user.pk == request.user.pk,
+        },
+    )
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_POST
+def member_export(request, membership_id):
+    membership = _membership_or_404(request, membership_id)
+    data = privacy.member_export(actor=request.user, organization=request.organization,
+                                 user=membership.user)
+    return privacy_json_response(data, organization=request.organization,
+                                 membership=membership)
+
+
+def privacy_json_response(data, *, organization, membership):
+    from django.http import HttpResponse
+
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True),
+        content_type="application/json; charset=utf-8",
+    )
+    name = f"member-{organization.slug}-{membership.pk}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class EraseForm(forms.Form):
+    confirm = forms.CharField(
+        label=gettext_lazy("Type the member's username to confirm"), max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def member_erase(request, membership_id):
+    membership = _membership_or_404(request, membership_id)
+    form = EraseForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = privacy.member_erase(
+                actor=request.user, organization=request.organization, membership=membership,
+                confirm=form.cleaned_data["confirm"],
+            )
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                _add_service_errors(form, exc)
+            else:
+                error = " ".join(exc.messages)
+        else:
+            messages.success(request, _(
+                "The member was erased. Their ratings stay in the statistics under the "
+                "pseudonym %(pseudonym)s.") % {"pseudonym": result.pseudonym})
+            return redirect("manage:members")
+    return render(
+        request,
+        "training/manage/member_erase.html",
+        {"membership": membership, "form": form, "error": error,
+         "already_erased": privacy.is_erased(membership.user),
+         "other_orgs": privacy.used_elsewhere(membership.user, request.organization)},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+class RetentionForm(forms.Form):
+    draft_retention_days = forms.IntegerField(
+        label=gettext_lazy("Delete unsubmitted practice attempts untouched for (days)"),
+        required=False, min_value=1, max_value=36500,
+        help_text=gettext_lazy("Exam attempts, submitted work and attempts behind a current "
+                               "certificate are never deleted. Empty = keep forever."),
+    )
+    attempt_retention_days = forms.IntegerField(
+        label=gettext_lazy("Clear notes of submitted attempts older than (days)"),
+        required=False, min_value=1, max_value=36500,
+        help_text=gettext_lazy(
+            "Item codes stay for the statistics; notes, rationales and comments are cleared. "
+            "The work of people who have left the organisation is then pseudonymised. "
+            "Attempts behind a current certificate are never touched. Empty = keep forever."),
+    )
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def organization_settings(request):
+    organization = request.organization
+    if request.method == "POST":
+        form = RetentionForm(request.POST)
+        if form.is_valid():
+            try:
+                privacy.retention_settings_save(
+                    actor=request.user, organization=organization,
+                    draft_retention_days=form.cleaned_data["draft_retention_days"],
+                    attempt_retention_days=form.cleaned_data["attempt_retention_days"],
+                )
+            except ValidationError as exc:
+                _add_service_errors(form, exc)
+            else:
+                messages.success(request, _("Retention settings saved."))
+                return redirect("manage:organization")
+    else:
+        form = RetentionForm(initial={
+            "draft_retention_days": organization.draft_retention_days,
+            "attempt_retention_days": organization.attempt_retention_days,
+        })
+    return render(
+        request,
+        "training/manage/organization.html",
+        {"organization": organization, "form": form},
+        status=400 if form.is_bound else 200,
+    )
 
 
 # --- Cohorts -------------------------------------------------------------------------------
@@ -521,34 +678,66 @@ def assignment_edit(request, assignment_id):
 # --- Audit trail ---------------------------------------------------------------------------
 
 
+def _audit_actor_choices(events, organization) -> list[tuple[str, str]]:
+    """Filter choices for the actor: people by their current name, members erased from this
+    organisation by their pseudonym (events up to the erasure), "system" for the rest."""
+    from training.models import Erasure
+
+    choices = []
+    if events.filter(actor__isnull=True).exists():
+        choices.append(("system", _("system")))
+    ids = set(events.exclude(actor__isnull=True).values_list("actor_id", flat=True).distinct())
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    erasures = Erasure.objects.filter(organization=organization, original_user_id__in=ids)
+    for erasure in erasures.select_related("pseudonym"):
+        choices.append((f"e{erasure.pk}", erasure.pseudonym.get_username()))
+        if not events.filter(actor_id=erasure.original_user_id,
+                             at__gt=erasure.erased_at).exists():
+            names.pop(erasure.original_user_id, None)
+    choices += [(str(pk), name) for pk, name in names.items()]
+    return sorted(choices, key=lambda c: c[1].lower())
+
+
+def _audit_filter_actor(events, organization, actor: str):
+    from training.models import Erasure
+
+    if actor == "system":
+        return events.filter(actor__isnull=True)
+    if actor.startswith("e") and actor[1:].isdigit():
+        erasure = Erasure.objects.filter(organization=organization, pk=int(actor[1:])).first()
+        if erasure is None or erasure.original_user_id is None:
+            return events.none()
+        return events.filter(actor_id=erasure.original_user_id, at__lte=erasure.erased_at)
+    if actor.isdigit():
+        events = events.filter(actor_id=int(actor))
+        erasure = Erasure.objects.filter(organization=organization,
+                                         original_user_id=int(actor)).order_by("-erased_at")
+        if erasure.exists():
+            events = events.filter(at__gt=erasure.first().erased_at)
+        return events
+    return events.none()
+
+
 @never_cache
 @with_membership(Role.ORG_ADMIN)
 def audit(request):
     organization = request.organization
     events = AuditEvent.objects.filter(organization=organization)
     actions = list(events.order_by("action").values_list("action", flat=True).distinct())
-    actors = list(
-        events.exclude(actor_repr="").order_by("actor_repr")
-        .values_list("actor_repr", flat=True).distinct()
-    )
+    actors = _audit_actor_choices(events, organization)
     action = request.GET.get("action", "")
     actor = request.GET.get("actor", "")
     if action:
         events = events.filter(action=action)
     if actor:
-        events = events.filter(actor_repr=actor)
+        events = _audit_filter_actor(events, organization, actor)
     page = Paginator(events.order_by("-at", "-pk"), AUDIT_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     rows = [
-        {
-            "event": event,
-            "before": json.dumps(event.before, indent=1, sort_keys=True, ensure_ascii=False)
-            if event.before is not None else "",
-            "after": json.dumps(event.after, indent=1, sort_keys=True, ensure_ascii=False)
-            if event.after is not None else "",
-        }
-        for event in page.object_list
+        {"event": view.event, "view": view, "before": view.dumps("before"),
+         "after": view.dumps("after")}
+        for view in audit_display(page.object_list, organization=organization)
     ]
     filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
     return render(

@@ -54,3 +54,27 @@ class OrganizationTimeZoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class TwoFactorSessionMiddleware:
+    """A signed-in session whose user has a confirmed two-factor device, but that no device
+    verified, is signed out before any view sees it (it goes right after django-otp's
+    OTPMiddleware). The sign-in page never creates such a session: it signs the user in only
+    after the code. This closes every other way in (another login view, a session made some
+    other way), for the HTML pages, the admin and the API's session authentication alike."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            from training.services.twofactor import session_is_verified_or_unneeded
+
+            if not session_is_verified_or_unneeded(user):
+                from django.contrib.auth import logout
+                from django_otp.middleware import OTPMiddleware
+
+                logout(request)
+                OTPMiddleware._init_user_fields(request.user)
+        return self.get_response(request)

@@ -46,7 +46,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with its one extra rule: staff with a two-factor device must have verified it.
+    "config.apps.CalibrateAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -59,6 +60,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "vignettes",
     "training",
 ]
@@ -71,6 +75,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Two-factor sign-in: which device verified this session; a session that should have been
+    # verified and was not is signed out before anything else sees it.
+    "django_otp.middleware.OTPMiddleware",
+    "training.middleware.TwoFactorSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -79,6 +87,9 @@ MIDDLEWARE = [
     "config.middleware.NoStoreMiddleware",
     "training.middleware.ContentNoticeMiddleware",
     "training.middleware.OrganizationTimeZoneMiddleware",
+    # 503 + Retry-After when a view finds the database unavailable (handler500 covers the
+    # middleware above; the API's exception handler covers DRF views).
+    "config.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns lockouts into responses.
     "axes.middleware.AxesMiddleware",
 ]
@@ -96,6 +107,15 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", 0))
+
+# Optional two-factor sign-in (django-otp: an authenticator app, TOTP, plus one-time backup
+# codes) for site staff, org admins and instructors. Wrong codes wait 1, 2, 4 ... seconds
+# before the next try, never longer than CALIBRATE_OTP_MAX_WAIT_SECONDS.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Calibrate")
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+CALIBRATE_OTP_MAX_WAIT_SECONDS = int(os.environ.get("CALIBRATE_OTP_MAX_WAIT_SECONDS", 600))
 
 ROOT_URLCONF = "config.urls"
 
@@ -122,7 +142,8 @@ DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
+        # Seconds a write waits for another writer's lock before the request answers 503.
+        "timeout": float(os.environ.get("SQLITE_TIMEOUT", "20")),
         "transaction_mode": "IMMEDIATE",
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
@@ -131,6 +152,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "60"))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database that does not answer fails a request after this many seconds (503), instead
+    # of holding a worker until gunicorn kills it. ?connect_timeout= in DATABASE_URL wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -172,7 +198,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes; STATIC_ROOT in the environment overrides it (the load test
+# collects into its own folder so it never races another collectstatic).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 # In development runserver serves static files itself; WhiteNoise serves them in production.
 WHITENOISE_USE_FINDERS = DEBUG

@@ -28,6 +28,21 @@ def user_memberships(context):
     return list(memberships_for(request.user))
 
 
+@register.simple_tag(takes_context=True)
+def two_factor_offered(context):
+    """Whether the account menu links to the two-factor page: for site staff, org admins and
+    instructors, and for anyone whose session a device verified (they have it on)."""
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return False
+    is_verified = getattr(request.user, "is_verified", None)
+    if is_verified is not None and is_verified():
+        return True
+    from training.services.twofactor import is_offered
+
+    return is_offered(request.user)
+
+
 @register.filter
 def percent(value, digits=0):
     if value is None:
