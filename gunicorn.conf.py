@@ -16,3 +16,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
 raw_env = ["DJANGO_SETTINGS_MODULE=config.settings.production"]
+
+
+def post_worker_init(worker):
+    """Import every view before the worker takes a request. Django loads the URLconf lazily,
+    so otherwise the first requests a new worker takes (at start, after max_requests recycling,
+    after a crash) wait seconds for the imports."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

@@ -1,9 +1,14 @@
+import sys
+
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from config.middleware import database_unavailable, database_unavailable_response
 
 
 @require_GET
@@ -28,3 +33,14 @@ def healthz(request):
     except Exception as exc:  # any database failure means "not ready"
         return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def server_error(request):
+    """handler500: an unavailable database answers 503 (with Retry-After) wherever it was hit,
+    including the middleware that loads the session and the user before any view runs; any
+    other uncaught error is the plain 500 page. (Under WSGI, as deployed, handler500 runs
+    inside the except block that caught the error, so sys.exception() is that error.)"""
+    exc = sys.exception()
+    if exc is not None and database_unavailable(exc):
+        return database_unavailable_response(request, exc)
+    return defaults.server_error(request)
