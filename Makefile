@@ -8,7 +8,7 @@ PORT ?= 8000
 # cannot be installed beside NumPy 2; it is installed without its dependencies.
 REFERENCE_NODEPS := irrCAC==0.4.4
 
-.PHONY: demo install install-test test lint check-content benchmark browser-deps
+.PHONY: demo install install-test test lint check-content benchmark browser-deps loadtest faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +58,15 @@ check-content: install
 
 benchmark: install-test
 	$(BIN)/python -m benchmarks
+
+## make loadtest: locust against gunicorn and a fresh PostgreSQL database on this machine
+## (docs/performance.md, "Load test"); prints the figures and the no-loss check.
+loadtest: install
+	$(BIN)/pip install --quiet -e ".[load]"
+	$(BIN)/python -m loadtest
+
+## make faults: the fault tests alone (tests/faults/, also part of `make test`), with their
+## figures printed and kept in artifacts/faults-*.json (docs/performance.md, "Faults"). The
+## PostgreSQL cut needs PostgreSQL at 127.0.0.1:5432 and is skipped without it.
+faults: install-test
+	$(BIN)/pytest tests/faults -m fault -s -q

@@ -10,12 +10,15 @@ ratings where trainee and reference both judged the instrument applicable.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
 
@@ -412,7 +415,7 @@ def reliability_for(data: CohortData, sel: np.ndarray) -> WindowReliability:
         alpha_items[code] = krippendorff_alpha(m, level="ordinal", categories=categories)
         sub = crossed_subset(m)
         if sub.size:
-            f = fleiss_kappa(sub, categories=categories)
+            f = fleiss_kappa(sub, categories=categories, per_category=False)
             a = gwet_ac1(sub, categories=categories)
             if f.value is not None:
                 fleiss_values.append(f.value)
@@ -442,6 +445,37 @@ def _mean_estimate(name, values, shape) -> Estimate:
                     n_pairable=0)
 
 
+# Windows are cached by the ratings they contain: a submitted rating never changes, so a
+# window whose ratings are the same has the same statistics. Only the window still receiving
+# ratings (the current month) is computed again on each refresh of a dashboard.
+WINDOW_CACHE_SECONDS = 24 * 3600
+
+
+def _window_key(data: CohortData, mask: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(np.ascontiguousarray(data.rating_ids[mask], dtype=np.int64).tobytes())
+    digest.update(json.dumps([data.item_codes, data.item_values], sort_keys=True).encode())
+    return f"calibrate:window-reliability:v1:{digest.hexdigest()}"
+
+
+def _reliability_cached(data: CohortData, masks: list[np.ndarray]) -> list[WindowReliability]:
+    keys = [_window_key(data, mask) for mask in masks]
+    try:
+        found = cache.get_many(keys)
+    except Exception:  # a cache that is down must not take the dashboard with it
+        found = {}
+    out, fresh = [], {}
+    for key, mask in zip(keys, masks, strict=True):
+        result = found.get(key)
+        if not isinstance(result, WindowReliability):
+            result = fresh[key] = reliability_for(data, mask)
+        out.append(result)
+    if fresh:
+        with contextlib.suppress(Exception):
+            cache.set_many(fresh, WINDOW_CACHE_SECONDS)
+    return out
+
+
 def reliability_over_time(
     data: CohortData, *, window: str = "month", size: int = 50, tz: str = "UTC"
 ) -> list[WindowReliability]:
@@ -451,30 +485,30 @@ def reliability_over_time(
     idx = np.nonzero(sel_all)[0]
     if idx.size == 0:
         return []
+    bounds, masks = [], []
     if window in ("month", "week"):
-        out = []
         for w in calendar_windows(
             [data.submitted_at[i] for i in idx], idx, lambda sub: _Wrap(sub), period=window,
             tz=tz, include_empty=False,
         ):
             mask = np.zeros(data.n, dtype=bool)
             mask[w.estimate.indices] = True
-            result = reliability_for(data, mask)
-            result.start, result.end = w.start, w.end
-            out.append(result)
-        return out
-    # Rolling: consecutive windows of `size` first ratings, half-overlapping.
-    size = max(4, int(size))
-    step = max(1, size // 2)
-    out = []
-    for begin in range(0, max(1, idx.size - size + 1), step):
-        chunk = idx[begin:begin + size]
-        mask = np.zeros(data.n, dtype=bool)
-        mask[chunk] = True
-        result = reliability_for(data, mask)
-        result.start, result.end = data.submitted_at[chunk[0]], data.submitted_at[chunk[-1]]
-        out.append(result)
-    return out
+            bounds.append((w.start, w.end))
+            masks.append(mask)
+    else:
+        # Rolling: consecutive windows of `size` first ratings, half-overlapping.
+        size = max(4, int(size))
+        step = max(1, size // 2)
+        for begin in range(0, max(1, idx.size - size + 1), step):
+            chunk = idx[begin:begin + size]
+            mask = np.zeros(data.n, dtype=bool)
+            mask[chunk] = True
+            bounds.append((data.submitted_at[chunk[0]], data.submitted_at[chunk[-1]]))
+            masks.append(mask)
+    return [
+        replace(result, start=start, end=end)
+        for result, (start, end) in zip(_reliability_cached(data, masks), bounds, strict=True)
+    ]
 
 
 class _Wrap:
@@ -523,6 +557,28 @@ def _label(value: float) -> str:
     if np.isnan(value):
         return "unscored"
     return str(int(value))
+
+
+@dataclass
+class ItemAgreement:
+    code: str
+    name: str
+    agreement: float | None
+
+
+def item_agreements(data: CohortData) -> list[ItemAgreement]:
+    """Each item's exact agreement with the reference (as in `item_rows`, without the
+    confusion matrices, kappas and notes that only the item page shows)."""
+    both = data.both
+    out = []
+    for j, code in enumerate(data.item_codes):
+        mine = data.codes[both, j]
+        ref = data.ref_codes[both, j]
+        present = ~np.isnan(ref)
+        mine, ref = mine[present], ref[present]
+        out.append(ItemAgreement(code=code, name=data.item_names[code],
+                                 agreement=float(np.mean(mine == ref)) if mine.size else None))
+    return out
 
 
 def item_rows(data: CohortData, *, with_notes_for: str | None = None) -> list[ItemRow]:

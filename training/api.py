@@ -1,6 +1,7 @@
 """REST API for trainees: attempts, drafts, submission, feedback. One view per action."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -68,6 +69,7 @@ class AttemptListCreateApi(OrganizationScopedApi, generics.GenericAPIView):
         return self.get_paginated_response(AttemptListSerializer(page, many=True).data)
 
     @extend_schema(request=AttemptCreateSerializer, responses={201: AttemptDetailSerializer})
+    @transaction.atomic  # the write and the answer's reads together (see RatingSaveApi.put)
     def post(self, request):
         data = AttemptCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -142,9 +144,19 @@ class RatingSaveApi(OrganizationScopedApi):
     parser_classes = [StrictJSONParser]
 
     def put(self, request, attempt_id):
+        # Reading the attempt finalises it when its deadline has passed; that must commit on
+        # its own, even though the save below then answers 409.
         attempt = selectors.attempt_get(
-            user=request.user, organization=self.organization, attempt_id=attempt_id
+            user=request.user, organization=self.organization, attempt_id=attempt_id,
+            related=False,
         )
+        # The write and the reads that build the answer are one transaction: if the database
+        # goes away before the answer is built, the write rolls back and the client gets 503,
+        # never a 503 for a save that was stored (nor a 2xx for one that was not).
+        with transaction.atomic():
+            return self._save(request, attempt)
+
+    def _save(self, request, attempt):
         body = request.data
         if not isinstance(body, dict):
             raise ValidationError("The body must be a JSON object.")
@@ -156,7 +168,7 @@ class RatingSaveApi(OrganizationScopedApi):
         missing = [k for k in ("vignette", "instrument", "revision") if k not in body]
         if missing:
             raise ValidationError(dict.fromkeys(missing, "This field is required."))
-        attempt_services.rating_save_draft(
+        saved = attempt_services.rating_save_draft(
             attempt=attempt,
             vignette=body["vignette"],
             instrument=body["instrument"],
@@ -167,13 +179,13 @@ class RatingSaveApi(OrganizationScopedApi):
             rationale=body.get("rationale"),
             fields_sent=frozenset(body) & {"applicable", "items", "notes", "rationale"},
         )
-        attempt = selectors.attempt_get(
-            user=request.user, organization=self.organization, attempt_id=attempt.pk
+        # The answer is the rating as the save left it; reading the attempt and all its drafts
+        # again would double the work of the most frequent write (autosave).
+        draft = selectors.rating_draft(
+            saved.rating, vignette_slug=body["vignette"], instrument_slug=body["instrument"],
+            items=saved.items, result=saved.result,
         )
-        drafts = selectors.attempt_ratings(attempt)
-        return Response(
-            RatingSavedSerializer(drafts[(body["vignette"], body["instrument"])]).data
-        )
+        return Response(RatingSavedSerializer(draft).data)
 
 
 @extend_schema(parameters=[ORG_HEADER], request=None, responses=AttemptDetailSerializer)
@@ -181,14 +193,16 @@ class AttemptSubmitApi(OrganizationScopedApi):
     parser_classes = [StrictJSONParser, JSONParser]
 
     def post(self, request, attempt_id):
+        # Outside the transaction: a read past the deadline finalises the attempt (see put).
         attempt = selectors.attempt_get(
             user=request.user, organization=self.organization, attempt_id=attempt_id
         )
-        attempt_services.attempt_submit(attempt=attempt)
-        attempt = selectors.attempt_get(
-            user=request.user, organization=self.organization, attempt_id=attempt.pk
-        )
-        return Response(_attempt_payload(attempt))
+        with transaction.atomic():  # the write and the answer's reads together
+            attempt_services.attempt_submit(attempt=attempt)
+            attempt = selectors.attempt_get(
+                user=request.user, organization=self.organization, attempt_id=attempt.pk
+            )
+            return Response(_attempt_payload(attempt))
 
 
 @extend_schema(parameters=[ORG_HEADER], responses=FeedbackSerializer(many=True))

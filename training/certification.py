@@ -38,12 +38,14 @@ from training.models import (
     Membership,
     Mode,
     Organization,
+    Profile,
     Rating,
     Role,
 )
 from training.reliability.reference import wilson_interval
 from training.services.audit import audit_record
-from vignettes.models import Instrument, InstrumentVersion, ReferenceScoring
+from vignettes import scoring
+from vignettes.models import Instrument, InstrumentVersion, ReferenceItemScore, ReferenceScoring
 
 VERIFY_RATE_LIMIT = 30  # requests per IP and window
 VERIFY_RATE_WINDOW = 60  # seconds
@@ -305,15 +307,29 @@ class VignetteEvidence:
     reference: ReferenceScoring
 
 
-def _reference_result(ref: ReferenceScoring, cache_: dict):
-    if ref.pk not in cache_:
-        result = ref.result() if ref.applicable else None
-        cache_[ref.pk] = (
-            ref.item_states() if ref.applicable else {},
-            result.total if result else None,
-            (result.band_code or "") if result else "",
-        )
-    return cache_[ref.pk]
+def _reference_results(refs: list[ReferenceScoring]) -> dict[int, tuple]:
+    """(item states, total, band code) of each reference scoring, from one query for all their
+    item scores (not three per reference: an exam of 10 vignettes is evaluated at its
+    submission, and a deadline brings many submissions at once)."""
+    applicable = {ref.pk for ref in refs if ref.applicable}
+    states: dict[int, dict] = {pk: {} for pk in applicable}
+    for ref_id, code, value in ReferenceItemScore.objects.filter(
+        reference_scoring_id__in=applicable
+    ).values_list("reference_scoring_id", "item__code", "value"):
+        states[ref_id][code] = value
+    specs: dict[int, object] = {}
+    out = {}
+    for ref in refs:
+        if ref.pk in out:
+            continue
+        if not ref.applicable:
+            out[ref.pk] = ({}, None, "")
+            continue
+        if ref.instrument_version_id not in specs:
+            specs[ref.instrument_version_id] = ref.instrument_version.spec
+        result = scoring.score(specs[ref.instrument_version_id], states[ref.pk])
+        out[ref.pk] = (states[ref.pk], result.total, result.band_code or "")
+    return out
 
 
 def _criterion(key, value, threshold, *, ci=None, n=0, judge_lower=False, reason="",
@@ -348,10 +364,10 @@ def _share(key, hits: list[bool], threshold, judge_lower):
 def evaluate_evidence(evidence: list[VignetteEvidence], rule: CertificationRule) -> list[dict]:
     """Every criterion of the rule on these vignettes: value, threshold, CI, pass/fail."""
     lower = rule.use_ci_lower_bound
-    refs: dict = {}
+    refs = _reference_results([ev.reference for ev in evidence])
     app_hits, item_hits, total_hits, band_hits, pairs = [], [], [], [], []
     for ev in evidence:
-        ref_items, ref_total, ref_band = _reference_result(ev.reference, refs)
+        ref_items, ref_total, ref_band = refs[ev.reference.pk]
         app_ok = ev.applicable is not None and ev.applicable == ev.reference.applicable
         app_hits.append(app_ok)
         if not ev.reference.applicable:
@@ -406,7 +422,7 @@ def attempt_evidence(attempt: Attempt, version: InstrumentVersion) -> list[Vigne
     ratings = {
         r.vignette_revision_id: r
         for r in Rating.objects.filter(attempt=attempt, instrument_version=version)
-        .select_related("reference_scoring")
+        .select_related("reference_scoring__instrument_version")
     }
     out = []
     for av in attempt.attempt_vignettes.order_by("order"):
@@ -583,6 +599,8 @@ def certificate_set_display(*, user, organization: Organization, certificate_id,
 
 def holder_display(cert: Certificate) -> str:
     user = cert.holder
+    if Profile.objects.filter(user=user, erased_at__isnull=False).exists():
+        return str(_("(holder erased)"))
     full = user.get_full_name().strip() or user.get_username()
     if cert.show_full_name:
         return full

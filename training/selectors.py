@@ -45,14 +45,22 @@ def attempt_list(*, user, organization):
     )
 
 
-def attempt_get(*, user, organization, attempt_id) -> Attempt:
+def attempt_get(*, user, organization, attempt_id, related: bool = True) -> Attempt:
     """The user's own attempt in the active organisation, or 404 (never 403: another
-    trainee's attempt must not be distinguishable from one that does not exist)."""
+    trainee's attempt must not be distinguishable from one that does not exist).
+
+    `related=False` skips prefetching its vignettes and instruments, for a caller that only
+    writes (a draft save looks up the one rating it needs)."""
     try:
         attempt_id = int(attempt_id)
     except (TypeError, ValueError):
         raise Http404 from None
-    attempt = attempt_list(user=user, organization=organization).filter(pk=attempt_id).first()
+    if related:
+        attempts = attempt_list(user=user, organization=organization)
+    else:
+        attempts = Attempt.objects.filter(user=user, organization=organization).select_related(
+            "assignment")
+    attempt = attempts.filter(pk=attempt_id).first()
     if attempt is None:
         raise Http404
     # An exam's clock starts at its first open; an overdue attempt is finalised when read.
@@ -77,6 +85,24 @@ class RatingDraft:
     unscored: list[str]
 
 
+def rating_draft(rating: Rating, *, vignette_slug: str, instrument_slug: str,
+                 items: dict[str, int | None], result: scoring.ScoreResult) -> RatingDraft:
+    return RatingDraft(
+        vignette_slug=vignette_slug,
+        instrument_slug=instrument_slug,
+        applicable=rating.applicable,
+        items=items,
+        notes=dict(rating.notes or {}),
+        rationale=rating.rationale,
+        revision=rating.revision,
+        total=result.total,
+        band_code=result.band_code,
+        band_label=result.band.label if result.band else None,
+        complete=result.complete,
+        unscored=list(result.unscored),
+    )
+
+
 def attempt_ratings(attempt: Attempt) -> dict[tuple[str, str], RatingDraft]:
     """The saved drafts of an attempt, keyed by (vignette slug, instrument slug)."""
     out = {}
@@ -85,22 +111,10 @@ def attempt_ratings(attempt: Attempt) -> dict[tuple[str, str], RatingDraft]:
     ).prefetch_related(Prefetch("items", queryset=RatingItem.objects.select_related("item")))
     for rating in ratings:
         states = {ri.item.code: ri.value for ri in rating.items.all()}
-        result = scoring.score(rating.instrument_version.spec, states)
-        out[(rating.vignette_revision.vignette.slug, rating.instrument_version.instrument.slug)] = (
-            RatingDraft(
-                vignette_slug=rating.vignette_revision.vignette.slug,
-                instrument_slug=rating.instrument_version.instrument.slug,
-                applicable=rating.applicable,
-                items=states,
-                notes=dict(rating.notes or {}),
-                rationale=rating.rationale,
-                revision=rating.revision,
-                total=result.total,
-                band_code=result.band_code,
-                band_label=result.band.label if result.band else None,
-                complete=result.complete,
-                unscored=list(result.unscored),
-            )
+        key = (rating.vignette_revision.vignette.slug, rating.instrument_version.instrument.slug)
+        out[key] = rating_draft(
+            rating, vignette_slug=key[0], instrument_slug=key[1], items=states,
+            result=scoring.score(rating.instrument_version.spec, states),
         )
     return out
 

@@ -95,7 +95,7 @@ def dashboard(request, cohort_id):
         (code, [w.alpha_items.get(code) for w in windows]) for code in data.item_codes
     ]
     hardest = min(
-        (r for r in analytics.item_rows(data) if r.agreement is not None),
+        (r for r in analytics.item_agreements(data) if r.agreement is not None),
         key=lambda r: r.agreement, default=None,
     )
     defined = [r for r in rows if r.deviation.value is not None]

@@ -238,6 +238,44 @@ def test_dashboard_queries_do_not_grow_with_trainees(org):
     assert data.n > 20
 
 
+def test_window_statistics_come_from_the_cache_only_while_their_ratings_are_the_same(
+        taught, monkeypatch):
+    from django.core.cache import cache
+
+    from training.teach_api import WindowSerializer
+
+    instrument = Instrument.objects.get(slug="stable-2007")
+    cache.clear()
+    data = analytics.cohort_data(cohort=taught, instrument=instrument)
+    cold = WindowSerializer(analytics.reliability_over_time(data), many=True).data
+    assert len(cold) >= 2
+    computed = []
+    original = analytics.reliability_for
+    monkeypatch.setattr(analytics, "reliability_for",
+                        lambda d, m: computed.append(m) or original(d, m))
+    warm = WindowSerializer(analytics.reliability_over_time(data), many=True).data
+    assert warm == cold and computed == []
+    # One rating of the last window goes away: that window is computed again, the others not.
+    last = analytics.reliability_over_time(data)[-1]
+    in_last = [i for i, at in enumerate(data.submitted_at)
+               if last.start <= at < last.end and data.first[i] and data.both[i]]
+    Rating.objects.filter(pk=int(data.rating_ids[in_last[-1]])).delete()
+    data = analytics.cohort_data(cohort=taught, instrument=instrument)
+    changed = WindowSerializer(analytics.reliability_over_time(data), many=True).data
+    assert len(computed) == 1
+    assert changed[-1]["ratings"] == cold[-1]["ratings"] - 1
+    assert changed[:-1] == cold[:-1]
+    cache.clear()
+    assert WindowSerializer(analytics.reliability_over_time(data), many=True).data == changed
+
+
+def test_hardest_item_agrees_with_the_item_report(taught):
+    data = analytics.cohort_data(cohort=taught, instrument=Instrument.objects.get(
+        slug="stable-2007"))
+    report = {r.code: r.agreement for r in analytics.item_rows(data)}
+    assert {a.code: a.agreement for a in analytics.item_agreements(data)} == report
+
+
 def test_recommended_next_cases_on_the_trainee_dashboard(org, taught):
     user = taught.trainees.order_by("username").first()
     from training.selectors import recommended_cases

@@ -113,7 +113,9 @@ def _chance_corrected(
                     undefined_reason=None, extra=extra, ci_method=_GWET_CI, **counts)
 
 
-def fleiss_kappa(ratings: object, categories: Sequence[float] | None = None) -> FleissKappa:
+def fleiss_kappa(
+    ratings: object, categories: Sequence[float] | None = None, *, per_category: bool = True
+) -> FleissKappa:
     """Fleiss' kappa (Fleiss 1971), overall and per category, any number of raters.
 
     ``p_a`` = mean over units with >= 2 ratings of ``sum_k r_ik (r_ik - 1) / (r_i (r_i - 1))``;
@@ -121,6 +123,8 @@ def fleiss_kappa(ratings: object, categories: Sequence[float] | None = None) -> 
     are handled as irrCAC's ``fleiss.kappa.raw``. The kappa of category j is Fleiss' kappa of
     the data recoded "j / not j" (Fleiss 1971, eq. 13 on complete data).
     ``extra["z_h0"]`` (complete data only) is the z test of kappa = 0 that R ``irr`` prints.
+    ``per_category=False`` leaves ``per_category`` empty (a caller that needs only the overall
+    kappa then does a fifth of the work on a 5-category item).
 
     Example::
 
@@ -128,15 +132,17 @@ def fleiss_kappa(ratings: object, categories: Sequence[float] | None = None) -> 
         0.333
     """
     x = as_ratings(ratings)
-    return fleiss_from_table(count_table(x, categories), x.shape[1])
+    return fleiss_from_table(count_table(x, categories), x.shape[1], per_category=per_category)
 
 
-def fleiss_from_table(table: CountTable, n_raters: int) -> FleissKappa:
+def fleiss_from_table(
+    table: CountTable, n_raters: int, *, per_category: bool = True
+) -> FleissKappa:
     """Fleiss' kappa from an already built count table (used by the item report)."""
     overall = _chance_corrected(table, np.eye(table.categories.size), "fleiss",
                                 "Fleiss' kappa", n_raters)
-    per_category: dict[float, Estimate] = {}
-    if table.categories.size >= 2:
+    by_category: dict[float, Estimate] = {}
+    if per_category and table.categories.size >= 2:
         for j, cat in enumerate(table.categories):
             cj = table.counts[:, j]
             binary = CountTable(np.column_stack([cj, table.counts.sum(axis=1) - cj]),
@@ -146,7 +152,7 @@ def fleiss_from_table(table: CountTable, n_raters: int) -> FleissKappa:
             rated = table.counts.sum(axis=1) > 0
             share = float(np.mean(cj[rated] / table.counts.sum(axis=1)[rated])) if rated.any() \
                 else float("nan")
-            per_category[float(cat)] = replace(est, extra={**est.extra, "p_j": share})
+            by_category[float(cat)] = replace(est, extra={**est.extra, "p_j": share})
     extra = dict(overall.extra)
     r = table.counts.sum(axis=1)
     if overall.value is not None and r.size and np.all(r == r[0]) and r[0] >= 2:
@@ -162,7 +168,7 @@ def fleiss_from_table(table: CountTable, n_raters: int) -> FleissKappa:
         name=overall.name, value=overall.value, ci95=overall.ci95,
         undefined_reason=overall.undefined_reason, n_units=overall.n_units,
         n_raters=overall.n_raters, n_pairable=overall.n_pairable, extra=extra,
-        ci_method=overall.ci_method, per_category=per_category,
+        ci_method=overall.ci_method, per_category=by_category,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +21,10 @@ def _clean_float(value: Any) -> float | None:
         return None
     value = float(value)
     return value if value - value == 0 else None  # finite: inf - inf and nan - nan are nan
+
+
+def _rebuild(cls, values: dict):
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,15 @@ class Estimate:
         setattr_(self, "n_units", int(self.n_units))
         setattr_(self, "n_raters", int(self.n_raters))
         setattr_(self, "n_pairable", int(self.n_pairable))
+
+    def __reduce__(self):
+        # Picklable (e.g. for a cache) although its mappings are read-only proxies: rebuilt
+        # through the constructor from plain dicts, which __post_init__ makes read-only again.
+        values = {
+            f.name: dict(v) if isinstance(v := getattr(self, f.name), MappingProxyType) else v
+            for f in fields(self) if f.init
+        }
+        return _rebuild, (type(self), values)
 
     @property
     def defined(self) -> bool:

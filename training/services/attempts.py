@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -246,14 +246,23 @@ def _clean_text(value, field: str, limit: int) -> str:
     return value
 
 
+def closed_attempt_conflict(attempt: Attempt) -> Conflict:
+    """Why an attempt that is submitted, finalised or past its deadline can no longer change,
+    in the trainee's terms (reading an overdue attempt finalises it, so a save after the
+    deadline usually meets a finalised attempt, which the trainee never submitted)."""
+    if attempt.status == AttemptStatus.SUBMITTED:
+        return Conflict(_("This attempt has been submitted; it can no longer change."),
+                        code="submitted")
+    return Conflict(_("The time for this attempt is over; your saved work was kept."),
+                    code="deadline_passed")
+
+
 def _lock_open_attempt(attempt: Attempt, now: dt.datetime) -> Attempt:
     locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
-    if locked.status != AttemptStatus.IN_PROGRESS:
-        raise Conflict(_("This attempt has been submitted; it can no longer change."),
-                       code="submitted")
-    if locked.deadline and now >= locked.deadline:
-        raise Conflict(_("The time for this attempt is over; your saved work was kept."),
-                       code="deadline_passed")
+    if locked.status != AttemptStatus.IN_PROGRESS or (
+        locked.deadline and now >= locked.deadline
+    ):
+        raise closed_attempt_conflict(locked)
     return locked
 
 
@@ -261,6 +270,8 @@ def _lock_open_attempt(attempt: Attempt, now: dt.datetime) -> Attempt:
 class SavedRating:
     rating: Rating
     result: scoring.ScoreResult
+    # Every item's state after the merge ({code: value}, None = omitted), in item order.
+    items: dict[str, int | None] = field(default_factory=dict)
 
 
 def _rating_target(attempt: Attempt, vignette_slug, instrument_slug):
@@ -394,7 +405,8 @@ def rating_save_draft(
         RatingItem.objects.bulk_update(to_update, ["value"])
     code_of = {pk: code for code, pk in item_ids.items()}
     states = {code_of[item_id]: ri.value for item_id, ri in existing.items()} | clean_items
-    return SavedRating(rating=rating, result=scoring.score(spec, states))
+    states = {item.code: states[item.code] for item in spec.items if item.code in states}
+    return SavedRating(rating=rating, result=scoring.score(spec, states), items=states)
 
 
 def rating_score(rating: Rating) -> scoring.ScoreResult:
@@ -412,12 +424,13 @@ def _ratings_with_items(attempt: Attempt):
 # --- submitting ----------------------------------------------------------------------------
 
 
-def attempt_unscored(attempt: Attempt) -> list[dict]:
-    """What is missing before the attempt can be submitted, one entry per problem."""
+def attempt_unscored(attempt: Attempt, *, ratings: list[Rating] | None = None) -> list[dict]:
+    """What is missing before the attempt can be submitted, one entry per problem.
+    `ratings`: the attempt's ratings with their items, if the caller has loaded them."""
     missing = []
     ratings = {
         (r.vignette_revision_id, r.instrument_version_id): r
-        for r in _ratings_with_items(attempt)
+        for r in (ratings if ratings is not None else _ratings_with_items(attempt))
     }
     versions = list(attempt.instrument_versions.select_related("instrument"))
     for av in attempt.attempt_vignettes.select_related("vignette_revision__vignette"):
@@ -439,21 +452,35 @@ def attempt_unscored(attempt: Attempt) -> list[dict]:
     return missing
 
 
-def _current_reference(vignette_revision_id: int, version: InstrumentVersion):
-    return (
-        ReferenceScoring.objects.filter(
-            vignette_revision_id=vignette_revision_id, instrument_version=version
-        )
-        .order_by("-number")
-        .first()
-    )
+def _current_references(ratings: list[Rating]) -> dict[tuple[int, int], ReferenceScoring]:
+    """The latest reference scoring of each (vignette revision, instrument version) of these
+    ratings, in one query."""
+    latest: dict[tuple[int, int], ReferenceScoring] = {}
+    if not ratings:
+        return latest
+    pairs = {(r.vignette_revision_id, r.instrument_version_id) for r in ratings}
+    candidates = ReferenceScoring.objects.filter(
+        vignette_revision_id__in={v for v, _i in pairs},
+        instrument_version_id__in={i for _v, i in pairs},
+    ).order_by("vignette_revision_id", "instrument_version_id", "-number")
+    for ref in candidates:
+        key = (ref.vignette_revision_id, ref.instrument_version_id)
+        if key in pairs:
+            latest.setdefault(key, ref)
+    return latest
 
 
-def _seal_ratings(attempt: Attempt, now: dt.datetime) -> None:
-    for rating in _ratings_with_items(attempt):
+def _seal_ratings(attempt: Attempt, now: dt.datetime, *,
+                  ratings: list[Rating] | None = None) -> None:
+    # The references in one query, not one per rating: an exam seals ten or more ratings, and
+    # a deadline brings many exams at once. (One UPDATE per rating stays: Django's
+    # bulk_update costs more CPU than ten plain updates.)
+    ratings = list(_ratings_with_items(attempt)) if ratings is None else ratings
+    references = _current_references(ratings)
+    for rating in ratings:
         rating.submitted_at = now
-        rating.reference_scoring = _current_reference(
-            rating.vignette_revision_id, rating.instrument_version
+        rating.reference_scoring = references.get(
+            (rating.vignette_revision_id, rating.instrument_version_id)
         )
         rating.codes = {ri.item.code: ri.value for ri in rating.items.all()}
         if rating.applicable:
@@ -479,7 +506,10 @@ def attempt_submit(*, attempt: Attempt, now: dt.datetime | None = None) -> Attem
         attempt_finalise(attempt=locked, now=now)
         raise Conflict(_("The time for this attempt is over; it was finalised with your "
                          "saved work."), code="deadline_passed")
-    missing = attempt_unscored(locked)
+    # Loaded once (under the attempt's row lock, so they cannot change) for the check and the
+    # seal.
+    ratings = list(_ratings_with_items(locked))
+    missing = attempt_unscored(locked, ratings=ratings)
     if missing:
         raise ValidationError(
             {
@@ -498,7 +528,7 @@ def attempt_submit(*, attempt: Attempt, now: dt.datetime | None = None) -> Attem
     if updated != 1:
         raise Conflict(_("This attempt has already been submitted."), code="submitted")
     locked.refresh_from_db()
-    _seal_ratings(locked, now)
+    _seal_ratings(locked, now, ratings=ratings)
     _after_sealed(locked, now)
     return locked
 

@@ -94,6 +94,36 @@ def test_irrcac_documented_example():
     assert round(fleiss_kappa(x).value, 5) == 0.76117
 
 
+@PROPERTY
+@given(x=rating_matrices(missing=0.25))
+def test_fleiss_without_per_category_is_the_same_overall(x):
+    full = fleiss_kappa(x, categories=CATS)
+    overall = fleiss_kappa(x, categories=CATS, per_category=False)
+    assert overall.per_category == {}
+    assert (overall.value, overall.undefined_reason, overall.n_units) == (
+        full.value, full.undefined_reason, full.n_units)
+    assert (overall.ci95 is None) == (full.ci95 is None)
+    if full.ci95 is not None:
+        assert overall.ci95 == pytest.approx(full.ci95, nan_ok=True)
+    assert overall.extra == pytest.approx(full.extra, nan_ok=True)
+
+
+def test_estimates_survive_pickling():
+    # The dashboard caches window statistics; an Estimate's read-only mappings must pickle.
+    import pickle
+    from types import MappingProxyType
+
+    x = [[1, 1, 2], [2, 2, 2], [1, 2, 2], [3, 3, 1], [1, 1, 1]]
+    kappa = fleiss_kappa(x)
+    again = pickle.loads(pickle.dumps(kappa))
+    assert type(again) is type(kappa) and again == kappa
+    assert isinstance(again.extra, MappingProxyType)
+    assert isinstance(again.per_category, MappingProxyType)
+    assert again.per_category[1.0] == kappa.per_category[1.0]
+    undefined = fleiss_kappa([[1, 1], [1, 1]])
+    assert pickle.loads(pickle.dumps(undefined)).undefined_reason == undefined.undefined_reason
+
+
 # --- Fleiss on complete data vs statsmodels ------------------------------------------------
 
 @PROPERTY

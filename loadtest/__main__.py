@@ -1,0 +1,247 @@
+"""`python -m loadtest`: the load test in one command (see docs/performance.md, "Load test").
+
+Creates a fresh PostgreSQL database, migrates it, loads the content and seeds it, serves it
+with gunicorn (the repository's gunicorn.conf.py and config.settings.production), runs locust
+headless (trainees, an instructor, a deadline burst of exam submissions), stops gunicorn,
+checks that nothing confirmed was lost, prints the figures and exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from loadtest import server
+from loadtest.cpu import CpuMonitor, children
+from loadtest.report import TARGETS_MS, cpu_table, figures, read_requests, table
+
+ROOT = server.ROOT
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__.split("\n\n")[0])
+    p.add_argument("--database", default=os.environ.get("LOADTEST_DATABASE", "calibrate_load"),
+                   help="scratch database, dropped and created (default calibrate_load; "
+                        f"must start with {' or '.join(server.OWNED_PREFIXES)})")
+    p.add_argument("--server-url", default=os.environ.get("LOADTEST_PG", server.DEFAULT_SERVER_URL),
+                   help="PostgreSQL server (default %(default)s)")
+    p.add_argument("--keep-database", action="store_true", help="do not drop it afterwards")
+    p.add_argument("--trainees", type=int, default=50)
+    p.add_argument("--exam-takers", type=int, default=100)
+    p.add_argument("--history", type=int, default=10,
+                   help="past submitted ratings per trainee in the cohort (default 10)")
+    p.add_argument("--duration", type=int, default=150, help="seconds of load (default 150)")
+    p.add_argument("--burst-at", type=int, default=90,
+                   help="seconds after the start when the exam burst begins (default 90)")
+    p.add_argument("--burst-window", type=float, default=10.0,
+                   help="the exam submissions are sent within this many seconds (default 10)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="gunicorn workers (default: gunicorn.conf.py's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="gunicorn threads per worker (default: gunicorn.conf.py's)")
+    p.add_argument("--port", type=int, default=0, help="default: a free port")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where logs, ledgers and figures go (default artifacts/loadtest/<time>)")
+    args = p.parse_args(argv)
+    if args.burst_at + args.burst_window + 15 > args.duration:
+        p.error("--duration must leave at least 15 s after the burst window")
+    if args.burst_at < 30:
+        p.error("--burst-at must be at least 30 s (the exam takers resume their exams first)")
+    return args
+
+
+def _warm_up_requests(plan: dict) -> list[tuple[str, dict[str, str]]]:
+    trainee, instructor = plan["trainees"][0], plan["instructor"]
+
+    def api(account):
+        return {"Authorization": f"Token {account['token']}", "Accept": "application/json"}
+
+    def page(account):
+        return {"Cookie": f"sessionid={account['session']}"}
+
+    cohort, slug = plan["cohort"], plan["library"][0]
+    return [
+        ("/library/", page(trainee)),
+        (f"/library/{slug}/", page(trainee)),
+        ("/dashboard/", page(trainee)),
+        ("/api/v1/vignettes/", api(trainee)),
+        (f"/api/v1/vignettes/{slug}/", api(trainee)),
+        ("/api/v1/attempts/", api(trainee)),
+        (f"/teach/cohorts/{cohort}/?instrument={plan['practice_instrument']}", page(instructor)),
+        (f"/api/v1/cohorts/{cohort}/reliability/?instrument={plan['practice_instrument']}",
+         api(instructor)),
+    ]
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv=None) -> int:
+    args = _args(argv)
+    began = time.monotonic()
+    out = args.out or ROOT / "artifacts" / "loadtest" / dt.datetime.now().strftime(
+        "%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    harness_log = open(out / "harness.log", "a", encoding="utf-8")  # noqa: SIM115
+    _say(f"Load test: output in {out}")
+    with server.fresh_database(args.database, server_url=args.server_url,
+                               keep=args.keep_database) as database_url:
+        static = tempfile.TemporaryDirectory(prefix="calibrate-loadtest-static-")
+        env = server.production_env(database_url, static_root=Path(static.name))
+        t = time.monotonic()
+        _say(f"Database {args.database}: migrate, load_content, collectstatic ...")
+        server.prepare(env, log=harness_log)
+        _say(f"  done in {time.monotonic() - t:.0f} s")
+
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.db import connections
+
+        from loadtest.check import check
+        from loadtest.seed import seed, set_exam_deadline
+
+        t = time.monotonic()
+        seeded_since = dt.datetime.now(dt.UTC)
+        _say("Seeding through the services ...")
+        plan = seed(trainees=args.trainees, exam_takers=args.exam_takers,
+                    history_ratings=args.history, ledger_path=out, log=_say)
+        _say(f"  done in {time.monotonic() - t:.0f} s")
+        connections.close_all()
+
+        users = len(plan["trainees"]) + len(plan["exam_takers"]) + 1
+        gunicorn_log = out / "gunicorn.log"
+        with server.running_gunicorn(env, port=args.port or None, workers=args.workers,
+                                     threads=args.threads, log_path=gunicorn_log) as running:
+            base_url = running.url
+            took = server.warm_up(base_url, _warm_up_requests(plan))
+            _say(f"  warmed up in {took:.0f} s (not measured)")
+            launch = time.time()
+            burst_start = launch + args.burst_at
+            plan["timing"] = {
+                "launch": launch,
+                "resume_from": launch + 8,
+                "resume_until": burst_start - 15,
+                "burst_start": burst_start,
+                "burst_window": args.burst_window,
+                "deadline": burst_start + args.burst_window + 5,
+            }
+            set_exam_deadline(plan["exam_assignment"],
+                              dt.datetime.fromtimestamp(plan["timing"]["deadline"], dt.UTC))
+            connections.close_all()
+            plan_path = out / "plan.json"
+            plan_path.write_text(json.dumps(plan), encoding="utf-8")
+            workers = args.workers or os.environ.get("GUNICORN_WORKERS") or "conf default"
+            _say(f"gunicorn at {base_url} (workers: {workers}); locust: {users} users for "
+                 f"{args.duration} s, exam burst at {args.burst_at} s ...")
+            locust_pids: list[int] = []
+            monitor = CpuMonitor({
+                "gunicorn": lambda: [running.pid, *children(running.pid)],
+                "postgres": lambda: server.backend_pids(args.database,
+                                                        server_url=args.server_url),
+                "locust": lambda: list(locust_pids),
+            })
+            monitor.start()
+            with open(out / "locust.log", "w", encoding="utf-8") as locust_log:
+                locust = subprocess.Popen(
+                    [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py"),
+                     "--headless", "--users", str(users), "--spawn-rate", "10",
+                     "--run-time", f"{args.duration}s", "--stop-timeout", "30",
+                     "--host", base_url, "--only-summary", "--loglevel", "WARNING"],
+                    cwd=ROOT, stdout=locust_log, stderr=subprocess.STDOUT,
+                    env=dict(os.environ, LOADTEST_PLAN=str(plan_path), LOADTEST_OUT=str(out),
+                             PYTHONPATH=str(ROOT)),
+                )
+                locust_pids.append(locust.pid)
+                code = locust.wait()
+            monitor.stop()
+            _say(f"  locust finished (exit {code}; its log: {out / 'locust.log'})")
+        _say("gunicorn stopped. Checking the database against the ledger ...")
+        result = check(out, since=seeded_since, exam_assignment=plan["exam_assignment"])
+        connections.close_all()
+        static.cleanup()
+
+    fig = figures(read_requests(out), timing=plan["timing"])
+    timing = plan["timing"]
+    run_end = max(s["t"] for s in monitor.samples)
+    fig["cpu"] = {
+        "whole run": monitor.between(timing["launch"], run_end),
+        "steady, before the burst": monitor.between(timing["launch"] + 10,
+                                                    timing["burst_start"]),
+        "burst window": monitor.between(timing["burst_start"], timing["deadline"]),
+    }
+    _say("")
+    _say(table(fig))
+    _say("")
+    _say(cpu_table(fig, rows=read_requests(out)))
+    _say("")
+    _say(f"No-loss check: {result.drafts_checked} drafts ({result.sealed_checked} sealed), "
+         f"{result.submissions_checked} confirmed submissions, {result.attempts_checked} "
+         f"attempts; exam: {result.exam_submitted} submitted, {result.exam_finalised} "
+         f"finalised at the deadline, {result.exam_in_progress} in progress")
+    _say(f"  refused writes (not confirmed): {dict(result.rejected) or 'none'}; "
+         f"writes with unknown outcome: {result.unknown_outcomes}")
+    for line in result.applied_unconfirmed[:20]:
+        _say(f"  applied without confirmation: {line}")
+    _say(f"  discrepancies: {len(result.discrepancies)}")
+    for line in result.discrepancies[:50]:
+        _say(f"    {line}")
+
+    burst = fig["burst"]
+    expected_burst = len(plan["exam_takers"])
+    verdicts = [
+        (f"reads p95 < {TARGETS_MS['read']:.0f} ms",
+         fig["classes"]["read"]["p95"] is not None
+         and fig["classes"]["read"]["p95"] < TARGETS_MS["read"],
+         f"{fig['classes']['read']['p95']:.0f} ms"),
+        (f"writes p95 < {TARGETS_MS['write']:.0f} ms",
+         fig["classes"]["write"]["p95"] is not None
+         and fig["classes"]["write"]["p95"] < TARGETS_MS["write"],
+         f"{fig['classes']['write']['p95']:.0f} ms"),
+        ("no 5xx", fig["server_errors"] == 0, str(fig["server_errors"])),
+        ("no request without an answer", fig["no_response"] == 0, str(fig["no_response"])),
+        (f"{expected_burst} exam submissions sent within {args.burst_window:.0f} s and "
+         "confirmed",
+         burst["submissions"] == expected_burst and burst["confirmed"] == expected_burst
+         and burst.get("send_span_s", 1e9) <= args.burst_window,
+         f"{burst['confirmed']}/{burst['submissions']} confirmed"
+         + (f", sent within {burst['send_span_s']:.1f} s" if burst["submissions"] else "")),
+        ("nothing lost (no-loss check)", result.ok, f"{len(result.discrepancies)} discrepancies"),
+    ]
+    _say("")
+    for name, passed, value in verdicts:
+        _say(f"  {'PASS' if passed else 'FAIL'}  {name}: {value}")
+    summary = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "figures": fig,
+        "check": {
+            "drafts": result.drafts_checked, "sealed": result.sealed_checked,
+            "submissions": result.submissions_checked, "attempts": result.attempts_checked,
+            "exam": {"submitted": result.exam_submitted, "finalised": result.exam_finalised,
+                     "in_progress": result.exam_in_progress},
+            "rejected": dict(result.rejected), "unknown_outcomes": result.unknown_outcomes,
+            "applied_unconfirmed": result.applied_unconfirmed,
+            "discrepancies": result.discrepancies,
+        },
+        "verdicts": [{"target": n, "passed": p, "value": v} for n, p, v in verdicts],
+        "history_ratings": plan["history_ratings"],
+        "total_seconds": time.monotonic() - began,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str),
+                                      encoding="utf-8")
+    _say(f"\nWhole command: {time.monotonic() - began:.0f} s; figures in {out / 'summary.json'}")
+    harness_log.close()
+    return 0 if all(passed for _n, passed, _v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
