@@ -202,7 +202,7 @@ def attempt_score(request, attempt_id):
     errors, status = {}, 200
     if request.method == "POST":
         if not attempt.is_open:
-            messages.error(request, _("This attempt has been submitted; it can no longer change."))
+            messages.error(request, attempt_services.closed_attempt_conflict(attempt).message)
             return redirect("attempt-score", attempt_id=attempt.pk)
         version = attempt.instrument_versions.filter(
             instrument__slug=request.POST.get("instrument", "")

@@ -3,6 +3,7 @@ under the strict CSP without violations."""
 
 import pytest
 
+from tests.browser.conftest import sign_in
 from tests.conftest import make_member
 from tests.vignettes.test_authoring import case_body
 from training.models import Organization, Role
@@ -19,10 +20,7 @@ def test_instructor_writes_previews_and_saves_a_vignette(content, live_server, w
     connection.close()
     page = watched.page
     base = live_server.url
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", "author-instructor")
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("button[type=submit]")
+    sign_in(page, base, "author-instructor")
     page.goto(f"{base}/author/")
     page.click("text=New vignette")
     page.fill("#id_slug", "oliver-t-csem")

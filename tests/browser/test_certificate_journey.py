@@ -1,6 +1,6 @@
 """Certification in a real browser: the trainee's certificates, the printable certificate with
-its QR code, the public verification page, the org admin's pages. Fails on any CSP violation
-or JavaScript error."""
+its QR code, the public verification page for a valid, a revoked and an unknown code, the org
+admin's pages. Fails on any CSP violation or JavaScript error."""
 
 import datetime as dt
 import json
@@ -8,6 +8,7 @@ import json
 import pytest
 from django.utils import timezone
 
+from tests.browser.conftest import WatchedPage, sign_in, unlabelled_controls
 from tests.conftest import api_for, make_member
 from tests.training.helpers import reference_body
 from training import certification
@@ -16,14 +17,6 @@ from training.services.people import assignment_save
 from vignettes.models import VignetteSet
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, url, username):
-    page.goto(f"{url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/dashboard/")
 
 
 def test_certificate_journey_and_public_verification(content, live_server, watched, browser):
@@ -64,24 +57,38 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
     watched.shot("1-trainee-certificates")
     page.click("text=Certificate and verification")
     assert page.locator("figure.qr svg").count() == 1
+    # Initials by default, shown once with their own full stops ("C.T.", never "C.T..").
+    assert page.locator(".public-holder").inner_text() == "C.T."
+    assert "C.T.." not in page.content()
+    assert unlabelled_controls(page, "main") == []
     watched.shot("2-certificate")
     page.check("input[name=show_full_name][value=full]")
     page.click("text=Save")
     page.wait_for_url(f"**/certification/certificates/{cert.pk}/")
+    assert page.locator(".public-holder").inner_text() == "cert-trainee"
 
     public = browser.new_context()
     anon = public.new_page()
-    from tests.browser.conftest import WatchedPage
-
     anon_watched = WatchedPage(anon, "test_certificate_journey-public")
-    anon.goto(f"{live_server.url}/verify/{cert.verification_code}")
-    assert anon.locator("meta[name=robots]").get_attribute("content").startswith("noindex")
-    assert "cert-trainee" in anon.content() and "active" in anon.content()
-    anon_watched.shot("3-verify")
-    response = anon.goto(f"{live_server.url}/verify/{'A' * 32}")
-    assert response.status == 404
-    anon_watched.shot("4-verify-unknown")
-    public.close()
+
+    def verify(code, *, status, step):
+        response = anon.goto(f"{live_server.url}/verify/{code}")
+        assert response.status == status
+        assert anon.locator("meta[name=robots]").get_attribute("content").startswith("noindex")
+        assert response.headers["x-robots-tag"].startswith("noindex")
+        # The public page has no navigation into the application.
+        assert anon.locator("header nav a").all_inner_texts() == ["Calibrate", "Sign in"]
+        anon_watched.shot(step)
+        return anon.locator("dl.verification")
+
+    valid = verify(cert.verification_code, status=200, step="3-verify-valid")
+    assert valid.locator("dd").first.inner_text() == "cert-trainee"
+    assert valid.locator("dd.status-active").inner_text() == "active"
+    assert "Browser Certifiers" in valid.inner_text()
+    assert "not issued or endorsed by the authors" in anon.locator(".statement").inner_text()
+    unknown = verify("A" * 32, status=404, step="4-verify-unknown")
+    assert unknown.count() == 0
+    assert "No certificate with this code." in anon.locator("main").inner_text()
 
     watched.page.context.clear_cookies()
     sign_in(page, live_server.url, "cert-admin")
@@ -91,10 +98,26 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
     page.click("text=CPORT")
     watched.shot("6-rule-and-d-study")
     page.goto(f"{live_server.url}/certification/manage/certificates/")
+    assert unlabelled_controls(page, "main") == []
     page.select_option(f"#action-{cert.pk}", "suspend")
     page.fill(f"#reason-{cert.pk}", "Under review")
     page.click("text=Apply")
     page.wait_for_url("**/certification/manage/certificates/")
     assert "Under review" in page.content()
     watched.shot("7-admin-certificates")
+    page.select_option(f"#action-{cert.pk}", "revoke")
+    page.fill(f"#reason-{cert.pk}", "Withdrawn after review")
+    page.click("text=Apply")
+    page.wait_for_url("**/certification/manage/certificates/")
+    assert "Withdrawn after review" in page.content()
+    assert page.locator(f"#action-{cert.pk}").count() == 0  # revoked is final
+    watched.shot("8-admin-revoked")
+
+    # The same code, now revoked: the public page says so (and still nothing more).
+    revoked = verify(cert.verification_code, status=200, step="9-verify-revoked")
+    assert revoked.locator("dd.status-revoked").inner_text() == "revoked"
+    assert "Withdrawn after review" not in anon.content()
+    assert cert.verification_code not in anon.locator("main").inner_text()
+    public.close()
+    anon_watched.assert_clean()
     watched.assert_clean()

@@ -6,6 +6,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from tests.browser.conftest import (
+    assert_line_chart_drawn,
+    assert_scatter_chart_drawn,
+    sign_in,
+    unlabelled_controls,
+)
 from tests.conftest import make_member
 from training.models import Cohort, Organization, RatingComment, Role
 from training.simulation import simulate_cohort
@@ -25,27 +31,44 @@ def test_instructor_reads_dashboards_comments_and_exports(content, live_server, 
     cohort.instructors.add(instructor)
     connection.close()
     page = watched.page
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "teach-instructor")
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url, "teach-instructor")
     page.click("text=Calibration")
     page.click("text=Autumn cohort")
     page.select_option("select[name=instrument]", "stable-2007")
     page.click("form.filters button:has-text('Show')")
-    chart = page.locator(".chart-svg svg").first
-    chart.wait_for()
-    box = chart.bounding_box()
-    assert box["width"] > 300 and box["height"] > 100
-    assert page.locator(".chart-svg svg path").count() >= 1
+    chart = assert_line_chart_drawn(page.locator("figure.chart-figure").first,
+                                    x_label="Window", y_label="Coefficient")
+    assert chart["header"][1:] == ["Krippendorff's alpha, totals", "ICC(2,1), crossed subset",
+                                   "Fleiss' kappa, items", "Gwet's AC1, items"]
+    # The chart's windows are the reliability table's windows.
+    assert [row[0] for row in chart["rows"]] == page.locator(
+        "#reliability-table tbody th").all_inner_texts()
+    assert len(chart["rows"]) >= 3  # three months of history, by calendar month
     assert page.locator("#trainee-table tbody tr").count() == 5
+    assert unlabelled_controls(page, "main") == []
     watched.shot("1-dashboard")
+    # A weekly window redraws the chart with more points.
+    page.select_option("select[name=window]", "week")
+    page.locator("form.filters", has=page.locator("select[name=window]")).locator(
+        "button").click()
+    page.wait_for_url("**window=week**")
+    weekly = assert_line_chart_drawn(page.locator("figure.chart-figure").first,
+                                     x_label="Window", y_label="Coefficient")
+    assert len(weekly["rows"]) > len(chart["rows"])
+    watched.shot("1b-dashboard-weekly")
     page.click("#hardest-item")
     page.locator("#item-detail").wait_for()
+    assert unlabelled_controls(page, "main") == []
     watched.shot("2-item")
     page.goto(page.url.split("/items/")[0] + "/?instrument=stable-2007")
     page.click("#most-lenient")
     page.locator("h2", has_text="Items missed").wait_for()
+    figures = page.locator("figure.chart-figure")
+    assert figures.count() == 2
+    assert_line_chart_drawn(figures.nth(0), x_label="Month", y_label="Items agreeing (%)")
+    assert_scatter_chart_drawn(
+        figures.nth(1), x_label="Mean of trainee and reference total",
+        y_label="Trainee - reference", lines=["bias", "lower limit", "upper limit"])
     watched.shot("3-trainee")
     form = page.locator(".comment-form").first
     form.locator("textarea").fill("Re-read the cohabitation dates before scoring S99R-2.")

@@ -2,18 +2,12 @@
 
 import pytest
 
+from tests.browser.conftest import sign_in
 from tests.conftest import make_member
 from tests.factories import UserFactory
 from training.models import Organization, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, base, username):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("button[type=submit]")
 
 
 def test_public_api_docs_and_admin_pages_have_no_csp_violations(content, live_server, watched):
@@ -39,7 +33,7 @@ def test_public_api_docs_and_admin_pages_have_no_csp_violations(content, live_se
     assert page.locator(".swagger-ui").count() == 1
     page.goto(live_server.url + "/dashboard/")
     page.click("button:has-text('Sign out')")
-    sign_in(page, live_server.url, "csp-staff")
+    sign_in(page, live_server.url, "csp-staff", wait_for=None)
     page.goto(live_server.url + "/admin/vignettes/instrumentversion/")
     watched.shot("admin", accessibility=False)  # Django's own admin markup
     watched.assert_clean()

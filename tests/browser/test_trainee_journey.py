@@ -3,6 +3,7 @@ submit, read feedback. Fails on any CSP violation or JavaScript error."""
 
 import pytest
 
+from tests.browser.conftest import sign_in
 from tests.conftest import make_member
 from tests.training.helpers import PRACTICE, reference_for
 from training.models import Attempt, AttemptStatus, Role
@@ -40,11 +41,7 @@ def test_trainee_scores_with_autosave_reloads_submits_and_reads_feedback(
     make_member(org, Role.TRAINEE, "browser-trainee", notice_seen=False)
     connection.close()
     page = watched.page
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "browser-trainee")
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/notice/**")
+    sign_in(page, live_server.url, "browser-trainee", wait_for="**/notice/**")
     watched.shot("1-notice")
     page.click("text=I understand, continue")
     page.wait_for_url("**/dashboard/")
@@ -99,10 +96,7 @@ def test_unconfirmed_edits_survive_a_lost_connection(content, live_server, watch
     user = make_member(org, Role.TRAINEE, "offline-trainee")
     connection.close()
     page = watched.page
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url, user.username)
     page.goto(f"{live_server.url}/practice/{PRACTICE}/")
     page.click("text=Start scoring")
     page.wait_for_url("**/attempts/*/")

@@ -300,6 +300,8 @@ def test_pass_issues_a_certificate_that_verifies_publicly(exam, trainee, org, cl
     html = browser.get(f"/certification/certificates/{cert.pk}/").content.decode()
     assert "<svg" in html and "style=" not in html.split("<svg", 1)[1].split("</svg>")[0]
     assert cert.verification_code in html
+    # The holder's initials end with their own full stop: never "T.A.." on the certificate.
+    assert '<strong class="public-holder">T.A.</strong>' in html and "T.A.." not in html
     from django.middleware.csrf import get_token  # noqa: F401
 
     browser.get("/certification/")

@@ -151,6 +151,7 @@
         if (result.json && result.json.code !== "stale_revision") {
           writePending(self.form, null);
           self.form.querySelectorAll("input, textarea, button").forEach(function (el) { el.disabled = true; });
+          showAlert(detail + " Reload the page to see the result.");
         }
       } else if (result.status === 400 || result.status === 413) {
         self.setStatus("error", "Not saved: " + describe(result.json));
@@ -179,6 +180,14 @@
     if (band) { band.textContent = json.band_label || "not yet (unscored items)"; }
   };
 
+  /* The page-level message at the top (the save status sits beside each form's button). */
+  function showAlert(text) {
+    var alert = document.getElementById("attempt-alert");
+    if (!alert) { return; }
+    alert.textContent = text;
+    alert.hidden = false;
+  }
+
   function describe(json) {
     if (!json || typeof json !== "object") { return "the server refused the data."; }
     return Object.keys(json).map(function (key) {
@@ -193,7 +202,11 @@
       if (!form.querySelector(".save-status")) { return; }
       var saver = new Saver(form);
       savers.push(saver);
-      form.addEventListener("change", function () { saver.changed(); });
+      form.addEventListener("change", function (event) {
+        // A textarea's edits arrive as input events; its change event on blur carries nothing
+        // new and would mark saved work as unsaved (and prompt when leaving the page).
+        if (event.target.tagName !== "TEXTAREA") { saver.changed(); }
+      });
       form.addEventListener("input", function (event) {
         if (event.target.tagName === "TEXTAREA") { saver.changed(); }
       });
@@ -221,13 +234,18 @@
     var deadline = document.getElementById("deadline");
     if (deadline) {
       var end = new Date(deadline.getAttribute("datetime"));
+      var timer = null;
       var tick = function () {
         var left = Math.max(0, Math.round((end - new Date()) / 1000));
         var minutes = Math.floor(left / 60);
         deadline.textContent = end.toLocaleString() + " (" + minutes + " min " + (left % 60) + " s left)";
+        if (left === 0) {
+          window.clearInterval(timer);
+          showAlert("The time is over: your saved work is kept; further changes are not saved.");
+        }
       };
+      timer = window.setInterval(tick, 1000);
       tick();
-      window.setInterval(tick, 1000);
     }
   }
 

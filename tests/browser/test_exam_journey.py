@@ -1,0 +1,200 @@
+"""An exam in a real browser: the trainee starts a timed exam, scores part of it, reloads and
+finds every saved code and the server's clock still counting from the first open; nothing of
+the reference is on the page; the deadline passes (the server's clock moved with time-machine,
+the page's with Playwright's clock), a further save is refused with a visible message, the
+saved work is kept, the attempt is finalised and the result shown as the feedback policy
+allows. CSP violations, JavaScript errors and serious accessibility findings fail the test."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from tests.browser.conftest import sign_in, unlabelled_controls
+from tests.conftest import make_member
+from tests.training.helpers import reference_for
+from training.models import (
+    Attempt,
+    AttemptStatus,
+    Cohort,
+    FeedbackPolicy,
+    Mode,
+    Organization,
+    Rating,
+    Role,
+)
+from training.services.people import assignment_save
+from vignettes.models import ReferenceItemScore, Vignette, VignetteSet, VignetteSetMember
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TIME_LIMIT = 30  # minutes
+SCORED = ["CPORT-1", "CPORT-2", "CPORT-3", "CPORT-4"]
+POOL = ["basil-k-csem", "wilfred-a-csem", "zachary-p-csem"]
+
+
+def reference_codes(slug):
+    return reference_for(slug, "cport").item_states()
+
+
+def radio(page, code, value):
+    return page.locator(f"#rating-cport input[name='item-{code}'][value='{value}']")
+
+
+def wait_saved(page):
+    page.locator("#rating-cport .save-status[data-state=saved]").wait_for()
+
+
+def test_exam_reload_deadline_finalise_and_result(content, live_server, watched):
+    from django.db import connection
+
+    org = Organization.objects.create(name="Exam Service", slug="exam-service")
+    trainee = make_member(org, Role.TRAINEE, "exam-trainee")
+    instructor = make_member(org, Role.INSTRUCTOR, "exam-instructor")
+    cohort = Cohort.objects.create(organization=org, name="Exam cohort")
+    cohort.trainees.add(trainee)
+    cohort.instructors.add(instructor)
+    # The organisation's own exam pool: three bundled CSEM cases on which CPORT applies; the
+    # exam draws two of them.
+    pool = VignetteSet.objects.create(owner=org, slug="timed-pool", title="Timed pool",
+                                      kind=VignetteSet.Kind.EXAM, content_hash="-")
+    for order, slug in enumerate(POOL, start=1):
+        assert reference_for(slug, "cport").applicable
+        VignetteSetMember.objects.create(vignette_set=pool, order=order,
+                                         vignette=Vignette.objects.get(slug=slug, owner=None))
+    now = timezone.now()
+    assignment_save(
+        actor=instructor, organization=org, title="CPORT timed exam", cohort=cohort,
+        vignette_set=pool,
+        instrument_slugs=["cport"], mode=Mode.EXAM, opens_at=now - dt.timedelta(days=1),
+        closes_at=now + dt.timedelta(days=30), time_limit_minutes=TIME_LIMIT,
+        attempts_allowed=1, feedback_policy=FeedbackPolicy.IMMEDIATE, draw_size=2, now=now,
+    )
+    connection.close()
+    page = watched.page
+    page.clock.install()  # the page's clock runs normally until the test moves it
+    sign_in(page, live_server.url, "exam-trainee")
+    row = page.locator("tr", has_text="CPORT timed exam")
+    assert row.locator("button", has_text="Start").count() == 1
+    watched.shot("1-dashboard")
+
+    # Start: the server's clock starts at this first open.
+    row.locator("button", has_text="Start").click()
+    page.wait_for_url("**/attempts/*/")
+    attempt = Attempt.objects.get(user=trainee)
+    assert attempt.mode == Mode.EXAM and attempt.opened_at is not None
+    first_open, deadline = attempt.opened_at, attempt.deadline
+    assert deadline == first_open + dt.timedelta(minutes=TIME_LIMIT)
+    shown = page.locator("#deadline")
+    assert dt.datetime.fromisoformat(shown.get_attribute("datetime")) == deadline
+    assert f"{TIME_LIMIT - 1} min" in shown.inner_text() or f"{TIME_LIMIT} min" in (
+        shown.inner_text())
+    slugs = list(attempt.attempt_vignettes.order_by("order").values_list(
+        "vignette_revision__vignette__slug", flat=True))
+    assert len(slugs) == 2
+    # Nothing of the reference or of feedback during the exam: no reference rationale of the
+    # drawn cases anywhere in the page, no feedback markup, no way to the results.
+    html = page.content()
+    for slug in slugs:
+        ref = reference_for(slug, "cport")
+        assert ref.panel not in html
+        if ref.not_applicable_reason:
+            assert ref.not_applicable_reason not in html
+        for rationale in ReferenceItemScore.objects.filter(
+                reference_scoring=ref).values_list("rationale", flat=True):
+            assert rationale[:60] not in html, rationale
+    assert page.locator(".feedback, tr.match, tr.miss").count() == 0
+    assert page.get_by_role("link", name="Results").count() == 0
+    assert "Feedback is shown after you submit." in html
+    assert unlabelled_controls(page, "main") == []
+    watched.shot("2-exam-open")
+    page.goto(f"{live_server.url}/attempts/{attempt.pk}/feedback/")
+    page.wait_for_url(f"**/attempts/{attempt.pk}/")  # not before the exam is over
+
+    # Case 1: applicability and four items, one with a note; case 2: one item.
+    first = reference_codes(slugs[0])
+    page.check("#rating-cport input[name=applicable][value=yes]")
+    for code in SCORED:
+        radio(page, code, first[code]).check()
+    page.fill("#rating-cport textarea[name=note-CPORT-1]", "Dates checked against the file.")
+    wait_saved(page)
+    page.get_by_role("link", name="Case 2").click()
+    page.wait_for_url(f"**/?v={slugs[1]}")
+    second = reference_codes(slugs[1])
+    page.check("#rating-cport input[name=applicable][value=yes]")
+    radio(page, "CPORT-1", second["CPORT-1"]).check()
+    wait_saved(page)
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=10), tick=True) as clock:
+        # Ten minutes later the trainee reloads: every saved code is there and the clock has
+        # kept counting from the first open (a reset would show the full time again).
+        page.clock.fast_forward(10 * 60 * 1000)
+        page.reload()
+        assert radio(page, "CPORT-1", second["CPORT-1"]).is_checked()
+        page.get_by_role("link", name="Case 1").click()
+        page.wait_for_url(f"**/?v={slugs[0]}")
+        assert page.locator("#rating-cport input[name=applicable][value=yes]").is_checked()
+        for code in SCORED:
+            assert radio(page, code, first[code]).is_checked(), code
+        assert page.locator("#rating-cport input[name='item-CPORT-5']:checked").count() == 0
+        assert page.input_value("#rating-cport textarea[name=note-CPORT-1]") == (
+            "Dates checked against the file.")
+        assert page.locator("#rating-cport .save-status").inner_text() == "Saved"
+        assert dt.datetime.fromisoformat(shown.get_attribute("datetime")) == deadline
+        left = int(shown.inner_text().split("(")[1].split(" min")[0])
+        assert TIME_LIMIT - 11 <= left <= TIME_LIMIT - 10, shown.inner_text()
+        attempt.refresh_from_db()
+        assert (attempt.opened_at, attempt.deadline) == (first_open, deadline)
+        watched.shot("3-after-reload")
+
+        # The deadline passes; a further change is refused by the server and said so.
+        clock.move_to(deadline + dt.timedelta(minutes=1))
+        alert = page.locator("#attempt-alert")
+        assert alert.is_hidden()
+        page.clock.fast_forward((TIME_LIMIT - 10 + 1) * 60 * 1000)
+        alert.wait_for()  # the page's own countdown reached zero
+        assert "The time is over" in alert.inner_text()
+        assert "(0 min 0 s left)" in shown.inner_text()
+        radio(page, "CPORT-5", first["CPORT-5"]).check()
+        status = page.locator("#rating-cport .save-status[data-state=conflict]")
+        status.wait_for()
+        refused = "The time for this attempt is over; your saved work was kept."
+        assert refused in status.inner_text()
+        assert refused in alert.inner_text()  # said at the top of the page too
+        assert page.get_by_role("button", name="Save CPORT").is_disabled()
+        assert page.locator("#rating-cport input[name='item-CPORT-2']").first.is_disabled()
+        watched.shot("4-save-refused")
+        rating = Rating.objects.get(attempt=attempt, vignette_revision__vignette__slug=slugs[0])
+        assert {i.item.code: i.value for i in rating.items.select_related("item")} == {
+            code: first[code] for code in SCORED}
+
+        # Reading the attempt after its deadline finalises it with what was saved.
+        page.reload()
+        assert "Finalised at the deadline" in page.locator(".attempt-head .meta").inner_text()
+        items = page.locator("#rating-cport fieldset.item").count()
+        assert items == len(first) and page.locator(
+            "#rating-cport fieldset.item[disabled]").count() == items
+        for code in SCORED:
+            assert radio(page, code, first[code]).is_checked(), code
+        assert page.locator("#rating-cport .save-status").count() == 0
+        attempt.refresh_from_db()
+        assert attempt.status == AttemptStatus.FINALISED
+        assert attempt.submitted_at == deadline
+        watched.shot("5-finalised")
+
+        # Feedback right after the exam (the assignment's policy): unscored items are misses.
+        page.get_by_role("link", name="Results").click()
+        page.wait_for_url("**/feedback/")
+        sections = page.locator("section.feedback")
+        assert sections.count() == 2
+        case1 = page.locator(f"#fb-{slugs[0]}-cport")
+        assert case1.locator("tr.match").count() == len(SCORED)  # coded as the reference
+        assert case1.locator("tr.miss").count() == items - len(SCORED)  # unscored: misses
+        assert case1.locator("tr.miss", has_text="CPORT-5").count() == 1
+        assert "Dates checked against the file." in case1.inner_text()
+        case2 = page.locator(f"#fb-{slugs[1]}-cport")
+        assert case2.locator("tr.match").count() == 1
+        assert case2.locator("tr.miss").count() == items - 1
+        watched.shot("6-result")
+    watched.assert_clean()
