@@ -165,7 +165,11 @@ def test_clock_starts_at_first_open_and_saves_after_the_deadline_are_409(exam, t
     with time_machine.travel(T0 + dt.timedelta(hours=3, minutes=1), tick=False):
         response = put(api, attempt.pk, reference_body(first, "cport", revision=1, miss="C1"))
         assert response.status_code == 409
-        assert api.post(f"/api/v1/attempts/{attempt.pk}/submit/").status_code == 409
+        assert response.json()["code"] == "deadline_passed"
+        late_submit = api.post(f"/api/v1/attempts/{attempt.pk}/submit/")
+        # The trainee never submitted: the answer says the time is over, not "submitted".
+        assert late_submit.status_code == 409
+        assert late_submit.json()["code"] == "deadline_passed"
     attempt.refresh_from_db()
     assert attempt.status == AttemptStatus.FINALISED
     rating = Rating.objects.get(attempt=attempt)

@@ -501,7 +501,7 @@ def attempt_submit(*, attempt: Attempt, now: dt.datetime | None = None) -> Attem
     now = now or timezone.now()
     locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
     if locked.status != AttemptStatus.IN_PROGRESS:
-        raise Conflict(_("This attempt has already been submitted."), code="submitted")
+        raise closed_attempt_conflict(locked)  # submitted, or finalised at the deadline
     if locked.deadline and now >= locked.deadline:
         attempt_finalise(attempt=locked, now=now)
         raise Conflict(_("The time for this attempt is over; it was finalised with your "
