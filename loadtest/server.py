@@ -202,15 +202,21 @@ def running_gunicorn(
         wait_healthy(base_url, process=process)
         yield RunningServer(url=base_url, pid=process.pid)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_gunicorn(process)
         if log_path:
             out.close()
+
+
+def stop_gunicorn(process: subprocess.Popen, *, grace: float = 30.0) -> None:
+    """SIGTERM (gunicorn finishes the requests in flight), SIGKILL after `grace` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def warm_up(base_url: str, requests: list[tuple[str, dict[str, str]]], *,

@@ -405,3 +405,26 @@ def assert_scatter_chart_drawn(figure, *, x_label, y_label, lines):
     for name, row in zip(lines, line_rows, strict=True):
         assert f"{name} {row[1]}" in chart["texts"], (name, chart["texts"])
     return chart
+
+
+def taught_cohort(slug, cohort_name, instructor_username, *, trainees, vignettes, months, seed):
+    """An organisation with a cohort that has `months` of simulated STABLE-2007 history and an
+    instructor teaching it; the connection is closed so the live server sees the rows."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from tests.conftest import make_member
+    from training.models import Cohort, Organization, Role
+    from training.simulation import simulate_cohort
+
+    org = Organization.objects.create(name=slug.replace("-", " ").title(), slug=slug)
+    cohort = Cohort.objects.create(organization=org, name=cohort_name)
+    simulate_cohort(organization=org, cohort=cohort, trainees=trainees, vignettes=vignettes,
+                    months=months, seed=seed, start=timezone.now() - dt.timedelta(days=months * 30 + 1),
+                    instruments=["stable-2007"], username_prefix=f"{slug}-")
+    instructor = make_member(org, Role.INSTRUCTOR, instructor_username)
+    cohort.instructors.add(instructor)
+    connection.close()
+    return org, cohort, instructor

@@ -1,35 +1,24 @@
 """The instructor journey in a real browser: cohort dashboard with its charts drawn, item
 analytics, a trainee's Bland-Altman plot, a comment, the CSV export. CSP violations fail."""
 
-import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from tests.browser.conftest import (
     assert_line_chart_drawn,
     assert_scatter_chart_drawn,
     sign_in,
+    taught_cohort,
     unlabelled_controls,
 )
-from tests.conftest import make_member
-from training.models import Cohort, Organization, RatingComment, Role
-from training.simulation import simulate_cohort
+from training.models import RatingComment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_instructor_reads_dashboards_comments_and_exports(content, live_server, watched):
-    from django.db import connection
-
-    org = Organization.objects.create(name="Teach Service", slug="teach")
-    cohort = Cohort.objects.create(organization=org, name="Autumn cohort")
-    simulate_cohort(organization=org, cohort=cohort, trainees=5, vignettes=6, months=3, seed=9,
-                    start=timezone.now() - dt.timedelta(days=91),
-                    instruments=["stable-2007"], username_prefix="autumn-")
-    instructor = make_member(org, Role.INSTRUCTOR, "teach-instructor")
-    cohort.instructors.add(instructor)
-    connection.close()
+    org, cohort, instructor = taught_cohort("teach", "Autumn cohort", "teach-instructor",
+                                            trainees=5, vignettes=6, months=3, seed=9)
     page = watched.page
     sign_in(page, live_server.url, "teach-instructor")
     page.click("text=Calibration")

@@ -4,18 +4,20 @@ focus is visible (the :focus-visible ring) and forward Tab follows document orde
 link leads into the main content; every form control has an accessible name. Screenshots show
 the focus ring; axe-core runs at each (see conftest)."""
 
-import datetime as dt
 import re
 
 import pytest
-from django.utils import timezone
 
-from tests.browser.conftest import Keyboard, assert_line_chart_drawn, unlabelled_controls
+from tests.browser.conftest import (
+    Keyboard,
+    assert_line_chart_drawn,
+    taught_cohort,
+    unlabelled_controls,
+)
 from tests.conftest import make_member
 from tests.training.helpers import PRACTICE, reference_for
 from tests.vignettes.test_authoring import case_body
-from training.models import Attempt, AttemptStatus, Cohort, Organization, RatingComment, Role
-from training.simulation import simulate_cohort
+from training.models import Attempt, AttemptStatus, Organization, RatingComment, Role
 from vignettes.models import Vignette
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -131,16 +133,8 @@ def test_scoring_form_by_keyboard_only(content, live_server, watched):
 
 
 def test_dashboard_by_keyboard_only(content, live_server, watched):
-    from django.db import connection
-
-    org = Organization.objects.create(name="Keys Teach", slug="keys-teach")
-    cohort = Cohort.objects.create(organization=org, name="Keyboard cohort")
-    simulate_cohort(organization=org, cohort=cohort, trainees=4, vignettes=4, months=2, seed=5,
-                    start=timezone.now() - dt.timedelta(days=61),
-                    instruments=["stable-2007"], username_prefix="keys-")
-    instructor = make_member(org, Role.INSTRUCTOR, "keys-instructor")
-    cohort.instructors.add(instructor)
-    connection.close()
+    org, cohort, instructor = taught_cohort("keys-teach", "Keyboard cohort", "keys-instructor",
+                                            trainees=4, vignettes=4, months=2, seed=5)
     page = watched.page
     kb = Keyboard(page)
     keyboard_sign_in(page, kb, live_server.url, "keys-instructor")

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from loadtest.server import free_port, production_env
+from loadtest.server import free_port, production_env, stop_gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -144,13 +143,7 @@ def gunicorn(env: dict[str, str], *, log_path: Path, workers: int = 2, threads: 
         server.wait_workers_ready(workers)
         yield server
     finally:
-        if server.alive():
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_gunicorn(process)
 
 
 # --- clients ---------------------------------------------------------------------------------
