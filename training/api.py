@@ -198,10 +198,12 @@ class AttemptSubmitApi(OrganizationScopedApi):
             user=request.user, organization=self.organization, attempt_id=attempt_id
         )
         with transaction.atomic():  # the write and the answer's reads together
-            attempt_services.attempt_submit(attempt=attempt)
-            attempt = selectors.attempt_get(
-                user=request.user, organization=self.organization, attempt_id=attempt.pk
-            )
+            submitted = attempt_services.attempt_submit(attempt=attempt)
+            # The answer reuses what was read above (its vignettes and instruments never
+            # change) with the attempt's own columns as the submission left them; the drafts
+            # are read again, inside the transaction.
+            for field in Attempt._meta.concrete_fields:
+                setattr(attempt, field.attname, getattr(submitted, field.attname))
             return Response(_attempt_payload(attempt))
 
 
