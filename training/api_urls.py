@@ -22,6 +22,13 @@ urlpatterns = [
     path("members/", privacy_api.MemberListApi.as_view(), name="member-list"),
     path("members/<int:membership_id>/export/", privacy_api.MemberExportApi.as_view(),
          name="member-export"),
+    path("certificates/", cert_api.CertificateListApi.as_view(), name="certificate-list"),
+    path("certificates/<int:certificate_id>/", cert_api.CertificateDetailApi.as_view(),
+         name="certificate-detail"),
     path("certificates/verify/<str:code>/", cert_api.CertificateVerifyApi.as_view(),
          name="certificate-verify"),
+    path("certification-decisions/", cert_api.DecisionListApi.as_view(),
+         name="certification-decision-list"),
+    path("certification-decisions/<int:decision_id>/", cert_api.DecisionDetailApi.as_view(),
+         name="certification-decision-detail"),
 ]

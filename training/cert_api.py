@@ -1,12 +1,22 @@
-"""Public certificate verification API."""
+"""Certification API: public verification of a certificate; the certificates and decisions
+of the active organisation (read-only)."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from django.urls import reverse
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import generics, serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from training import certification as cert_services
+from training.api import ORG_HEADER, OrganizationScopedApi
+from training.models import Certificate, CertificationDecision, Role
 
 
 class CertificateVerifySerializer(serializers.Serializer):
@@ -47,3 +57,165 @@ class CertificateVerifyApi(APIView):
         if public is None:
             return Response(NOT_FOUND, status=404, headers=headers)
         return Response(CertificateVerifySerializer(public).data, headers=headers)
+
+
+# --- certificates and decisions of the active organisation ---------------------------------
+
+CERTIFICATE_FILTERS = ("active", "expiring", "suspended", "revoked")
+
+
+class CertificateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    holder = serializers.CharField(source="holder.username", help_text="Username.")
+    instrument = serializers.CharField(source="instrument_version.instrument.slug")
+    instrument_version = serializers.CharField(source="instrument_version.version_label",
+                                               help_text="The version named by its authors.")
+    instrument_revision = serializers.IntegerField(
+        source="instrument_version.number",
+        help_text="Calibrate's revision of that version (a coding note changed, say).")
+    status = serializers.SerializerMethodField(
+        help_text="active, recalibration_due, suspended, revoked, superseded or expired.")
+    status_reason = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    recalibration_due_at = serializers.DateTimeField(allow_null=True)
+    decision = serializers.IntegerField(source="decision_id")
+    verification_code = serializers.CharField()
+    verify_url = serializers.SerializerMethodField()
+
+    def get_status(self, cert) -> str:
+        from training.recalibration import display_status
+
+        return display_status(cert)
+
+    def get_verify_url(self, cert) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("verify", args=[cert.verification_code]))
+
+
+class CriterionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    threshold = serializers.FloatField()
+    ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                 min_length=2, max_length=2)
+    judged_on = serializers.ChoiceField(choices=["value", "ci_lower"])
+    n = serializers.IntegerField()
+    passed = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+
+
+class DecisionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = serializers.CharField(source="user.username", help_text="Username.")
+    instrument = serializers.CharField(source="instrument_version.instrument.slug")
+    instrument_version = serializers.CharField(source="instrument_version.version_label",
+                                               help_text="The version named by its authors.")
+    instrument_revision = serializers.IntegerField(
+        source="instrument_version.number",
+        help_text="Calibrate's revision of that version (a coding note changed, say).")
+    attempt = serializers.IntegerField(source="attempt_id")
+    passed = serializers.BooleanField()
+    decided_at = serializers.DateTimeField()
+    criteria = serializers.SerializerMethodField()
+    certificate = serializers.SerializerMethodField()
+
+    @extend_schema_field(CriterionSerializer(many=True))
+    def get_criteria(self, decision):
+        return CriterionSerializer(
+            cert_services.criteria_for_display(decision.criteria), many=True).data
+
+    def get_certificate(self, decision) -> int | None:
+        cert = getattr(decision, "certificate", None)
+        return cert.pk if cert is not None else None
+
+
+class CertificateListApi(OrganizationScopedApi, generics.GenericAPIView):
+    """Certificates of the active organisation: every one for an org admin, your own for
+    anyone else. `status` (org admins): active, expiring (within 60 days), suspended or
+    revoked; `holder` (org admins): a username."""
+
+    serializer_class = CertificateSerializer
+    queryset = Certificate.objects.none()  # for the schema; get() scopes the rows
+
+    @extend_schema(
+        operation_id="certificates_list",
+        parameters=[ORG_HEADER,
+                    OpenApiParameter("status", str, enum=list(CERTIFICATE_FILTERS)),
+                    OpenApiParameter("holder", str)],
+        responses={200: CertificateSerializer(many=True),
+                   400: inline_serializer("CertificateListBadRequest",
+                                          {"detail": serializers.CharField()})},
+    )
+    def get(self, request):
+        status_filter = request.query_params.get("status", "")
+        if status_filter and status_filter not in CERTIFICATE_FILTERS:
+            raise ValidationError({"status": [
+                f"Unknown filter {status_filter!r}; use one of {', '.join(CERTIFICATE_FILTERS)}."
+            ]})
+        if self.membership.role == Role.ORG_ADMIN:
+            rows = cert_services.certificates_for_admin(organization=self.organization,
+                                                        filter_=status_filter)
+            holder = request.query_params.get("holder")
+            if holder:
+                rows = [c for c in rows if c.holder.username == holder]
+        else:
+            rows = list(Certificate.objects.filter(
+                organization=self.organization, holder=request.user,
+            ).select_related("holder", "instrument_version__instrument").order_by(
+                "-issued_at", "-pk"))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema(parameters=[ORG_HEADER],
+               responses={200: CertificateSerializer,
+                          404: inline_serializer("CertificateNotFound",
+                                                 {"detail": serializers.CharField()})})
+class CertificateDetailApi(OrganizationScopedApi):
+    """One certificate: your own, or any of the organisation's for an org admin (else 404)."""
+
+    def get(self, request, certificate_id):
+        cert = cert_services.certificate_for_viewer(membership=self.membership,
+                                                    certificate_id=certificate_id)
+        return Response(CertificateSerializer(cert, context={"request": request}).data)
+
+
+def _decisions(membership):
+    qs = CertificationDecision.objects.filter(organization=membership.organization
+                                              ).select_related(
+        "user", "instrument_version__instrument", "attempt__assignment", "certificate",
+    ).order_by("-decided_at", "-pk")
+    if membership.role == Role.ORG_ADMIN:
+        return list(qs)
+    # A trainee sees their own decisions only when the exam's feedback policy allows.
+    return [d for d in qs.filter(user_id=membership.user_id)
+            if cert_services.decision_visible_to_trainee(d)]
+
+
+class DecisionListApi(OrganizationScopedApi, generics.GenericAPIView):
+    """Certification decisions: every one of the organisation for an org admin; your own for
+    anyone else, once the exam's feedback policy releases them."""
+
+    serializer_class = DecisionSerializer
+    queryset = CertificationDecision.objects.none()  # for the schema; get() scopes the rows
+
+    @extend_schema(operation_id="certification_decisions_list", parameters=[ORG_HEADER],
+                   responses=DecisionSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(_decisions(self.membership))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema(parameters=[ORG_HEADER],
+               responses={200: DecisionSerializer,
+                          404: inline_serializer("DecisionNotFound",
+                                                 {"detail": serializers.CharField()})})
+class DecisionDetailApi(OrganizationScopedApi):
+    """One decision with every criterion (404 when it is not yours to see)."""
+
+    def get(self, request, decision_id):
+        decision = cert_services.decision_get(membership=self.membership,
+                                              decision_id=decision_id)
+        return Response(DecisionSerializer(decision, context={"request": request}).data)

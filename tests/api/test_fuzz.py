@@ -25,6 +25,17 @@ def tokens(org):
     # One attempt so attempt routes have something real to hit.
     api_for(users["trainee"]).post("/api/v1/attempts/", {"vignette": "daniel-r-csem",
                                                          "instrument": "cport"}, format="json")
+    # A passed exam, so the certificate and decision routes answer with real records.
+    import time_machine
+
+    from tests.training.test_certification import T0, make_exam, take_and_pass
+    from training import certification
+
+    certification.rule_save(actor=users["org_admin"], organization=org, instrument_slug="cport",
+                            now=T0)
+    exam = make_exam(org, [users["trainee"]], users["instructor"])
+    with time_machine.travel(T0, tick=False):
+        take_and_pass(api_for(users["trainee"]), exam)
     from rest_framework.authtoken.models import Token
 
     return {role: Token.objects.get_or_create(user=u)[0].key for role, u in users.items()}
