@@ -222,7 +222,13 @@ def test_negative_codes_stay_numbers_in_the_export():
     assert neutralise(True) == "1"
 
 
-def test_dashboard_queries_do_not_grow_with_trainees(org):
+def test_dashboard_queries_do_not_grow_with_trainees(org, settings):
+    # The window statistics are cached, one entry per calendar window that has ratings; with
+    # the database cache each costs queries, and how many months two months of random rating
+    # times touch depends on today's date. A local-memory cache keeps this test about the
+    # database reads, which must not depend on the number of trainees.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "teach-query-count"}}
     small = simulate(org, "Small", trainees=2, seed=7)
     large = simulate(org, "Large", trainees=8, seed=7)
     instrument = Instrument.objects.get(slug="stable-2007")
