@@ -64,15 +64,20 @@ class CertificateVerifyApi(APIView):
 CERTIFICATE_FILTERS = ("active", "expiring", "suspended", "revoked")
 
 
-class CertificateSerializer(serializers.Serializer):
+class _OnInstrumentVersion(serializers.Serializer):
+    """A record about one version of an instrument."""
+
     id = serializers.IntegerField()
-    holder = serializers.CharField(source="holder.username", help_text="Username.")
     instrument = serializers.CharField(source="instrument_version.instrument.slug")
     instrument_version = serializers.CharField(source="instrument_version.version_label",
                                                help_text="The version named by its authors.")
     instrument_revision = serializers.IntegerField(
         source="instrument_version.number",
         help_text="Calibrate's revision of that version (a coding note changed, say).")
+
+
+class CertificateSerializer(_OnInstrumentVersion):
+    holder = serializers.CharField(source="holder.username", help_text="Username.")
     status = serializers.SerializerMethodField(
         help_text="active, recalibration_due, suspended, revoked, superseded or expired.")
     status_reason = serializers.CharField()
@@ -106,15 +111,8 @@ class CriterionSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
 
 
-class DecisionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+class DecisionSerializer(_OnInstrumentVersion):
     user = serializers.CharField(source="user.username", help_text="Username.")
-    instrument = serializers.CharField(source="instrument_version.instrument.slug")
-    instrument_version = serializers.CharField(source="instrument_version.version_label",
-                                               help_text="The version named by its authors.")
-    instrument_revision = serializers.IntegerField(
-        source="instrument_version.number",
-        help_text="Calibrate's revision of that version (a coding note changed, say).")
     attempt = serializers.IntegerField(source="attempt_id")
     passed = serializers.BooleanField()
     decided_at = serializers.DateTimeField()
@@ -169,10 +167,13 @@ class CertificateListApi(OrganizationScopedApi, generics.GenericAPIView):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-@extend_schema(parameters=[ORG_HEADER],
-               responses={200: CertificateSerializer,
-                          404: inline_serializer("CertificateNotFound",
-                                                 {"detail": serializers.CharField()})})
+def _one_of(serializer, not_found: str):
+    """The schema of a detail endpoint of the active organisation: the record, or 404."""
+    return extend_schema(parameters=[ORG_HEADER], responses={
+        200: serializer, 404: inline_serializer(not_found, {"detail": serializers.CharField()})})
+
+
+@_one_of(CertificateSerializer, "CertificateNotFound")
 class CertificateDetailApi(OrganizationScopedApi):
     """One certificate: your own, or any of the organisation's for an org admin (else 404)."""
 
@@ -208,10 +209,7 @@ class DecisionListApi(OrganizationScopedApi, generics.GenericAPIView):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-@extend_schema(parameters=[ORG_HEADER],
-               responses={200: DecisionSerializer,
-                          404: inline_serializer("DecisionNotFound",
-                                                 {"detail": serializers.CharField()})})
+@_one_of(DecisionSerializer, "DecisionNotFound")
 class DecisionDetailApi(OrganizationScopedApi):
     """One decision with every criterion (404 when it is not yours to see)."""
 
