@@ -123,8 +123,8 @@ def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
     from training.models import CertificationRule, FeedbackPolicy
 
     if not CertificationRule.objects.filter(organization=org).exists():
-        rule_save(actor=admin, organization=org, instrument_slug="cport", now=now,
-                  retake_wait_days=1)
+        rule_save(actor=admin, organization=org, instrument_slug="cport",
+                  now=now - dt.timedelta(days=30), retake_wait_days=1)
     if not Assignment.objects.filter(organization=org, mode=Mode.EXAM).exists():
         exam = assignment_save(
             actor=instructor,
@@ -134,11 +134,50 @@ def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
             vignette_set=VignetteSet.objects.get(slug="cport-exam-pool", owner__isnull=True),
             instrument_slugs=["cport"],
             mode=Mode.EXAM,
-            opens_at=now - dt.timedelta(days=1),
+            opens_at=now - dt.timedelta(days=14),
             closes_at=now + dt.timedelta(days=60),
             time_limit_minutes=180,
             attempts_allowed=3,
             feedback_policy=FeedbackPolicy.IMMEDIATE,
-            now=now,
+            now=now - dt.timedelta(days=14),
         )
         Assignment.objects.filter(pk=exam.pk).update(draw_size=10)
+        exam.refresh_from_db()
+        _seed_passed_exam(org=org, exam=exam, holder=cohort.trainees.get(username=CERTIFIED),
+                          taken=now - dt.timedelta(days=10))
+
+
+CERTIFIED = "demo-trainee3"
+
+
+def _seed_passed_exam(*, org, exam, holder, taken) -> None:
+    """One trainee sat the exam ten days ago and passed, so the certificate pages, the
+    organisation's register, the public verification page and the API have a real certificate
+    from the start. The ratings copy the reference scoring, except one item of one case (a
+    near miss, as a good rater's would be); the decision and the certificate come from the
+    services, as for any exam."""
+    from training.services.attempts import (
+        attempt_start_assignment,
+        attempt_submit,
+        rating_save_draft,
+    )
+    from vignettes.models import ReferenceScoring
+
+    attempt = attempt_start_assignment(user=holder, organization=org, assignment=exam,
+                                       now=taken)
+    version = attempt.instrument_versions.get()
+    missed = False
+    for av in attempt.attempt_vignettes.select_related("vignette_revision__vignette"):
+        reference = ReferenceScoring.objects.filter(
+            vignette_revision=av.vignette_revision, instrument_version=version
+        ).order_by("-number").first()
+        items = reference.item_states() if reference.applicable else None
+        if items and not missed:
+            code = min(items)
+            items[code] = next(v.value for v in version.items.get(code=code).allowed_values.all()
+                               if v.value != items[code])
+            missed = True
+        rating_save_draft(attempt=attempt, vignette=av.vignette_revision.vignette.slug,
+                          instrument=version.instrument.slug, revision=0,
+                          applicable=reference.applicable, items=items, now=taken)
+    attempt_submit(attempt=attempt, now=taken + dt.timedelta(hours=2))

@@ -101,12 +101,13 @@ def test_sqlite_to_postgresql_and_backup_round_trip(tmp_path, scratch_databases)
     pg_url = f"postgres://postgres@127.0.0.1:5432/{SOURCE_DB}"
     restored_url = f"postgres://postgres@127.0.0.1:5432/{RESTORED_DB}"
 
-    # An SQLite installation with demo history and two certificates.
+    # An SQLite installation with demo history and three certificates (the demo's own, and
+    # two more).
     manage(sqlite_url, "migrate", "--noinput")
     manage(sqlite_url, "seed_demo")
     manage(sqlite_url, "shell", "-c", CERTIFY)
     before = snapshot(sqlite_url)
-    assert before["counts"]["training.Rating"] > 300 and len(before["codes"]) == 2
+    assert before["counts"]["training.Rating"] > 300 and len(before["codes"]) == 3
 
     # The move, exactly as docs/deploy.md writes it.
     dump = tmp_path / "calibrate.json"
