@@ -112,7 +112,8 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
         ("demo-instructor", "instructor"),
         ("demo-expert1, demo-expert2", "instructors (reference panel experts)"),
         ("demo-trainee", "trainee"),
-        (f"demo-trainee2 ... demo-trainee{SIMULATED_TRAINEES}", "trainees (simulated history)"),
+        (f"demo-trainee2 ... demo-trainee{SIMULATED_TRAINEES}",
+         f"trainees (simulated history; {CERTIFIED} holds a CPORT certificate)"),
     ]
     return DemoResult(organization=org, accounts=accounts, truth=truth)
 
