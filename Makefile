@@ -8,7 +8,9 @@ PORT ?= 8000
 # cannot be installed beside NumPy 2; it is installed without its dependencies.
 REFERENCE_NODEPS := irrCAC==0.4.4
 
-.PHONY: demo install install-test test lint check-content benchmark browser-deps loadtest faults
+CLOCKS ?= 2027-01-06T00:30 2026-12-31T23:55 2028-02-29T23:30
+
+.PHONY: demo install install-test test test-clock print-clocks lint check-content benchmark browser-deps loadtest faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +49,19 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 ## make test: install the test dependencies and run the whole suite.
 test: install-test browser-deps node_modules/axe-core/axe.min.js
 	$(BIN)/pytest
+
+## make test-clock: the suite without the browser and fault tests, once per moment in CLOCKS
+## (early in a month, the last minutes of a year, a leap day's evening), with the clock moved
+## there and ticking. SQLite only: PostgreSQL's own now() does not follow a faked Python clock.
+test-clock: install-test
+	@for clock in $(CLOCKS); do \
+		echo "--- the suite with the clock at $$clock (SQLite) ---"; \
+		env -u DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider -m "not browser and not fault" \
+			--clock $$clock || exit 1; \
+	done
+
+print-clocks:
+	@echo $(CLOCKS)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -1,4 +1,8 @@
+import datetime as dt
+import os
+
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -9,6 +13,31 @@ from tests.factories import OrganizationFactory, UserFactory
 from training.models import Membership, Role
 from training.tenancy import profile_for
 from vignettes.models import Vignette
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock", default=os.environ.get("CALIBRATE_TEST_CLOCK") or None, metavar="ISO",
+        help="run the suite with the clock moved to this moment (UTC unless an offset is "
+             "given), ticking from there; `make test-clock` runs the suite at awkward dates. "
+             "Only SQLite follows it: PostgreSQL's own now() is not moved.",
+    )
+
+
+def pytest_configure(config):
+    when = config.getoption("--clock")
+    if when:
+        moment = dt.datetime.fromisoformat(when)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        config._calibrate_clock = time_machine.travel(moment, tick=True)
+        config._calibrate_clock.start()
+
+
+def pytest_report_header(config):
+    if config.getoption("--clock"):
+        return f"clock moved to {config.getoption('--clock')}"
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -244,12 +245,27 @@ def test_dashboard_queries_do_not_grow_with_trainees(org, settings):
     assert data.n > 20
 
 
+# The simulated history starts 61 days before "now", so which calendar months it touches, and
+# how many ratings each holds, depends on the day: a month holding a single rating disappears
+# when that rating goes. The clock is fixed, and the window changed is one with two ratings.
+FIXED_NOW = dt.datetime(2026, 11, 6, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def taught_on_a_fixed_day(org, instructor):
+    with time_machine.travel(FIXED_NOW, tick=False):
+        cohort = simulate(org, "Alpha", trainees=4)
+        cohort.instructors.add(instructor)
+        yield cohort
+
+
 def test_window_statistics_come_from_the_cache_only_while_their_ratings_are_the_same(
-        taught, monkeypatch):
+        taught_on_a_fixed_day, monkeypatch):
     from django.core.cache import cache
 
     from training.teach_api import WindowSerializer
 
+    taught = taught_on_a_fixed_day
     instrument = Instrument.objects.get(slug="stable-2007")
     cache.clear()
     data = analytics.cohort_data(cohort=taught, instrument=instrument)
@@ -261,16 +277,21 @@ def test_window_statistics_come_from_the_cache_only_while_their_ratings_are_the_
                         lambda d, m: computed.append(m) or original(d, m))
     warm = WindowSerializer(analytics.reliability_over_time(data), many=True).data
     assert warm == cold and computed == []
-    # One rating of the last window goes away: that window is computed again, the others not.
-    last = analytics.reliability_over_time(data)[-1]
-    in_last = [i for i, at in enumerate(data.submitted_at)
-               if last.start <= at < last.end and data.first[i] and data.both[i]]
-    Rating.objects.filter(pk=int(data.rating_ids[in_last[-1]])).delete()
+    # One rating of a window holding several goes away: that window is computed again, the
+    # others not.
+    windows = analytics.reliability_over_time(data)
+    target = max(i for i, w in enumerate(windows) if w.ratings >= 2)
+    window = windows[target]
+    in_window = [i for i, at in enumerate(data.submitted_at)
+                 if window.start <= at < window.end and data.first[i] and data.both[i]]
+    Rating.objects.filter(pk=int(data.rating_ids[in_window[-1]])).delete()
     data = analytics.cohort_data(cohort=taught, instrument=instrument)
     changed = WindowSerializer(analytics.reliability_over_time(data), many=True).data
     assert len(computed) == 1
-    assert changed[-1]["ratings"] == cold[-1]["ratings"] - 1
-    assert changed[:-1] == cold[:-1]
+    assert len(changed) == len(cold)
+    assert changed[target]["ratings"] == cold[target]["ratings"] - 1
+    assert [w for i, w in enumerate(changed) if i != target] == [
+        w for i, w in enumerate(cold) if i != target]
     cache.clear()
     assert WindowSerializer(analytics.reliability_over_time(data), many=True).data == changed
 
