@@ -25,16 +25,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from training import reliability
+from training import disclosure, reliability
 from training.exceptions import Conflict
 from training.models import (
     Assignment,
     Attempt,
     AttemptStatus,
+    AttemptVignette,
     Certificate,
     CertificateStatus,
     CertificationDecision,
     CertificationRule,
+    FeedbackPolicy,
     Membership,
     Mode,
     Organization,
@@ -65,7 +67,7 @@ RULE_FIELDS = (
     "min_exam_vignettes", "item_agreement", "total_tolerance", "total_within_tolerance",
     "band_agreement", "icc_a1", "applicability_every_vignette", "use_ci_lower_bound",
     "validity_months", "retake_wait_days", "recalibration_interval_days", "recalibration_size",
-    "cusum_slack", "cusum_threshold", "agreement_window",
+    "cusum_slack", "cusum_threshold", "agreement_window", "exam_feedback_policy",
 )
 
 
@@ -90,13 +92,20 @@ def _rules_for_instruments(organization, instrument_ids):
     )
 
 
-def exam_wait_days(*, organization: Organization, assignment: Assignment) -> int:
-    if assignment.retake_wait_days is not None:
-        return assignment.retake_wait_days
-    instrument_ids = list(assignment.instruments.values_list("pk", flat=True))
-    waits = _rules_for_instruments(organization, instrument_ids).values_list(
+def rule_wait_days(*, organization: Organization, instrument_ids) -> int:
+    """The longest retake wait of the organisation's rules for these instruments (0: none)."""
+    waits = _rules_for_instruments(organization, list(instrument_ids)).values_list(
         "retake_wait_days", flat=True)
     return max(waits, default=0)
+
+
+def exam_wait_days(*, organization: Organization, assignment: Assignment) -> int:
+    """The wait between exam attempts: the assignment may lengthen the rule's, never shorten
+    it (an assignment saved before the rule was lengthened still waits the rule's)."""
+    rule_wait = rule_wait_days(
+        organization=organization,
+        instrument_ids=assignment.instruments.values_list("pk", flat=True))
+    return max(rule_wait, assignment.retake_wait_days or 0)
 
 
 def exam_start_check(*, user, organization: Organization, assignment: Assignment,
@@ -165,27 +174,85 @@ def draw_stratified(pool, *, n: int, strata: dict, seen: set, rng) -> list:
     return chosen
 
 
+def vignettes_seen(*, user) -> set[int]:
+    """Every vignette this person has been drawn or has rated, in any organisation (bundled
+    exam vignettes are shared by every organisation that uses the bundled pool)."""
+    return set(
+        AttemptVignette.objects.filter(attempt__user=user).values_list(
+            "vignette_revision__vignette_id", flat=True)
+    ) | set(
+        Rating.objects.filter(attempt__user=user).values_list(
+            "vignette_revision__vignette_id", flat=True)
+    )
+
+
 def exam_draw(*, user, organization: Organization, assignment: Assignment, members):
     """The members of the exam set this trainee gets: `assignment.draw_size` (default: all),
-    stratified by case type, never one they rated before where the pool allows, in random
-    order. Returns (seed, members); the seed reproduces the draw."""
+    stratified by case type, only vignettes they have never been drawn or rated anywhere, in
+    random order. Returns (seed, members); the seed reproduces the draw.
+
+    When the pool holds fewer unseen vignettes than a full draw, the attempt is refused
+    (Conflict `pool_exhausted`): a retake that repeats cases can be learned."""
     import random
 
+    n = assignment.draw_size or len(members)
+    seen = vignettes_seen(user=user)
+    fresh = [m for m in members if m.vignette_id not in seen]
+    if len(fresh) < n:
+        raise Conflict(
+            _("This exam cannot give you a fair draw: it needs %(n)d cases you have never "
+              "been given, and its pool has only %(k)d left for you. Ask your instructor or "
+              "organisation admin to add cases to the exam pool.")
+            % {"n": n, "k": len(fresh)},
+            code="pool_exhausted", needed=n, unseen=len(fresh),
+        )
     seed = secrets.randbits(62)
     rng = random.Random(seed)
-    seen = set(
-        Rating.objects.filter(
-            attempt__user=user, attempt__organization=organization
-        ).values_list("vignette_revision__vignette_id", flat=True)
-    )
-    by_vignette = {m.vignette_id: m for m in members}
+    by_vignette = {m.vignette_id: m for m in fresh}
     strata = {
         m.vignette_id: "+".join(sorted(m.vignette.current_revision.case_types or [])) or "-"
-        for m in members
+        for m in fresh
     }
-    n = assignment.draw_size or len(members)
-    drawn = draw_stratified(list(by_vignette), n=n, strata=strata, seen=seen, rng=rng)
+    drawn = draw_stratified(list(by_vignette), n=n, strata=strata, seen=set(), rng=rng)
     return seed, [by_vignette[v] for v in drawn]
+
+
+@dataclass
+class PoolCapacity:
+    """How far an exam's pool carries its candidates when no case may be drawn twice."""
+
+    pool: int
+    draw: int
+    attempts_allowed: int | None
+    attempts_supported: int
+    more_needed: int  # cases to add so that every allowed attempt gets an unseen draw
+    candidates_blocked: int  # cohort trainees who can no longer get a full unseen draw
+
+
+def exam_pool_capacity(*, assignment: Assignment) -> PoolCapacity:
+    """For instructors and org admins: pool of P cases, N drawn per attempt, A attempts
+    allowed -> P // N attempts per candidate, and N * A - P more cases needed (unlimited
+    attempts: counted as one more than the pool supports). Candidates who have already seen
+    cases (here or in another organisation) count as blocked when fewer than N remain."""
+    from vignettes.models import ContentStatus, VignetteSetMember
+
+    pool_ids = set(VignetteSetMember.objects.filter(
+        vignette_set=assignment.vignette_set, vignette__status=ContentStatus.PUBLISHED,
+        vignette__current_revision__isnull=False,
+    ).values_list("vignette_id", flat=True))
+    pool = len(pool_ids)
+    draw = min(assignment.draw_size or pool, pool) if pool else (assignment.draw_size or 0)
+    supported = pool // draw if draw else 0
+    wanted = assignment.attempts_allowed if assignment.attempts_allowed is not None \
+        else supported + 1
+    more = max(0, draw * wanted - pool)
+    blocked = 0
+    for user in assignment.cohort.trainees.all():
+        if draw and len(pool_ids - vignettes_seen(user=user)) < draw:
+            blocked += 1
+    return PoolCapacity(pool=pool, draw=draw, attempts_allowed=assignment.attempts_allowed,
+                        attempts_supported=supported, more_needed=more,
+                        candidates_blocked=blocked)
 
 
 def exams_finalise_due(*, now: dt.datetime | None = None) -> int:
@@ -243,6 +310,9 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
     for name in ("cusum_slack", "cusum_threshold"):
         if values.get(name) is not None and not 0 < values[name] <= 100:
             errors[name] = _("A positive number, or empty for the default.")
+    if "exam_feedback_policy" in values and \
+            values["exam_feedback_policy"] not in FeedbackPolicy.values:
+        errors["exam_feedback_policy"] = _("Choose one of the feedback policies.")
     if rule is None:
         instrument = Instrument.objects.filter(
             Q(owner__isnull=True) | Q(owner=organization), slug=instrument_slug or ""
@@ -481,14 +551,13 @@ def decisions_for_attempt(*, attempt: Attempt, now: dt.datetime | None = None
 
 
 def decision_visible_to_trainee(decision: CertificationDecision, *, now=None) -> bool:
-    from training.selectors import feedback_allowed
-
-    return feedback_allowed(decision.attempt, now=now)
+    """Result and criteria only, as the exam's effective feedback policy allows."""
+    return disclosure.result_released(decision.attempt, now=now)
 
 
 def decision_get(*, membership: Membership, decision_id) -> CertificationDecision:
     """The org admin sees every decision of the organisation; a trainee their own, when the
-    assignment's feedback policy allows. Anything else: 404."""
+    exam's effective feedback policy allows. Anything else: 404."""
     decision = CertificationDecision.objects.filter(
         organization=membership.organization, pk=_int_or_404(decision_id)
     ).select_related("attempt__assignment", "user", "instrument_version__instrument").first()
@@ -700,13 +769,15 @@ class RuleProgress:
 
 
 def practice_evidence(*, user, organization, instrument_id) -> list[VignetteEvidence]:
-    """The trainee's latest submitted practice rating per vignette on this instrument."""
+    """The trainee's latest submitted practice rating per vignette on this instrument, of
+    those whose reference the trainee may see (recalibration cases follow the rule's
+    policy, as exam cases do)."""
     latest = {}
-    rows = Rating.objects.filter(
+    rows = disclosure.released_ratings(Rating.objects.filter(
         attempt__user=user, attempt__organization=organization,
         attempt__mode=Mode.PRACTICE, submitted_at__isnull=False,
         instrument_version__instrument_id=instrument_id, reference_scoring__isnull=False,
-    ).select_related("reference_scoring").order_by("submitted_at", "pk")
+    )).select_related("reference_scoring").order_by("submitted_at", "pk")
     for r in rows:
         latest[r.vignette_revision_id] = r
     return [

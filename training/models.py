@@ -410,6 +410,14 @@ class CertificationRule(models.Model):
     use_ci_lower_bound = models.BooleanField(default=False)
     validity_months = models.PositiveIntegerField(default=24)
     retake_wait_days = models.PositiveIntegerField(default=14)
+    # What an exam candidate learns of the reference scorings of the cases they were drawn
+    # (training.disclosure). An exam assignment may only tighten it; "never" shows the
+    # decision's result and criteria and nothing case by case.
+    exam_feedback_policy = models.CharField(
+        max_length=16, choices=FeedbackPolicy.choices, default=FeedbackPolicy.NEVER,
+        help_text=_("What exam and recalibration candidates see of the reference scorings. "
+                    "An exam assignment can only make this stricter."),
+    )
     updated_at = models.DateTimeField()
 
     # Recalibration and drift monitoring (issue 8); empty = the defaults in

@@ -1,7 +1,9 @@
 """Reads for trainees, scoped to the user and the active organisation.
 
 Trainee-facing reads before feedback never touch reference scorings: the attempt detail has
-no reference data at all, and `attempt_feedback` refuses until feedback is allowed.
+no reference data at all, `attempt_feedback` refuses until feedback is allowed, and every
+read derived from references (progress, recommendations) takes only the ratings
+training.disclosure releases.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from training import disclosure
 from training.models import (
     Assignment,
     Attempt,
     AttemptStatus,
     AttemptVignette,
-    FeedbackPolicy,
     Membership,
     Rating,
     RatingItem,
@@ -120,28 +122,12 @@ def attempt_ratings(attempt: Attempt) -> dict[tuple[str, str], RatingDraft]:
 
 
 def feedback_allowed(attempt: Attempt, *, now: dt.datetime | None = None) -> bool:
-    now = now or timezone.now()
-    if attempt.status == AttemptStatus.IN_PROGRESS:
-        return False
-    assignment = attempt.assignment
-    if assignment is None:
-        return True
-    if assignment.feedback_policy == FeedbackPolicy.IMMEDIATE:
-        return True
-    if assignment.feedback_policy == FeedbackPolicy.AFTER_CLOSE:
-        return assignment.closes_at is not None and assignment.closes_at <= now
-    return False
+    """See training.disclosure: the one rule for what a trainee learns of a reference."""
+    return disclosure.feedback_allowed(attempt, now=now)
 
 
 def feedback_release_note(attempt: Attempt) -> str:
-    assignment = attempt.assignment
-    if attempt.status == AttemptStatus.IN_PROGRESS:
-        return _("Feedback is shown after you submit.")
-    if assignment and assignment.feedback_policy == FeedbackPolicy.AFTER_CLOSE:
-        return _("Feedback is shown after the assignment closes.")
-    if assignment and assignment.feedback_policy == FeedbackPolicy.NEVER:
-        return _("This assignment does not show item feedback to trainees.")
-    return ""
+    return disclosure.release_note(attempt)
 
 
 @dataclass
@@ -191,7 +177,7 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
     if not feedback_allowed(attempt):
         raise Http404
     out = []
-    ratings = attempt.ratings.select_related(
+    ratings = disclosure.released_ratings(attempt.ratings.all()).select_related(
         "vignette_revision__vignette",
         "instrument_version__instrument",
         "reference_scoring",
@@ -368,19 +354,20 @@ class InstrumentProgress:
 
 
 def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentProgress]:
-    """Agreement with the reference over time, missed items, lenient/severe tendency."""
+    """Agreement with the reference over time, missed items, lenient/severe tendency, from
+    the ratings whose reference the trainee may see (training.disclosure)."""
     import zoneinfo
 
     from training.reliability.reference import mean_signed_deviation
 
     zone = zoneinfo.ZoneInfo(tz)
     rows = list(
-        Rating.objects.filter(
+        disclosure.released_ratings(Rating.objects.filter(
             attempt__user=user,
             attempt__organization=organization,
             submitted_at__isnull=False,
             reference_scoring__isnull=False,
-        )
+        ))
         .select_related("instrument_version__instrument", "reference_scoring")
         .order_by("submitted_at")
     )
@@ -494,14 +481,15 @@ class Recommendation:
 
 def recommended_cases(*, user, organization, limit: int = 3) -> list[Recommendation]:
     """Practice cases, not yet attempted, whose reference exercises the items and values the
-    trainee misses most (the reference value they missed)."""
+    trainee misses most (the reference value they missed), counting only ratings whose
+    reference the trainee may see (training.disclosure)."""
     from vignettes.selectors import practice_library
 
     rows = list(
-        Rating.objects.filter(
+        disclosure.released_ratings(Rating.objects.filter(
             attempt__user=user, attempt__organization=organization,
             submitted_at__isnull=False, applicable=True, reference_scoring__applicable=True,
-        ).values_list("id", "reference_scoring_id")
+        )).values_list("id", "reference_scoring_id")
     )
     if not rows:
         return []

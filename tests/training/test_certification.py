@@ -48,8 +48,8 @@ def _local_cache(settings):
     cache.clear()
 
 
-def make_exam(org, trainees, instructor, *, policy=FeedbackPolicy.IMMEDIATE, draw=10,
-              attempts=2, wait=7, limit=60):
+def make_exam(org, trainees, instructor, *, policy=FeedbackPolicy.NEVER, draw=10,
+              attempts=2, wait=None, limit=60):
     cohort = Cohort.objects.create(organization=org, name="Exam cohort")
     cohort.trainees.add(*trainees)
     cohort.instructors.add(instructor)
@@ -196,7 +196,10 @@ def test_finalise_exams_command_is_idempotent(exam, trainee, org):
 # --- attempts and waiting period -----------------------------------------------------------
 
 
-def test_attempts_and_waiting_period_are_enforced_and_create_nothing(exam, trainee):
+def test_attempts_and_waiting_period_are_enforced_and_create_nothing(org, trainee, instructor,
+                                                                     rule):
+    # 7 of 14 per attempt: the pool carries exactly the two attempts allowed.
+    exam = make_exam(org, [trainee], instructor, draw=7, wait=7)
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
         first = start(api, exam)
@@ -209,6 +212,9 @@ def test_attempts_and_waiting_period_are_enforced_and_create_nothing(exam, train
         assert "retake" in json.dumps(response.json())
         assert Attempt.objects.filter(user=trainee).count() == 1
     with time_machine.travel(T0 + dt.timedelta(days=8), tick=False):
+        # The rule's 14 days, not the 7 the assignment asked for: it cannot shorten them.
+        assert start(api, exam, status=409)["code"] == "waiting_period"
+    with time_machine.travel(T0 + dt.timedelta(days=15), tick=False):
         second = start(api, exam)
         fill(api, second, wrong_applicability=1)
         assert api.post(f"/api/v1/attempts/{second['id']}/submit/").status_code == 200
@@ -270,7 +276,12 @@ def test_exam_vignettes_and_references_are_not_readable_elsewhere(exam, trainee)
 # --- decisions and certificates ------------------------------------------------------------
 
 
-def test_pass_issues_a_certificate_that_verifies_publicly(exam, trainee, org, client):
+def test_pass_issues_a_certificate_that_verifies_publicly(org, trainee, instructor, client,
+                                                         org_admin):
+    # 7 of the 14 pool cases per attempt, so that the renewal below gets unseen cases.
+    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+                            min_exam_vignettes=7, now=T0 - dt.timedelta(days=3))
+    exam = make_exam(org, [trainee], instructor, draw=7)
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
         attempt = take_and_pass(api, exam)
@@ -315,7 +326,7 @@ def test_pass_issues_a_certificate_that_verifies_publicly(exam, trainee, org, cl
     assert client.get(f"/api/v1/certificates/verify/{cert.verification_code}/"
                       ).json()["holder"] == "trainee-a"
     # Renewal: a new pass supersedes the old certificate.
-    with time_machine.travel(T0 + dt.timedelta(days=10), tick=False):
+    with time_machine.travel(T0 + dt.timedelta(days=15), tick=False):
         take_and_pass(api, exam)
     cert.refresh_from_db()
     assert cert.status == CertificateStatus.SUPERSEDED and cert.superseded_by is not None
@@ -341,8 +352,8 @@ def test_second_trainee_fails_on_a_named_criterion_and_sees_why(exam, trainee2, 
                                       ).status_code == 200
 
 
-def test_decision_hidden_from_trainee_when_policy_says_never(org, trainee, instructor, rule,
-                                                             org_admin, trainee2):
+def test_never_policy_shows_the_candidate_result_and_criteria_only(org, trainee, instructor,
+                                                                    rule, org_admin, trainee2):
     exam = make_exam(org, [trainee], instructor, policy=FeedbackPolicy.NEVER)
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
@@ -350,13 +361,19 @@ def test_decision_hidden_from_trainee_when_policy_says_never(org, trainee, instr
         fill(api, attempt, wrong_applicability=1)
         api.post(f"/api/v1/attempts/{attempt['id']}/submit/")
     decision = CertificationDecision.objects.get(attempt_id=attempt["id"])
-    assert browser_for(trainee).get(f"/certification/decisions/{decision.pk}/").status_code == 404
+    page = browser_for(trainee).get(f"/certification/decisions/{decision.pk}/")
+    assert page.status_code == 200
+    assert 'class="criterion-fail" data-criterion="applicability"' in page.content.decode()
     assert browser_for(trainee2).get(f"/certification/decisions/{decision.pk}/").status_code == 404
     assert browser_for(org_admin).get(f"/certification/decisions/{decision.pk}/"
                                       ).status_code == 200
     html = browser_for(trainee).get("/certification/").content.decode()
-    assert "released as the assignment" in html and "criterion-fail\" data-criterion=\"applic" \
-        not in html.split("Your latest exam")[0]
+    assert "Your latest exam did not pass" in html
+    # Nothing case by case: no item feedback, and no reference scoring anywhere.
+    assert api.get(f"/api/v1/attempts/{attempt['id']}/feedback/").status_code == 403
+    for slug in (v["slug"] for v in attempt["vignettes"]):
+        for secret in reference_secrets(slug):
+            assert secret not in page.content.decode() and secret not in html
 
 
 # --- verification attacks ------------------------------------------------------------------
@@ -487,7 +504,7 @@ def test_exam_draw_size_and_waiting_period_are_set_in_the_assignment_form(org, o
     data = {
         "csrfmiddlewaretoken": client.cookies["csrftoken"].value, "title": "Exam",
         "cohort": cohort.pk, "mode": "exam", "vignette_set": pool.pk, "instruments": ["cport"],
-        "opens_at": opens, "time_limit_minutes": 90, "feedback_policy": "after_close",
+        "opens_at": opens, "time_limit_minutes": 90, "feedback_policy": "never",
         "draw_size": 6, "retake_wait_days": 30,
     }
     response = client.post("/manage/assignments/new/", data)

@@ -89,6 +89,7 @@ def test_the_org_admin_sees_every_one_and_filters(passed, org_admin, trainee):
 def test_a_trainee_sees_a_decision_only_when_the_feedback_policy_releases_it(
         org, org_admin, trainee, instructor):
     certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+                            exam_feedback_policy=FeedbackPolicy.AFTER_CLOSE,
                             now=T0 - dt.timedelta(days=3))
     exam = make_exam(org, [trainee], instructor, policy=FeedbackPolicy.AFTER_CLOSE)
     api = api_for(trainee)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from training import certification, disclosure
 from training.models import (
     Assignment,
     Cohort,
@@ -418,6 +419,31 @@ def _assignment_snapshot(assignment: Assignment) -> dict:
     }
 
 
+def _exam_rule_errors(organization, instruments, feedback_policy, retake_wait_days) -> dict:
+    """An exam assignment can tighten the organisation's certification rules, never loosen
+    them: its feedback policy no looser than the rules' exam feedback policy, its retake wait
+    no shorter than the rules' waiting period."""
+    errors = {}
+    instrument_ids = [i.pk for i in instruments]
+    rule_policy = disclosure.rule_policy(organization=organization, instrument_ids=instrument_ids)
+    if disclosure.is_looser(feedback_policy, rule_policy):
+        errors["feedback_policy"] = _(
+            "The certification rule allows exam candidates only “%(rule)s”; an exam "
+            "assignment can keep that or be stricter, not “%(chosen)s”. (An instrument "
+            "without a certification rule counts as “%(never)s”.)"
+        ) % {"rule": FeedbackPolicy(rule_policy).label,
+             "chosen": FeedbackPolicy(feedback_policy).label,
+             "never": FeedbackPolicy.NEVER.label}
+    rule_wait = certification.rule_wait_days(organization=organization,
+                                             instrument_ids=instrument_ids)
+    if retake_wait_days is not None and retake_wait_days < rule_wait:
+        errors["retake_wait_days"] = _(
+            "The certification rule requires at least %(days)d days between exam attempts; "
+            "choose %(days)d or more, or leave it empty for the rule's waiting period."
+        ) % {"days": rule_wait}
+    return errors
+
+
 @transaction.atomic
 def assignment_save(
     *,
@@ -483,6 +509,9 @@ def assignment_save(
         errors["instruments"] = _("Choose at least one instrument.")
     elif len(instruments) != len(slugs):
         errors["instruments"] = _("Unknown instrument.")
+    if mode == Mode.EXAM and instruments and not errors:
+        errors.update(_exam_rule_errors(organization, instruments, feedback_policy,
+                                        retake_wait_days))
     if errors:
         raise ValidationError(errors)
     if not vignette_set.members.filter(vignette__status=ContentStatus.PUBLISHED).exists():
