@@ -138,8 +138,9 @@ def seed(
         from training.models import CertificationRule
 
         if not CertificationRule.objects.filter(organization=org).exists():
+            # Exam takers read their feedback during the load (the rule lets them).
             rule_save(actor=admin, organization=org, instrument_slug=EXAM_INSTRUMENT, now=now,
-                      retake_wait_days=0)
+                      retake_wait_days=0, exam_feedback_policy=FeedbackPolicy.IMMEDIATE)
         practice = assignment_save(
             actor=instructor, organization=org, title="STABLE-2007 practice (load test)",
             cohort=cohort, vignette_set=VignetteSet.objects.get(slug=PRACTICE_SET,

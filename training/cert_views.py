@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from training import certification as cert_services
 from training.exceptions import Conflict
 from training.exports import csv_lines
-from training.models import CertificationRule, Role
+from training.models import CertificationRule, FeedbackPolicy, Role
 from training.views import with_membership
 from vignettes import selectors as content_selectors
 
@@ -80,6 +80,7 @@ def manage(request):
         "candidates": cert_services.candidates_for_admin(organization=organization),
         "exams": cert_services.exam_attempts_for_admin(organization=organization, limit=50),
         "decisions": cert_services.decisions_for_admin(organization=organization, limit=50),
+        "exam_overviews": cert_services.exam_overviews(organization=organization),
     })
 
 
@@ -109,6 +110,15 @@ class RuleForm(forms.Form):
     retake_wait_days = forms.IntegerField(label=gettext_lazy("Waiting period between exam "
                                                              "attempts (days)"),
                                           min_value=0, max_value=365, initial=14)
+    # Not sent = "never", the safe choice.
+    exam_feedback_policy = forms.TypedChoiceField(
+        label=gettext_lazy("What exam and recalibration candidates see of the reference"),
+        choices=FeedbackPolicy.choices, required=False, empty_value=FeedbackPolicy.NEVER,
+        initial=FeedbackPolicy.NEVER,
+        help_text=gettext_lazy(
+            "“Not shown to trainees”: the result and the criteria only, nothing case by case. "
+            "An exam assignment can make this stricter, never looser. A retake never draws a "
+            "case the candidate has been given before."))
     recalibration_interval_days = forms.IntegerField(
         label=gettext_lazy("Recalibration every (days)"), required=False, min_value=7,
         max_value=3650, help_text=gettext_lazy("Empty: 180."))

@@ -229,6 +229,35 @@ class PoolCapacity:
     candidates_blocked: int  # cohort trainees who can no longer get a full unseen draw
 
 
+@dataclass
+class ExamOverview:
+    assignment: Assignment
+    feedback_policy: str  # the effective one
+    feedback_policy_label: str
+    tightened_by_rule: bool
+    wait_days: int
+    capacity: PoolCapacity
+
+
+def exam_overview(*, assignment: Assignment) -> ExamOverview:
+    """What an exam assignment really gives its candidates, for instructors and org admins:
+    the effective feedback policy and retake wait, and how far its pool carries them."""
+    policy = disclosure.assignment_policy(assignment)
+    return ExamOverview(
+        assignment=assignment, feedback_policy=policy,
+        feedback_policy_label=str(FeedbackPolicy(policy).label),
+        tightened_by_rule=policy != assignment.feedback_policy,
+        wait_days=exam_wait_days(organization=assignment.organization, assignment=assignment),
+        capacity=exam_pool_capacity(assignment=assignment),
+    )
+
+
+def exam_overviews(*, organization: Organization) -> list[ExamOverview]:
+    exams = Assignment.objects.filter(organization=organization, mode=Mode.EXAM).select_related(
+        "cohort", "vignette_set", "organization").order_by("-opens_at", "title")
+    return [exam_overview(assignment=a) for a in exams]
+
+
 def exam_pool_capacity(*, assignment: Assignment) -> PoolCapacity:
     """For instructors and org admins: pool of P cases, N drawn per attempt, A attempts
     allowed -> P // N attempts per candidate, and N * A - P more cases needed (unlimited

@@ -119,13 +119,18 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
 
 
 def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
-    """A CPORT certification rule (DESIGN.md's thresholds) and an exam for the demo cohort."""
+    """A CPORT certification rule (DESIGN.md's thresholds; exam feedback "never": candidates
+    see their result and the criteria, no exam case's reference) and an exam for the demo
+    cohort: 10 of the 14 bundled exam cases per attempt. No case is ever drawn twice for a
+    person, so the pool carries one attempt per candidate; a retake is refused with that
+    reason, and the instructor's assignment list says how many cases the pool lacks."""
     from training.certification import rule_save
     from training.models import CertificationRule, FeedbackPolicy
 
     if not CertificationRule.objects.filter(organization=org).exists():
         rule_save(actor=admin, organization=org, instrument_slug="cport",
-                  now=now - dt.timedelta(days=30), retake_wait_days=1)
+                  now=now - dt.timedelta(days=30), retake_wait_days=1,
+                  exam_feedback_policy=FeedbackPolicy.NEVER)
     if not Assignment.objects.filter(organization=org, mode=Mode.EXAM).exists():
         exam = assignment_save(
             actor=instructor,
@@ -139,7 +144,7 @@ def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
             closes_at=now + dt.timedelta(days=60),
             time_limit_minutes=180,
             attempts_allowed=3,
-            feedback_policy=FeedbackPolicy.IMMEDIATE,
+            feedback_policy=FeedbackPolicy.NEVER,
             now=now - dt.timedelta(days=14),
         )
         Assignment.objects.filter(pk=exam.pk).update(draw_size=10)

@@ -68,6 +68,16 @@ def rule_policy(*, organization, instrument_ids) -> str:
     return stricter(*policies.values())
 
 
+def assignment_policy(assignment) -> str:
+    """The policy an assignment's candidates actually get: an exam's own choice made no
+    looser than its certification rules; a practice assignment's own choice."""
+    if assignment.mode != Mode.EXAM:
+        return assignment.feedback_policy
+    return stricter(assignment.feedback_policy, rule_policy(
+        organization=assignment.organization_id,
+        instrument_ids=assignment.instruments.values_list("pk", flat=True)))
+
+
 def attempt_is_secure(attempt: Attempt) -> bool:
     return (
         attempt.mode == Mode.EXAM

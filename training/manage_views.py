@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from training import certification
 from training.models import (
     Assignment,
     AuditEvent,
@@ -575,6 +576,20 @@ class AssignmentForm(forms.Form):
         )
         for name in ("opens_at", "closes_at"):
             self.fields[name].help_text = _("Time in %(tz)s.") % {"tz": time_zone}
+        # An exam can only tighten its certification rules: say what they are, here.
+        rules = certification.rule_list(organization=organization).order_by("instrument__slug")
+        summary = "; ".join(
+            _("%(inst)s: “%(policy)s”, at least %(days)d days between attempts") % {
+                "inst": r.instrument.short_name, "policy": r.get_exam_feedback_policy_display(),
+                "days": r.retake_wait_days}
+            for r in rules
+        ) or _("none yet")
+        self.fields["feedback_policy"].help_text = _(
+            "An exam may keep its certification rule's feedback or be stricter, never looser "
+            "(an instrument without a rule: “%(never)s”). Certification rules: %(rules)s."
+        ) % {"never": FeedbackPolicy.NEVER.label, "rules": summary}
+        self.fields["retake_wait_days"].help_text = _(
+            "Empty = the certification rule's waiting period; an exam cannot wait less.")
 
 
 def _assignment_initial(assignment: Assignment) -> dict:
@@ -646,12 +661,15 @@ def _assignment_form_page(request, assignment=None):
 @never_cache
 @with_membership(Role.INSTRUCTOR, Role.ORG_ADMIN)
 def assignments(request):
-    rows = (
+    rows = list(
         _assignments_for(request)
-        .select_related("cohort", "vignette_set")
+        .select_related("cohort", "vignette_set", "organization")
         .prefetch_related("instruments")
         .order_by("-opens_at", "title")
     )
+    for row in rows:  # what an exam really gives its candidates, and how far its pool goes
+        row.exam = (certification.exam_overview(assignment=row)
+                    if row.mode == Mode.EXAM else None)
     return render(
         request,
         "training/manage/assignments.html",

@@ -38,7 +38,7 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
         vignette_set=VignetteSet.objects.get(slug="cport-exam-pool", owner__isnull=True),
         instrument_slugs=["cport"], mode=Mode.EXAM, opens_at=now - dt.timedelta(days=1),
         closes_at=now + dt.timedelta(days=30), time_limit_minutes=120, attempts_allowed=2,
-        feedback_policy=FeedbackPolicy.IMMEDIATE, now=now,
+        feedback_policy=FeedbackPolicy.NEVER, now=now,
     )
     Assignment.objects.filter(pk=exam.pk).update(draw_size=10)
     api = api_for(trainee)

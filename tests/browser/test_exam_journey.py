@@ -14,6 +14,7 @@ from django.utils import timezone
 from tests.browser.conftest import sign_in, unlabelled_controls
 from tests.conftest import make_member
 from tests.training.helpers import reference_for
+from training import certification
 from training.models import (
     Attempt,
     AttemptStatus,
@@ -63,6 +64,10 @@ def test_exam_reload_deadline_finalise_and_result(content, live_server, watched)
         assert reference_for(slug, "cport").applicable
         VignetteSetMember.objects.create(vignette_set=pool, order=order,
                                          vignette=Vignette.objects.get(slug=slug, owner=None))
+    # This organisation's rule shows exam feedback right after the exam.
+    admin = make_member(org, Role.ORG_ADMIN, "exam-admin")
+    certification.rule_save(actor=admin, organization=org, instrument_slug="cport",
+                            exam_feedback_policy=FeedbackPolicy.IMMEDIATE)
     now = timezone.now()
     assignment_save(
         actor=instructor, organization=org, title="CPORT timed exam", cohort=cohort,
@@ -183,7 +188,8 @@ def test_exam_reload_deadline_finalise_and_result(content, live_server, watched)
         assert attempt.submitted_at == deadline
         watched.shot("5-finalised")
 
-        # Feedback right after the exam (the assignment's policy): unscored items are misses.
+        # Feedback right after the exam (the rule's and the assignment's policy): unscored
+        # items are misses.
         page.get_by_role("link", name="Results").click()
         page.wait_for_url("**/feedback/")
         sections = page.locator("section.feedback")

@@ -450,7 +450,7 @@ def test_assignment_edit_is_stored_and_audited(org, org_admin, cohort):
         reverse("manage:assignment-edit", args=[assignment.pk]),
         assignment_post(cohort, title="Renamed", mode=Mode.EXAM,
                         vignette_set=str(_exam_pool().pk), time_limit_minutes="90",
-                        feedback_policy=FeedbackPolicy.AFTER_CLOSE),
+                        feedback_policy=FeedbackPolicy.NEVER),
     )
     assert response.status_code == 302
     assignment.refresh_from_db()

@@ -36,7 +36,9 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from training import disclosure
 from training.models import (
     Assignment,
     Attempt,
@@ -65,6 +67,9 @@ from training.services.audit import audit_display, audit_record, user_ref
 from training.services.people import PSEUDONYM_PREFIX, other_admins
 from training.tenancy import profile_for
 
+DRIFT_REFERENCE_KEYS = ("series", "upper", "lower")
+WITHHELD_NOTE = gettext_lazy("Withheld until the exam or recalibration feedback policy "
+                             "releases the reference scoring of these cases.")
 EXPORT_FORMAT = "calibrate-member-export"
 EXPORT_VERSION = 1
 ERASED_REASON = "holder erased"
@@ -81,7 +86,24 @@ def is_erased(user) -> bool:
 # --- export --------------------------------------------------------------------------------
 
 
-def _attempts_export(organization, user) -> list[dict]:
+def _released_rating_ids(organization, user) -> set[int]:
+    """The member's ratings whose reference they may see now (training.disclosure): the
+    export is handed to the member, so it carries nothing derived from a reference the
+    policy still withholds (an instructor's comment may quote it; a drift series is the
+    distance from it)."""
+    return set(disclosure.released_ratings(
+        Rating.objects.filter(attempt__organization=organization, attempt__user=user)
+    ).values_list("pk", flat=True))
+
+
+def _drift_evidence(evidence: dict, released: set[int]) -> dict:
+    if set(evidence.get("rating_ids", [])) <= released:
+        return evidence
+    kept = {k: v for k, v in evidence.items() if k not in DRIFT_REFERENCE_KEYS}
+    return kept | {"withheld": str(WITHHELD_NOTE)}
+
+
+def _attempts_export(organization, user, released: set[int]) -> list[dict]:
     attempts = (
         Attempt.objects.filter(organization=organization, user=user)
         .select_related("assignment")
@@ -133,8 +155,10 @@ def _attempts_export(organization, user) -> list[dict]:
                         {"id": c.pk, "author": c.author.get_username() if c.author else None,
                          "text": c.text, "created_at": _iso(c.created_at)}
                         for c in rating.comments.all()
-                    ],
-                }
+                    ] if rating.pk in released else [],
+                } | ({} if rating.pk in released or not rating.comments.all() else {
+                    "comments_withheld": len(rating.comments.all()), "withheld": str(WITHHELD_NOTE),
+                })
                 for rating in attempt.ratings.all()
             ],
         })
@@ -146,6 +170,7 @@ def member_export(*, actor, organization: Organization, user,
     """Everything this organisation holds about `user`, as one JSON-ready dict. Nothing from
     any other organisation. Audited (`member.exported`)."""
     now = now or timezone.now()
+    released = _released_rating_ids(organization, user)
     memberships = Membership.objects.filter(organization=organization, user=user)
     profile = profile_for(user)
     cohorts = Cohort.objects.filter(organization=organization)
@@ -238,7 +263,7 @@ def member_export(*, actor, organization: Organization, user,
             }
             for a in assignments
         ],
-        "attempts": _attempts_export(organization, user),
+        "attempts": _attempts_export(organization, user, released),
         "comments_written": [
             {"id": c.pk, "rating": c.rating_id, "text": c.text, "created_at": _iso(c.created_at)}
             for c in comments_written
@@ -277,7 +302,8 @@ def member_export(*, actor, organization: Organization, user,
         "drift_alerts": [
             {
                 "id": a.pk, "certificate": a.certificate_id, "kind": a.kind, "status": a.status,
-                "evidence": a.evidence, "raised_at": _iso(a.raised_at),
+                "evidence": _drift_evidence(a.evidence, released),
+                "raised_at": _iso(a.raised_at),
                 "acknowledged_at": _iso(a.acknowledged_at), "resolved_at": _iso(a.resolved_at),
                 "note": a.note,
             }
