@@ -16,6 +16,7 @@ from tests.conftest import make_member
 from tests.training.helpers import reference_for
 from training import certification
 from training.models import (
+    Assignment,
     Attempt,
     AttemptStatus,
     Cohort,
@@ -203,4 +204,52 @@ def test_exam_reload_deadline_finalise_and_result(content, live_server, watched)
         assert case2.locator("tr.match").count() == 1
         assert case2.locator("tr.miss").count() == items - 1
         watched.shot("6-result")
+    watched.assert_clean()
+
+
+def test_exam_assignment_looser_than_the_rule_is_refused_in_the_form(content, live_server,
+                                                                      watched):
+    """The instructor posts the exam form (real CSRF, real browser) asking for feedback right
+    after the exam and no waiting period; the organisation's rule says "never" and 14 days:
+    the form comes back with both reasons and nothing is created."""
+    from django.db import connection
+
+    org = Organization.objects.create(name="Strict Service", slug="strict-service")
+    admin = make_member(org, Role.ORG_ADMIN, "strict-admin")
+    instructor = make_member(org, Role.INSTRUCTOR, "strict-instructor")
+    certification.rule_save(actor=admin, organization=org, instrument_slug="cport")
+    cohort = Cohort.objects.create(organization=org, name="Strict cohort")
+    cohort.instructors.add(instructor)
+    pool = VignetteSet.objects.get(slug="cport-exam-pool", owner__isnull=True)
+    connection.close()
+
+    page = watched.page
+    sign_in(page, live_server.url, "strict-instructor")
+    page.goto(f"{live_server.url}/manage/assignments/new/")
+    assert "CPORT: “Not shown to trainees”" in page.locator("#field-feedback_policy").inner_text()
+    page.fill("#id_title", "Loose exam")
+    page.select_option("#id_cohort", str(cohort.pk))
+    page.select_option("#id_mode", "exam")
+    page.select_option("#id_vignette_set", str(pool.pk))
+    page.check("input[name=instruments][value=cport]")
+    page.fill("#id_opens_at", "2030-03-01T09:00")
+    page.fill("#id_time_limit_minutes", "90")
+    page.select_option("#id_feedback_policy", "immediate")
+    page.fill("#id_retake_wait_days", "0")
+    page.get_by_role("button", name="Save assignment").click()
+    page.wait_for_load_state()
+    policy_error = page.locator("#field-feedback_policy")
+    assert "an exam assignment can keep that or be stricter" in policy_error.inner_text()
+    assert "at least 14 days between exam attempts" in page.locator(
+        "#field-retake_wait_days").inner_text()
+    watched.shot("looser-policy-refused")
+    assert not Assignment.objects.filter(organization=org).exists()
+
+    # Keeping the rule's policy and wait saves it.
+    page.select_option("#id_feedback_policy", "never")
+    page.fill("#id_retake_wait_days", "")
+    page.get_by_role("button", name="Save assignment").click()
+    page.wait_for_url("**/manage/assignments/")
+    assert "Pool of 14 cases" in page.content()
+    assert Assignment.objects.get(organization=org).feedback_policy == FeedbackPolicy.NEVER
     watched.assert_clean()
