@@ -4,7 +4,7 @@ through the services, with a decision, a certificate that verifies publicly, and
 import pytest
 
 from tests.conftest import api_for
-from training import demo
+from training import demo, selectors
 from training.models import Certificate, CertificateStatus, CertificationDecision
 
 pytestmark = pytest.mark.django_db
@@ -30,3 +30,28 @@ def test_demo_holds_one_passed_exam_and_its_certificate_once(content, client):
     demo.seed_demo(password="calibrate-demo")  # a second run adds nothing
     assert Certificate.objects.count() == 1
     assert CertificationDecision.objects.count() == 1
+
+
+def test_demo_exam_keeps_its_cases_secret_and_refuses_a_retake_it_cannot_draw(content):
+    from training.models import Assignment, CertificationRule, FeedbackPolicy, Mode, Rating
+
+    demo.seed_demo(password="calibrate-demo")
+    rule = CertificationRule.objects.get()
+    exam = Assignment.objects.get(mode=Mode.EXAM)
+    assert rule.exam_feedback_policy == exam.feedback_policy == FeedbackPolicy.NEVER
+    holder = Certificate.objects.get().holder
+    api = api_for(holder)
+    attempt = CertificationDecision.objects.get().attempt
+    assert api.get(f"/api/v1/attempts/{attempt.pk}/feedback/").status_code == 403
+    # The passed exam's cases are not in the holder's progress (practice only); the decision
+    # (result and criteria) is theirs to see.
+    practice = Rating.objects.filter(
+        attempt__user=holder, attempt__mode=Mode.PRACTICE, submitted_at__isnull=False,
+        reference_scoring__isnull=False, instrument_version__instrument__slug="cport").count()
+    shown = {p.slug: p.ratings for p in selectors.trainee_progress(
+        user=holder, organization=exam.organization)}
+    assert shown.get("cport", 0) == practice
+    assert api.get("/api/v1/certification-decisions/").json()["count"] == 1
+    retake = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json")
+    assert retake.status_code == 409 and retake.json()["code"] == "pool_exhausted"
+    assert "only 4 left" in retake.json()["detail"]
