@@ -3,6 +3,7 @@ trainee only through FeedbackSerializer, which the API serves only when feedback
 
 from rest_framework import serializers
 
+from training import disclosure
 from training.models import Assignment, Attempt
 from vignettes.rendering import render_markdown
 
@@ -159,11 +160,18 @@ class AssignmentSerializer(serializers.ModelSerializer):
     cohort = serializers.CharField(source="cohort.name")
     vignette_set = serializers.CharField(source="vignette_set.slug")
     instruments = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    effective_feedback_policy = serializers.SerializerMethodField(
+        help_text="The feedback candidates actually get: for an exam, the assignment's own "
+                  "choice made no looser than the organisation's certification rule.")
 
     class Meta:
         model = Assignment
         fields = ["id", "title", "cohort", "vignette_set", "instruments", "mode", "opens_at",
-                  "closes_at", "time_limit_minutes", "attempts_allowed", "feedback_policy"]
+                  "closes_at", "time_limit_minutes", "attempts_allowed", "feedback_policy",
+                  "effective_feedback_policy"]
+
+    def get_effective_feedback_policy(self, obj) -> str:
+        return disclosure.assignment_policy(obj)
 
 
 class MembershipSerializer(serializers.Serializer):

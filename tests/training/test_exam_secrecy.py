@@ -378,3 +378,17 @@ def test_the_instructor_sees_how_many_more_cases_the_pool_needs(org, org_admin, 
         assert "Candidates who retake need 16 more unseen cases" in html
     html = browser_for(org_admin).get("/certification/manage/").content.decode()
     assert "Candidates who retake need 16 more unseen cases" in html
+
+
+def test_a_rule_tightened_later_governs_exams_already_set(org, org_admin, instructor, trainee):
+    rule = certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+                                   exam_feedback_policy=FeedbackPolicy.IMMEDIATE)
+    exam = exam_for(org, [trainee], instructor, pool=bundled_pool(),
+                    policy=FeedbackPolicy.IMMEDIATE)
+    certification.rule_save(actor=org_admin, organization=org, rule=rule,
+                            exam_feedback_policy=FeedbackPolicy.NEVER)
+    with time_machine.travel(T0, tick=False):
+        listed = api_for(trainee).get("/api/v1/assignments/").json()["results"][0]
+    assert listed["feedback_policy"] == "immediate"
+    assert listed["effective_feedback_policy"] == "never"
+    assert disclosure.assignment_policy(exam) == FeedbackPolicy.NEVER
