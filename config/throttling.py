@@ -25,8 +25,9 @@ from django.db.models import Sum
 from django.shortcuts import render
 
 
-def client_address(request) -> str:
-    """The address of the person making the request, as far as our own proxies vouch for it.
+def client_address(request) -> str | None:
+    """The address of the person making the request, as far as our own proxies vouch for it
+    (None when the server gives none, e.g. on a Unix socket without a proxy).
 
     With N trusted proxies, each appends the address it received the request from to
     X-Forwarded-For, so the client is the N-th entry from the right: for "6.6.6.6, 203.0.113.7"
@@ -34,7 +35,7 @@ def client_address(request) -> str:
     than N entries, or one that is not an address, did not come through all our proxies: the
     socket address is used instead.
     """
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    remote = request.META.get("REMOTE_ADDR") or None
     count = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if count <= 0:
         return remote
@@ -42,11 +43,20 @@ def client_address(request) -> str:
     entries = [e for e in entries if e]
     if len(entries) < count:
         return remote
-    candidate = entries[-count]
+    return _address_without_port(entries[-count]) or remote
+
+
+def _address_without_port(entry: str) -> str | None:
+    """The address in an X-Forwarded-For entry: 203.0.113.7, 203.0.113.7:51234, 2001:db8::1
+    or [2001:db8::1]:51234 (some load balancers write the client's port too); else None."""
+    if entry.startswith("["):
+        entry = entry[1:].partition("]")[0]
+    elif entry.count(":") == 1:
+        entry = entry.partition(":")[0]
     try:
-        return str(ipaddress.ip_address(candidate))
+        return str(ipaddress.ip_address(entry))
     except ValueError:
-        return remote
+        return None
 
 
 def rate_limit_hit(bucket: str, *, limit: int, window: int, now: float | None = None) -> int | None:
@@ -75,7 +85,7 @@ def bucket_for_email(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
-def password_reset_allowed(*, email: str, address: str, now: float | None = None) -> bool:
+def password_reset_allowed(*, email: str, address: str | None, now: float | None = None) -> bool:
     """Count one password-reset request; False once the address or the e-mail has had its
     share this hour (CALIBRATE_PASSWORD_RESET_PER_ADDRESS / _PER_EMAIL). A request refused
     for its address does not use up the e-mail's share."""

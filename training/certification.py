@@ -664,7 +664,7 @@ def certificate_verify(code: str, *, now=None) -> dict | None:
     return certificate_public(cert, now=now)
 
 
-def verify_rate_limited(ip: str, *, now: float | None = None) -> int | None:
+def verify_rate_limited(ip: str | None, *, now: float | None = None) -> int | None:
     """Count one verification from the client address `ip` (config.throttling.client_address);
     over the limit, the seconds to wait (Retry-After)."""
     return rate_limit_hit(f"verify:{ip}", limit=VERIFY_RATE_LIMIT, window=VERIFY_RATE_WINDOW,

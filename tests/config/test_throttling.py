@@ -191,11 +191,18 @@ def test_password_reset_over_the_limit_per_address_sends_nothing():
     (1, "", "192.0.2.1"),
     (1, "not-an-address", "192.0.2.1"),
     (1, "2001:db8::1", "2001:db8::1"),
+    (1, "203.0.113.5:51234", "203.0.113.5"),  # some load balancers add the client's port
+    (1, "[2001:db8::1]:51234", "2001:db8::1"),
 ])
 def test_client_address(proxies, forwarded, expected):
     request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR=forwarded)
     with override_settings(TRUSTED_PROXY_COUNT=proxies):
         assert client_address(request) == expected
+
+
+def test_client_address_without_a_socket_address_is_none():
+    request = RequestFactory().get("/", REMOTE_ADDR="")
+    assert client_address(request) is None
 
 
 def verify(code, *, forwarded):
