@@ -12,8 +12,10 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, RequestFactory, override_settings
 
+from config.settings.base import env_int
 from config.throttling import client_address
 from tests.factories import UserFactory
 from training import certification
@@ -203,6 +205,13 @@ def test_client_address(proxies, forwarded, expected):
 def test_client_address_without_a_socket_address_is_none():
     request = RequestFactory().get("/", REMOTE_ADDR="")
     assert client_address(request) is None
+
+
+@pytest.mark.parametrize("raw", ["one", "-1", "1.5"])
+def test_a_proxy_count_that_is_not_a_whole_number_stops_the_start(monkeypatch, raw):
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", raw)
+    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_COUNT"):
+        env_int("TRUSTED_PROXY_COUNT", 0)
 
 
 def verify(code, *, forwarded):
