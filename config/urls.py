@@ -29,6 +29,8 @@ urlpatterns = [
          name="two-factor-disable"),
     path("accounts/two-factor/backup-codes/", twofactor_views.two_factor_backup_codes,
          name="two-factor-backup-codes"),
+    # Before Django's auth URLs, so the rate-limited reset form answers this name and path.
+    path("accounts/password_reset/", views.password_reset, name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", include("vignettes.urls")),
     path("author/", include("vignettes.authoring_urls")),

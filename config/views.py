@@ -1,5 +1,8 @@
+import logging
 import sys
 
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -9,6 +12,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.middleware import database_unavailable, database_unavailable_response
+from config.throttling import client_address, password_reset_allowed
+
+log = logging.getLogger("calibrate.throttling")
 
 
 @require_GET
@@ -33,6 +39,22 @@ def healthz(request):
     except Exception as exc:  # any database failure means "not ready"
         return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+class ThrottledPasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, rate limited per e-mail and per client address. Over either limit
+    it sends nothing; the page still answers "check your e-mail", as for an address without an
+    account, so the limit tells nobody whether the account exists."""
+
+    def save(self, *, request=None, **kwargs):
+        email = self.cleaned_data["email"]
+        if not password_reset_allowed(email=email, address=client_address(request)):
+            log.warning("Password reset refused: too many requests for one e-mail or address.")
+            return
+        super().save(request=request, **kwargs)
+
+
+password_reset = auth_views.PasswordResetView.as_view(form_class=ThrottledPasswordResetForm)
 
 
 def server_error(request):

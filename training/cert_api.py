@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.throttling import client_address
 from training import certification as cert_services
 from training.api import ORG_HEADER, OrganizationScopedApi
 from training.models import Certificate, CertificationDecision, Role
@@ -48,7 +49,7 @@ class CertificateVerifyApi(APIView):
     throttle_classes = []
 
     def get(self, request, code):
-        retry = cert_services.verify_rate_limited(cert_services.client_ip(request))
+        retry = cert_services.verify_rate_limited(client_address(request))
         headers = {"X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
         if retry is not None:
             return Response({"detail": "Too many requests."}, status=429,

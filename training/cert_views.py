@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.throttling import client_address
 from training import certification as cert_services
 from training.exceptions import Conflict
 from training.exports import csv_lines
@@ -257,7 +258,7 @@ def _too_many(retry_after: int, *, json: bool):
 def verify(request, code):
     """Public: anyone may verify a certificate from its code. Unknown and malformed codes
     answer identically (404, same body)."""
-    retry = cert_services.verify_rate_limited(cert_services.client_ip(request))
+    retry = cert_services.verify_rate_limited(client_address(request))
     if retry is not None:
         return _too_many(retry, json=False)
     public = cert_services.certificate_verify(code)

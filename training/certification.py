@@ -16,7 +16,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -25,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.throttling import rate_limit_hit
 from training import disclosure, reliability
 from training.exceptions import Conflict
 from training.models import (
@@ -762,26 +762,11 @@ def certificate_verify(code: str, *, now=None) -> dict | None:
     return certificate_public(cert, now=now)
 
 
-def verify_rate_limited(ip: str, *, now: float | None = None) -> int | None:
-    """Count one verification from `ip`; over the limit, the seconds to wait (Retry-After)."""
-    import time
-
-    now = now if now is not None else time.time()
-    window = int(now // VERIFY_RATE_WINDOW)
-    key = f"verify-rate:{ip}:{window}"
-    cache.add(key, 0, VERIFY_RATE_WINDOW + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, VERIFY_RATE_WINDOW + 5)
-        count = 1
-    if count > VERIFY_RATE_LIMIT:
-        return max(1, int((window + 1) * VERIFY_RATE_WINDOW - now))
-    return None
-
-
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+def verify_rate_limited(ip: str | None, *, now: float | None = None) -> int | None:
+    """Count one verification from the client address `ip` (config.throttling.client_address);
+    over the limit, the seconds to wait (Retry-After)."""
+    return rate_limit_hit(f"verify:{ip}", limit=VERIFY_RATE_LIMIT, window=VERIFY_RATE_WINDOW,
+                          now=now)
 
 
 # --- reads for pages -----------------------------------------------------------------------

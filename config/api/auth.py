@@ -3,11 +3,14 @@ two-factor code from users who have two-factor sign-in on."""
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
+
+from config.throttling import cool_off_minutes
 
 
 class OTPAuthTokenSerializer(AuthTokenSerializer):
@@ -69,8 +72,9 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
     """POST {username, password[, otp_token]} -> {token}. Accounts with two-factor sign-in on
     must also send otp_token (a code from the authenticator app or a backup code); without it,
     or with a wrong one, 400 names the field. After too many failed passwords for one username
-    from one address, answers 429 until the cool-off has passed (never indefinitely); wrong
-    codes make the next try wait a few seconds (429 with Retry-After)."""
+    (from any addresses), or from one address (across usernames), answers 429 until the
+    cool-off has passed (never indefinitely); wrong codes make the next try wait a few seconds
+    (429 with Retry-After)."""
 
     serializer_class = OTPAuthTokenSerializer
 
@@ -79,9 +83,10 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
         if getattr(settings, "AXES_ENABLED", True) and AxesProxyHandler.is_locked(
             request._request, credentials
         ):
-            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+            minutes = cool_off_minutes()
             return Response(
-                {"detail": f"Too many failed sign-in attempts: try again in {minutes} minutes."},
+                {"detail": _("Too many failed sign-in attempts: try again in %(minutes)d "
+                             "minutes.") % {"minutes": minutes}},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(minutes * 60)},
             )

@@ -33,6 +33,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
 DEBUG = env_bool("DEBUG", True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -98,15 +111,41 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Sign-in throttling (HTML sign-in and the API token endpoint): after 5 failures for one
-# username from one address, that pair waits 15 minutes. Never an indefinite lock-out, and a
-# success resets the count.
-AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))
-AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", 15)))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The reverse proxies of our own in front of the application (docs/deploy.md): 0 = none, the
+# socket address is the client; N = the client is the N-th X-Forwarded-For entry from the right
+# (config/throttling.py: client_address). Every per-client limit keys on that one address.
+# AXES_PROXY_COUNT is the older name of the same setting.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", env_int("AXES_PROXY_COUNT", 0))
+
+# Sign-in throttling (HTML sign-in and the API token endpoint), two limits:
+# - AXES_FAILURE_LIMIT failures for one username, from any addresses, lock that username;
+# - CALIBRATE_SIGN_IN_ADDRESS_FAILURE_LIMIT failures from one address, across usernames, lock
+#   that address (password spraying).
+# Each lock lasts until AXES_COOLOFF_MINUTES have passed without a failure: never indefinitely,
+# and a successful sign-in resets that username's count.
+AXES_HANDLER = "config.throttling.SignInThrottleHandler"
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+CALIBRATE_SIGN_IN_ADDRESS_FAILURE_LIMIT = env_int(
+    "CALIBRATE_SIGN_IN_ADDRESS_FAILURE_LIMIT", 20, minimum=1
+)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", 0))
+AXES_LOCKOUT_CALLABLE = "config.throttling.sign_in_locked_out"
+AXES_CLIENT_IP_CALLABLE = "config.throttling.client_address"
+# Unused while AXES_CLIENT_IP_CALLABLE is set; kept equal so the two can never disagree.
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# axes.W006 warns when no lockout parameter is the address: the address limit is
+# SignInThrottleHandler's own.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# Password reset: at most this many requests per hour for one e-mail address and from one
+# client address; over either, the page answers as always and sends nothing.
+CALIBRATE_PASSWORD_RESET_PER_EMAIL = env_int("CALIBRATE_PASSWORD_RESET_PER_EMAIL", 3, minimum=1)
+CALIBRATE_PASSWORD_RESET_PER_ADDRESS = env_int(
+    "CALIBRATE_PASSWORD_RESET_PER_ADDRESS", 10, minimum=1
+)
+CALIBRATE_PASSWORD_RESET_WINDOW_SECONDS = 60 * 60
 
 # Optional two-factor sign-in (django-otp: an authenticator app, TOTP, plus one-time backup
 # codes) for site staff, org admins and instructors. Wrong codes wait 1, 2, 4 ... seconds
