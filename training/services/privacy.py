@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from training.models import (
+    ApiToken,
     Assignment,
     Attempt,
     AttemptStatus,
@@ -393,9 +394,7 @@ def _scrub_account(user, pseudonym: str, now) -> None:
     user.is_active = False
     user.set_unusable_password()
     user.save()
-    from rest_framework.authtoken.models import Token
-
-    Token.objects.filter(user=user).delete()
+    ApiToken.objects.filter(user=user).delete()
     if settings.SESSION_ENGINE in ("django.contrib.sessions.backends.db",
                                    "django.contrib.sessions.backends.cached_db"):
         from django.contrib.sessions.models import Session
