@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import views
-from training import cert_views, twofactor_views
+from training import account_views, cert_views, twofactor_views
 
 handler500 = "config.views.server_error"
 
@@ -31,6 +31,12 @@ urlpatterns = [
          name="two-factor-backup-codes"),
     # Before Django's auth URLs, so the rate-limited reset form answers this name and path.
     path("accounts/password_reset/", views.password_reset, name="password_reset"),
+    # The account page: API tokens and "Sign out everywhere" (training/account_views.py).
+    path("accounts/", account_views.account, name="account"),
+    path("accounts/tokens/revoke/", account_views.token_revoke, name="account-token-revoke"),
+    path("accounts/sign-out-everywhere/", account_views.sign_out_everywhere,
+         name="sign-out-everywhere"),
+    path("accounts/logout/", account_views.SignOutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", include("vignettes.urls")),
     path("author/", include("vignettes.authoring_urls")),

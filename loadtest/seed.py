@@ -25,10 +25,9 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from rest_framework.authtoken.models import Token
 
 from loadtest.ledger import Ledger
-from training.models import Assignment, Cohort, FeedbackPolicy, Mode, Organization, Role
+from training.models import ApiToken, Assignment, Cohort, FeedbackPolicy, Mode, Organization, Role
 from training.services.attempts import attempt_start_assignment, rating_save_draft
 from training.services.people import assignment_save, membership_set_role
 from training.simulation import simulate_cohort
@@ -56,7 +55,7 @@ def _users(prefix: str, count: int, hashed: str) -> list:
 
 def _credentials(user, organization) -> dict:
     """An API token and a signed-in session (as django.contrib.auth.login would store it)."""
-    token, _ = Token.objects.get_or_create(user=user)
+    _, token = ApiToken.objects.create(user=user)
     store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -67,7 +66,7 @@ def _credentials(user, organization) -> dict:
     profile.active_organization = organization
     profile.content_notice_seen_at = timezone.now()
     profile.save(update_fields=["active_organization", "content_notice_seen_at"])
-    return {"username": user.username, "id": user.pk, "token": token.key,
+    return {"username": user.username, "id": user.pk, "token": token,
             "session": store.session_key}
 
 

@@ -6,11 +6,10 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import OrganizationFactory, UserFactory
-from training.models import Membership, Role
+from training.models import ApiToken, Membership, Role
 from training.tenancy import profile_for
 from vignettes.models import Vignette
 
@@ -103,8 +102,8 @@ def org_admin(org):
 
 def api_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = ApiToken.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from config.api.auth import ThrottledObtainAuthToken
+from config.api.auth import RevokeAllTokens, RevokeCurrentToken, ThrottledObtainAuthToken
 from training import api, cert_api, privacy_api, teach_api
 
 urlpatterns = [
     path("auth/token/", ThrottledObtainAuthToken.as_view(), name="auth-token"),
+    path("auth/token/revoke/", RevokeCurrentToken.as_view(), name="auth-token-revoke"),
+    path("auth/token/revoke-all/", RevokeAllTokens.as_view(), name="auth-token-revoke-all"),
     path("me/", api.MeApi.as_view(), name="me"),
     path("assignments/", api.AssignmentListApi.as_view(), name="assignment-list"),
     path("attempts/", api.AttemptListCreateApi.as_view(), name="attempt-list"),

@@ -17,3 +17,13 @@ class TrainingConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_create_cache_table, sender=self)
+        # A new password or a deactivation ends the user's API tokens, however it was made.
+        from django.conf import settings
+        from django.db.models.signals import post_save, pre_save
+
+        from training.services import tokens
+
+        pre_save.connect(tokens.remember_access_change, sender=settings.AUTH_USER_MODEL,
+                         dispatch_uid="calibrate-remember-access-change")
+        post_save.connect(tokens.end_access_after_change, sender=settings.AUTH_USER_MODEL,
+                          dispatch_uid="calibrate-end-access-after-change")

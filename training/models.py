@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken
 
 
 def validate_time_zone(value: str) -> None:
@@ -85,6 +86,31 @@ class Profile(models.Model):
 
     def __str__(self):
         return f"Profile of {self.user}"
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox): the database keeps only a hash of the token, the first
+    characters of it (`token_key`, to find the row) and its expiry; the token itself is shown
+    once, when it is issued. A user has one per client that asked; each can be revoked."""
+
+    # Written at most once a minute per token, so that a busy client does not write a row on
+    # every request; enough for a person to tell which of their tokens are still in use.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self):
+        # Never the digest or the user's name: a label safe for logs and the audit trail.
+        return f"API token {self.prefix}…"
+
+    @property
+    def prefix(self) -> str:
+        """A short, non-secret part of the token (8 of its 64 characters) that lets a person
+        tell their tokens apart."""
+        return self.token_key[:8]
 
 
 class Invitation(models.Model):

@@ -536,3 +536,14 @@ def recommended_cases(*, user, organization, limit: int = 3) -> list[Recommendat
                 "items": ", ".join(f"{c} = {'omitted' if v is None else v}" for c, v in shown)},
         ))
     return out
+
+
+def api_token_list(*, user, now: dt.datetime | None = None) -> list:
+    """The user's own API tokens that still work, newest first (an expired one is gone for
+    good: it is deleted the next time it is presented)."""
+    from training.models import ApiToken
+
+    now = now or timezone.now()
+    return list(ApiToken.objects.filter(user=user).filter(Q(expiry__isnull=True)
+                                                          | Q(expiry__gt=now))
+                .order_by("-created"))

@@ -1,16 +1,41 @@
-"""The API token endpoint, throttled like the HTML sign-in (django-axes), and asking for a
-two-factor code from users who have two-factor sign-in on."""
+"""API tokens: the endpoint that issues them (throttled like the HTML sign-in by
+django-axes, asking for a two-factor code from users who have two-factor sign-in on), the
+routes that revoke them, and the authentication class that accepts them.
+
+Tokens are django-rest-knox tokens (training.ApiToken): only a hash is stored, each expires
+after CALIBRATE_API_TOKEN_DAYS days, and every request for one issues a new one."""
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from config.api.authentication import ExpiringTokenAuthentication
 from config.throttling import cool_off_minutes
+from training.models import ApiToken
+from training.services import tokens
+
+
+class ExpiringTokenScheme(OpenApiAuthenticationExtension):
+    target_class = ExpiringTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "`Token <token>`, with a token from POST /api/v1/auth/token/. Tokens expire "
+                "after a number of days (the `expires` field) and can be revoked."
+            ),
+        }
 
 
 class OTPAuthTokenSerializer(AuthTokenSerializer):
@@ -62,21 +87,28 @@ _errors = inline_serializer("AuthTokenError", {
 @extend_schema(
     request=OTPAuthTokenSerializer,
     responses={
-        200: inline_serializer("AuthTokenIssued", {"token": serializers.CharField()}),
+        200: inline_serializer("AuthTokenIssued", {
+            "token": serializers.CharField(help_text="Shown once; the server keeps only a hash."),
+            "expires": serializers.DateTimeField(help_text="When the token stops working."),
+            "prefix": serializers.CharField(
+                help_text="Its first characters, as the account page lists it."),
+        }),
         400: _errors,
         429: inline_serializer("AuthTokenTooMany", {"detail": serializers.CharField()}),
     },
     auth=[],
 )
-class ThrottledObtainAuthToken(ObtainAuthToken):
-    """POST {username, password[, otp_token]} -> {token}. Accounts with two-factor sign-in on
-    must also send otp_token (a code from the authenticator app or a backup code); without it,
-    or with a wrong one, 400 names the field. After too many failed passwords for one username
-    (from any addresses), or from one address (across usernames), answers 429 until the
-    cool-off has passed (never indefinitely); wrong codes make the next try wait a few seconds
-    (429 with Retry-After)."""
+class ThrottledObtainAuthToken(APIView):
+    """POST {username, password[, otp_token]} -> {token, expires, prefix}: a new token on every
+    request (one per client; the others keep working), valid for a number of days. Accounts
+    with two-factor sign-in on must also send otp_token (a code from the authenticator app or
+    a backup code); without it, or with a wrong one, 400 names the field. After too many
+    failed passwords for one username (from any addresses), or from one address (across
+    usernames), answers 429 until the cool-off has passed (never indefinitely); wrong codes
+    make the next try wait a few seconds (429 with Retry-After)."""
 
     serializer_class = OTPAuthTokenSerializer
+    permission_classes = [AllowAny]
 
     def post(self, request, *args, **kwargs):
         credentials = {"username": str(request.data.get("username", ""))[:150]}
@@ -90,4 +122,46 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(minutes * 60)},
             )
-        return super().post(request, *args, **kwargs)
+        serializer = self.serializer_class(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, key = tokens.api_token_issue(user=serializer.validated_data["user"])
+        return Response({"token": key, "expires": token.expiry, "prefix": token.prefix})
+
+
+@extend_schema(
+    request=None,
+    responses={204: None, 400: inline_serializer("AuthTokenRevokeError",
+                                                 {"detail": serializers.CharField()})},
+)
+class RevokeCurrentToken(APIView):
+    """POST: revoke the token this request is made with (signing a script out). 204; the
+    token answers 401 from then on. 400 when the request was not made with a token."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request):
+        if not isinstance(request.auth, ApiToken):
+            return Response({"detail": _(
+                "This request was not made with an API token: send Authorization: Token "
+                "<token> with the token to revoke.")}, status=status.HTTP_400_BAD_REQUEST)
+        tokens.api_token_revoke(actor=request.user, user=request.user,
+                                digest=request.auth.digest)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(
+    request=None,
+    responses={200: inline_serializer("AuthTokensRevoked", {
+        "revoked": serializers.IntegerField(help_text="How many tokens ended."),
+    })},
+)
+class RevokeAllTokens(APIView):
+    """POST: revoke every API token of the signed-in user, this one included. Browser
+    sessions are not ended (the account page's "Sign out everywhere" does both)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request):
+        revoked = tokens.api_tokens_revoke_all(actor=request.user, user=request.user,
+                                               reason=tokens.REVOKED_BY_USER)
+        return Response({"revoked": revoked})

@@ -67,7 +67,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens: only a hash is stored, each expires (training.ApiToken, config/api/auth.py).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -275,7 +276,7 @@ CALIBRATE_CONTENT_DIR = BASE_DIR / "vignettes" / "content"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "config.api.authentication.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
@@ -287,6 +288,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "config.api.exception_handlers.api_exception_handler",
+}
+
+# API tokens (django-rest-knox): the database keeps only a hash of each token and its expiry.
+# Every request for a token issues a new one, valid for CALIBRATE_API_TOKEN_DAYS days; a
+# password change, a two-factor change, deactivation and "Sign out everywhere" end them all.
+CALIBRATE_API_TOKEN_DAYS = int(os.environ.get("CALIBRATE_API_TOKEN_DAYS", 30))
+if not 1 <= CALIBRATE_API_TOKEN_DAYS <= 366:
+    raise ImproperlyConfigured("CALIBRATE_API_TOKEN_DAYS must be a number of days from 1 to 366.")
+KNOX_TOKEN_MODEL = "training.ApiToken"
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=CALIBRATE_API_TOKEN_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -36,9 +36,9 @@ def tokens(org):
     exam = make_exam(org, [users["trainee"]], users["instructor"])
     with time_machine.travel(T0, tick=False):
         take_and_pass(api_for(users["trainee"]), exam)
-    from rest_framework.authtoken.models import Token
+    from training.models import ApiToken
 
-    return {role: Token.objects.get_or_create(user=u)[0].key for role, u in users.items()}
+    return {role: ApiToken.objects.create(user=u)[1] for role, u in users.items()}
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import json
 from django.apps import apps
 from training.models import Certificate
 counts = {m._meta.label: m.objects.count() for m in apps.get_models()
-          if m._meta.app_label in ("training", "vignettes", "auth", "authtoken")}
+          if m._meta.app_label in ("training", "vignettes", "auth", "knox")}
 codes = sorted(Certificate.objects.values_list("verification_code", flat=True))
 print(json.dumps({"counts": counts, "codes": codes}))
 """

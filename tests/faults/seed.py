@@ -24,9 +24,8 @@ def seed(clients: int) -> None:
     )
     from django.utils import timezone
     from django.utils.module_loading import import_string
-    from rest_framework.authtoken.models import Token
 
-    from training.models import Membership, Organization, Role
+    from training.models import ApiToken, Membership, Organization, Role
     from training.services.attempts import attempt_start_practice
     from training.tenancy import profile_for
     from vignettes.models import Instrument
@@ -49,7 +48,7 @@ def seed(clients: int) -> None:
         attempt = attempt_start_practice(user=user, organization=org, vignette_slug=PRACTICE,
                                          instrument_slugs=[INSTRUMENT])
         plan.append({
-            "client": i, "token": Token.objects.create(user=user).key,
+            "client": i, "token": ApiToken.objects.create(user=user)[1],
             "session": session.session_key, "attempt": attempt.pk,
             "vignette": PRACTICE, "instrument": INSTRUMENT, "item": item.code,
         })

@@ -12,12 +12,12 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from tests.conftest import api_for, make_member
 from tests.training.helpers import PRACTICE, reference_body
 from training import analytics, certification
 from training.models import (
+    ApiToken,
     Attempt,
     AttemptStatus,
     AuditEvent,
@@ -285,7 +285,7 @@ def test_erasure_removes_the_person_and_keeps_the_statistics(org, org_admin, ins
     cert = certify(org, bob, at=T0, rule=rule)
     cert.show_full_name = True
     cert.save()
-    Token.objects.create(user=bob)
+    ApiToken.objects.create(user=bob)
     # A pending invitation to his address (say, to become an instructor).
     Invitation.objects.create(organization=org, email="bob@example.org", role=Role.INSTRUCTOR,
                               token_hash="x" * 64, invited_by=org_admin, created_at=T0,
@@ -319,7 +319,7 @@ def test_erasure_removes_the_person_and_keeps_the_statistics(org, org_admin, ins
     assert bob.username.startswith("erased-") and len(bob.username) == len("erased-") + 10
     assert (bob.first_name, bob.last_name, bob.email) == ("", "", "")
     assert not bob.is_active and not bob.has_usable_password()
-    assert not Token.objects.filter(user=bob).exists()
+    assert not ApiToken.objects.filter(user=bob).exists()
     assert not User.objects.filter(username="bob-example").exists()
     assert not Invitation.objects.filter(email__iexact="bob@example.org").exists()
     # Ratings and codes kept; free text gone.
@@ -403,7 +403,7 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(org, other_org, 
                                                                 admin_b, alice, cohort,
                                                                 tmp_path):
     practice(alice, org, T0, note="Alice North note")
-    Token.objects.create(user=alice)
+    ApiToken.objects.create(user=alice)
     audit_record(actor=org_admin, organization=org, obj=membership(alice, org),
                  action="thing.about_alice", now=T0)
     audit_record(actor=admin_b, organization=other_org, obj=membership(alice, other_org),
@@ -421,7 +421,7 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(org, other_org, 
     # Alice's account and South's records: untouched.
     assert alice.username == "alice-both" and alice.email == "alice@example.org"
     assert alice.is_active and alice.has_usable_password()
-    assert Token.objects.filter(user=alice).exists()
+    assert ApiToken.objects.filter(user=alice).exists()
     assert list(Attempt.objects.filter(organization=other_org, user=alice)
                 .values_list("pk", flat=True)) == south_attempts
     assert Rating.objects.filter(attempt__organization=other_org,

@@ -40,6 +40,7 @@ from django.utils.translation import gettext_lazy
 
 from training import disclosure
 from training.models import (
+    ApiToken,
     Assignment,
     Attempt,
     AttemptStatus,
@@ -419,9 +420,7 @@ def _scrub_account(user, pseudonym: str, now) -> None:
     user.is_active = False
     user.set_unusable_password()
     user.save()
-    from rest_framework.authtoken.models import Token
-
-    Token.objects.filter(user=user).delete()
+    ApiToken.objects.filter(user=user).delete()
     if settings.SESSION_ENGINE in ("django.contrib.sessions.backends.db",
                                    "django.contrib.sessions.backends.cached_db"):
         from django.contrib.sessions.models import Session

@@ -8,7 +8,8 @@ next try: 1, 2, 4 ... seconds); here the wait is capped at CALIBRATE_OTP_MAX_WAI
 nobody is ever locked out for long, and a success resets it.
 
 Every change (on, off, new backup codes, removal by site staff) goes to the audit trail of each
-organisation where the user is an org admin or instructor (of none, for staff without one).
+organisation where the user is an org admin or instructor (of none, for staff without one), and
+ends all the user's API tokens: a token issued under the old devices must not outlive them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from training.models import Membership
 from training.services.audit import audit_record
+from training.services.tokens import TWO_FACTOR_CHANGED, api_tokens_revoke_all
 from training.tenancy import STAFF_ROLES
 
 BACKUP_CODE_COUNT = 10
@@ -220,7 +222,7 @@ def enrolment_confirm(*, user, code) -> tuple[TOTPDevice, list[str]]:
     """Confirm the pending device with a code from the app. Returns the device (the caller
     marks the session verified with it) and the new backup codes, shown once.
 
-    A wrong code leaves the device unconfirmed. The user's API token is deleted: a new one
+    A wrong code leaves the device unconfirmed. The user's API tokens are revoked: a new one
     needs a code (POST /api/v1/auth/token/ with otp_token)."""
     code = normalise_code(code)
     error = ""
@@ -241,9 +243,7 @@ def enrolment_confirm(*, user, code) -> tuple[TOTPDevice, list[str]]:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 codes = _new_backup_codes(user)
-                from rest_framework.authtoken.models import Token
-
-                Token.objects.filter(user=user).delete()
+                api_tokens_revoke_all(actor=user, user=user, reason=TWO_FACTOR_CHANGED)
                 _audit(actor=user, user=user, device=device, action="two_factor.enabled",
                        after={"backup_codes": len(codes)})
             else:
@@ -268,13 +268,15 @@ def status(user) -> dict:
 
 
 def regenerate_backup_codes(*, user, password: str) -> list[str]:
-    """New backup codes (the old ones stop working). Needs the password."""
+    """New backup codes (the old ones stop working; so do the user's API tokens). Needs the
+    password."""
     if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         raise ValidationError(_("Turn two-factor sign-in on first."))
     if not user.check_password(password or ""):
         raise ValidationError({"password": _("That password is not right.")})
     with transaction.atomic():
         codes = _new_backup_codes(user)
+        api_tokens_revoke_all(actor=user, user=user, reason=TWO_FACTOR_CHANGED)
         device = StaticDevice.objects.filter(user=user).order_by("pk").first()
         _audit(actor=user, user=user, device=device, action="two_factor.backup_codes_replaced",
                after={"backup_codes": len(codes)})
@@ -288,6 +290,7 @@ def _remove_all(*, actor, user, action: str) -> int:
         _audit(actor=actor, user=user, device=device, action=action)
     for device in devices:
         device.delete()
+    api_tokens_revoke_all(actor=actor, user=user, reason=TWO_FACTOR_CHANGED)
     return len(devices)
 
 
