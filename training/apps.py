@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save, pre_delete, pre_save
 
 
 def _create_cache_table(sender, using="default", **kwargs):
@@ -17,3 +17,16 @@ class TrainingConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_create_cache_table, sender=self)
+        # Deleting, deactivating and reactivating an account are audited however they happen
+        # (the Django admin, a queryset, the shell): see training/services/audit.py.
+        from django.contrib.auth import get_user_model
+
+        from training.services import audit
+
+        user_model = get_user_model()
+        pre_delete.connect(audit.account_deleted, sender=user_model,
+                           dispatch_uid="audit-account-deleted")
+        pre_save.connect(audit.account_active_noted, sender=user_model,
+                         dispatch_uid="audit-account-active-noted")
+        post_save.connect(audit.account_active_changed, sender=user_model,
+                          dispatch_uid="audit-account-active-changed")

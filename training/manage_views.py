@@ -680,12 +680,17 @@ def assignment_edit(request, assignment_id):
 
 def _audit_actor_choices(events, organization) -> list[tuple[str, str]]:
     """Filter choices for the actor: people by their current name, members erased from this
-    organisation by their pseudonym (events up to the erasure), "system" for the rest."""
+    organisation by their pseudonym (events up to the erasure), deleted accounts by the name
+    their events kept ("n:<name>"), "system" for the rest."""
     from training.models import Erasure
 
     choices = []
-    if events.filter(actor__isnull=True).exists():
+    if events.filter(actor__isnull=True, actor_username="").exists():
         choices.append(("system", _("system")))
+    deleted = events.filter(actor__isnull=True).exclude(actor_username="")
+    choices += [(f"n:{name}", name) for name in
+                deleted.order_by("actor_username").values_list("actor_username", flat=True)
+                .distinct()]
     ids = set(events.exclude(actor__isnull=True).values_list("actor_id", flat=True).distinct())
     names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
     erasures = Erasure.objects.filter(organization=organization, original_user_id__in=ids)
@@ -702,7 +707,9 @@ def _audit_filter_actor(events, organization, actor: str):
     from training.models import Erasure
 
     if actor == "system":
-        return events.filter(actor__isnull=True)
+        return events.filter(actor__isnull=True, actor_username="")
+    if actor.startswith("n:") and len(actor) > 2:
+        return events.filter(actor__isnull=True, actor_username=actor[2:])
     if actor.startswith("e") and actor[1:].isdigit():
         erasure = Erasure.objects.filter(organization=organization, pk=int(actor[1:])).first()
         if erasure is None or erasure.original_user_id is None:
