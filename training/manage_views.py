@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model, login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -37,6 +37,7 @@ from training.models import (
 )
 from training.services import people, privacy
 from training.services.audit import audit_display
+from training.tenancy import get_in_organization
 from training.views import with_membership
 from vignettes import selectors as content_selectors
 from vignettes.models import VignetteSet
@@ -146,10 +147,9 @@ def _members_page(request, *, invite_form=None, import_form=None, row_errors=Non
 
 
 def _membership_or_404(request, membership_id) -> Membership:
-    return get_object_or_404(
+    return get_in_organization(
         Membership.objects.select_related("user", "organization"),
-        pk=membership_id,
-        organization=request.organization,
+        organization=request.organization, pk=membership_id,
     )
 
 
@@ -246,8 +246,8 @@ def members_import(request):
 @with_membership(Role.ORG_ADMIN)
 @require_POST
 def invitation_revoke(request, invitation_id):
-    invitation = get_object_or_404(
-        Invitation, pk=invitation_id, organization=request.organization
+    invitation = get_in_organization(
+        Invitation, organization=request.organization, pk=invitation_id
     )
     try:
         people.invitation_revoke(actor=request.user, invitation=invitation)
@@ -487,7 +487,7 @@ def cohort_create(request):
 @with_membership(Role.ORG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def cohort_edit(request, cohort_id):
-    cohort = get_object_or_404(Cohort, pk=cohort_id, organization=request.organization)
+    cohort = get_in_organization(Cohort, organization=request.organization, pk=cohort_id)
     return _cohort_form_page(request, cohort)
 
 
@@ -671,7 +671,8 @@ def assignment_create(request):
 @with_membership(Role.INSTRUCTOR, Role.ORG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def assignment_edit(request, assignment_id):
-    assignment = get_object_or_404(_assignments_for(request), pk=assignment_id)
+    assignment = get_in_organization(_assignments_for(request),
+                                     organization=request.organization, pk=assignment_id)
     return _assignment_form_page(request, assignment)
 
 
