@@ -17,6 +17,9 @@ class JsonFormatter(logging.Formatter):
         if request is not None:
             entry["method"] = getattr(request, "method", None)
             entry["path"] = getattr(request, "path", None)
+        # Structured fields of a security event (training/security.py), as top-level keys.
+        for key, value in (getattr(record, "security", None) or {}).items():
+            entry.setdefault(key, value)
         status = getattr(record, "status_code", None)
         if status is not None:
             entry["status"] = status

@@ -1,6 +1,9 @@
 """Admin for site staff. Attempts, ratings and the audit trail are records: view only."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from training.models import (
     Assignment,
@@ -13,6 +16,7 @@ from training.models import (
     Rating,
     RatingItem,
 )
+from training.services.audit import acting_as
 from vignettes.admin import ReadOnlyMixin
 
 
@@ -86,12 +90,50 @@ class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    # People are shown by their current username (a pseudonym once erased).
-    list_display = ["at", "actor", "subject", "organization", "action", "object_type",
+    # People are shown by their current username (a pseudonym once erased), or by the name
+    # the event kept when their account has been deleted since.
+    list_display = ["at", "actor_name", "subject_name", "organization", "action", "object_type",
                     "object_repr"]
     list_filter = ["action", "organization"]
-    search_fields = ["actor__username", "subject__username", "object_repr", "action"]
+    search_fields = ["actor__username", "subject__username", "actor_username",
+                     "subject_username", "object_repr", "action"]
     date_hierarchy = "at"
+    list_select_related = ["actor", "subject", "organization"]
+
+    @admin.display(description=_("actor"), ordering="actor_username")
+    def actor_name(self, event):
+        if event.actor_id:
+            return event.actor.get_username()
+        return event.actor_username or event.actor_repr
+
+    @admin.display(description=_("subject"), ordering="subject_username")
+    def subject_name(self, event):
+        if event.subject_id:
+            return event.subject.get_username()
+        return event.subject_username or "-"
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Deleting, deactivating and reactivating an account here is recorded in the audit trail
+    with the staff member who did it (the recording itself: training/services/audit.py)."""
+
+    def save_model(self, request, obj, form, change):
+        with acting_as(request.user):
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        with acting_as(request.user):
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with acting_as(request.user):
+            super().delete_queryset(request, queryset)
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, AuditedUserAdmin)
 
 # Two-factor devices: deleting one is the recovery path, audited (training/twofactor_admin.py).
 from training import twofactor_admin  # noqa: E402, F401

@@ -36,6 +36,7 @@ from training.reliability import (
     percent_agreement,
 )
 from training.reliability.result import undefined
+from training.tenancy import not_found_in
 from vignettes.models import (
     Instrument,
     Item,
@@ -804,7 +805,7 @@ def cohort_get(*, membership, cohort_id) -> Cohort:
     for cohort in instructor_cohorts(membership=membership):
         if cohort.pk == cohort_id:
             return cohort
-    raise Http404
+    raise not_found_in(Cohort, organization=membership.organization, pk=cohort_id)
 
 
 def instruments_rated(cohort: Cohort):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.parsers import StrictJSONParser
-from training import selectors
+from training import security, selectors
 from training.models import Assignment, Attempt
 from training.serializers import (
     AssignmentSerializer,
@@ -24,7 +24,7 @@ from training.serializers import (
 )
 from training.services import attempts as attempt_services
 from training.services.people import profile_switch_organization
-from training.tenancy import active_membership
+from training.tenancy import ObjectInOtherOrganization, active_membership
 
 ORG_HEADER = OpenApiParameter(
     "X-Organization",
@@ -36,7 +36,18 @@ ORG_HEADER = OpenApiParameter(
 
 
 class OrganizationScopedApi(APIView):
-    """Every endpoint acts inside one organisation the user belongs to."""
+    """Every endpoint acts inside one organisation the user belongs to. A lookup of another
+    organisation's object (`ObjectInOtherOrganization`) is recorded here and answered with
+    the ordinary 404."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ObjectInOtherOrganization):
+            membership = getattr(self, "_membership", None)
+            security.cross_organization_denied(
+                self.request, denial=exc,
+                organization=membership.organization if membership else None)
+            exc = exc.missing
+        return super().handle_exception(exc)
 
     @property
     def membership(self):

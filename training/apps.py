@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save, pre_delete, pre_save
 
 
 def _create_cache_table(sender, using="default", **kwargs):
@@ -17,13 +17,21 @@ class TrainingConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_create_cache_table, sender=self)
-        # A new password or a deactivation ends the user's API tokens, however it was made.
-        from django.conf import settings
-        from django.db.models.signals import post_save, pre_save
+        # Deleting, deactivating and reactivating an account are audited however they happen
+        # (the Django admin, a queryset, the shell): see training/services/audit.py. A new
+        # password or a deactivation ends the user's API tokens, however it was made.
+        from django.contrib.auth import get_user_model
 
-        from training.services import tokens
+        from training.services import audit, tokens
 
-        pre_save.connect(tokens.remember_access_change, sender=settings.AUTH_USER_MODEL,
+        user_model = get_user_model()
+        pre_delete.connect(audit.account_deleted, sender=user_model,
+                           dispatch_uid="audit-account-deleted")
+        pre_save.connect(audit.account_active_noted, sender=user_model,
+                         dispatch_uid="audit-account-active-noted")
+        post_save.connect(audit.account_active_changed, sender=user_model,
+                          dispatch_uid="audit-account-active-changed")
+        pre_save.connect(tokens.remember_access_change, sender=user_model,
                          dispatch_uid="calibrate-remember-access-change")
-        post_save.connect(tokens.end_access_after_change, sender=settings.AUTH_USER_MODEL,
+        post_save.connect(tokens.end_access_after_change, sender=user_model,
                           dispatch_uid="calibrate-end-access-after-change")

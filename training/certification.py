@@ -46,6 +46,7 @@ from training.models import (
 )
 from training.reliability.reference import wilson_interval
 from training.services.audit import audit_record
+from training.tenancy import not_found_in
 from vignettes import scoring
 from vignettes.models import Instrument, InstrumentVersion, ReferenceItemScore, ReferenceScoring
 
@@ -381,7 +382,7 @@ def rule_list(*, organization: Organization):
 def rule_get(*, organization: Organization, rule_id) -> CertificationRule:
     rule = rule_list(organization=organization).filter(pk=_int_or_404(rule_id)).first()
     if rule is None:
-        raise Http404
+        raise not_found_in(CertificationRule, organization=organization, pk=int(rule_id))
     return rule
 
 
@@ -591,7 +592,8 @@ def decision_get(*, membership: Membership, decision_id) -> CertificationDecisio
         organization=membership.organization, pk=_int_or_404(decision_id)
     ).select_related("attempt__assignment", "user", "instrument_version__instrument").first()
     if decision is None:
-        raise Http404
+        raise not_found_in(CertificationDecision, organization=membership.organization,
+                           pk=int(decision_id))
     if membership.role == Role.ORG_ADMIN:
         return decision
     if decision.user_id == membership.user_id and decision_visible_to_trainee(decision):
@@ -655,7 +657,7 @@ def certificate_set_status(*, actor, organization: Organization, certificate_id,
     cert = Certificate.objects.select_for_update().filter(
         organization=organization, pk=_int_or_404(certificate_id)).first()
     if cert is None:
-        raise Http404
+        raise not_found_in(Certificate, organization=organization, pk=int(certificate_id))
     if action not in STATUS_ACTIONS:
         raise ValidationError({"action": _("Choose suspend, revoke or reinstate.")})
     reason = (reason or "").strip()
@@ -686,7 +688,7 @@ def certificate_set_display(*, user, organization: Organization, certificate_id,
     cert = Certificate.objects.select_for_update().filter(
         organization=organization, holder=user, pk=_int_or_404(certificate_id)).first()
     if cert is None:
-        raise Http404
+        raise not_found_in(Certificate, organization=organization, pk=int(certificate_id))
     cert.show_full_name = bool(show_full_name)
     cert.save(update_fields=["show_full_name"])
     audit_record(actor=user, organization=organization, obj=cert,
@@ -715,7 +717,8 @@ def certificate_for_viewer(*, membership: Membership, certificate_id) -> Certifi
         qs = qs.filter(holder_id=membership.user_id)
     cert = qs.first()
     if cert is None:
-        raise Http404
+        raise not_found_in(Certificate, organization=membership.organization,
+                           pk=int(certificate_id))
     return cert
 
 

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model, login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -38,6 +38,7 @@ from training.models import (
 )
 from training.services import people, privacy
 from training.services.audit import audit_display
+from training.tenancy import get_in_organization
 from training.views import with_membership
 from vignettes import selectors as content_selectors
 from vignettes.models import VignetteSet
@@ -147,10 +148,9 @@ def _members_page(request, *, invite_form=None, import_form=None, row_errors=Non
 
 
 def _membership_or_404(request, membership_id) -> Membership:
-    return get_object_or_404(
+    return get_in_organization(
         Membership.objects.select_related("user", "organization"),
-        pk=membership_id,
-        organization=request.organization,
+        organization=request.organization, pk=membership_id,
     )
 
 
@@ -247,8 +247,8 @@ def members_import(request):
 @with_membership(Role.ORG_ADMIN)
 @require_POST
 def invitation_revoke(request, invitation_id):
-    invitation = get_object_or_404(
-        Invitation, pk=invitation_id, organization=request.organization
+    invitation = get_in_organization(
+        Invitation, organization=request.organization, pk=invitation_id
     )
     try:
         people.invitation_revoke(actor=request.user, invitation=invitation)
@@ -488,7 +488,7 @@ def cohort_create(request):
 @with_membership(Role.ORG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def cohort_edit(request, cohort_id):
-    cohort = get_object_or_404(Cohort, pk=cohort_id, organization=request.organization)
+    cohort = get_in_organization(Cohort, organization=request.organization, pk=cohort_id)
     return _cohort_form_page(request, cohort)
 
 
@@ -689,7 +689,8 @@ def assignment_create(request):
 @with_membership(Role.INSTRUCTOR, Role.ORG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def assignment_edit(request, assignment_id):
-    assignment = get_object_or_404(_assignments_for(request), pk=assignment_id)
+    assignment = get_in_organization(_assignments_for(request),
+                                     organization=request.organization, pk=assignment_id)
     return _assignment_form_page(request, assignment)
 
 
@@ -698,12 +699,17 @@ def assignment_edit(request, assignment_id):
 
 def _audit_actor_choices(events, organization) -> list[tuple[str, str]]:
     """Filter choices for the actor: people by their current name, members erased from this
-    organisation by their pseudonym (events up to the erasure), "system" for the rest."""
+    organisation by their pseudonym (events up to the erasure), deleted accounts by the name
+    their events kept ("n:<name>"), "system" for the rest."""
     from training.models import Erasure
 
     choices = []
-    if events.filter(actor__isnull=True).exists():
+    if events.filter(actor__isnull=True, actor_username="").exists():
         choices.append(("system", _("system")))
+    deleted = events.filter(actor__isnull=True).exclude(actor_username="")
+    choices += [(f"n:{name}", name) for name in
+                deleted.order_by("actor_username").values_list("actor_username", flat=True)
+                .distinct()]
     ids = set(events.exclude(actor__isnull=True).values_list("actor_id", flat=True).distinct())
     names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
     erasures = Erasure.objects.filter(organization=organization, original_user_id__in=ids)
@@ -720,7 +726,9 @@ def _audit_filter_actor(events, organization, actor: str):
     from training.models import Erasure
 
     if actor == "system":
-        return events.filter(actor__isnull=True)
+        return events.filter(actor__isnull=True, actor_username="")
+    if actor.startswith("n:") and len(actor) > 2:
+        return events.filter(actor__isnull=True, actor_username=actor[2:])
     if actor.startswith("e") and actor[1:].isdigit():
         erasure = Erasure.objects.filter(organization=organization, pk=int(actor[1:])).first()
         if erasure is None or erasure.original_user_id is None:

@@ -344,12 +344,25 @@ class RatingItem(models.Model):
         return f"{self.item_id} = {self.value}"
 
 
+# The name snapshots of an audit event: the only columns that may ever change after the
+# event was recorded, and only by a data-protection erasure (which replaces the erased
+# person's name by their pseudonym).
+AUDIT_NAME_SNAPSHOTS = frozenset({"actor_username", "subject_username"})
+
+
 class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise ValueError("Audit events are append-only.")
 
     def delete(self):
         raise ValueError("Audit events are append-only.")
+
+    def pseudonymise_names(self, **snapshots) -> int:
+        """The single permitted change to recorded events: an erasure replaces the erased
+        person's name snapshots by their pseudonym. Nothing else can be changed this way."""
+        if not snapshots or set(snapshots) - AUDIT_NAME_SNAPSHOTS:
+            raise ValueError("Audit events are append-only.")
+        return super().update(**snapshots)
 
 
 class AuditEvent(models.Model):
@@ -360,16 +373,22 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_repr = models.CharField(max_length=200, blank=True)
+    # The actor's username when the event was recorded. It outlives the account (the
+    # foreign key goes empty when a user is deleted); an erasure replaces it by the
+    # pseudonym. Empty for the system.
+    actor_username = models.CharField(max_length=150, blank=True)
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )
     # The person the event is about (a membership's user, an attempt's trainee, a certificate's
-    # holder...). People are referenced, never copied: pages show their current username, so
-    # an erased member appears under their pseudonym.
+    # holder...). Pages show their current username, so an erased member appears under their
+    # pseudonym; `subject_username` keeps the name the event was recorded with, for when the
+    # account has been deleted.
     subject = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    subject_username = models.CharField(max_length=150, blank=True)
     object_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=300, blank=True)
@@ -384,7 +403,8 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["organization", "at"])]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_repr} {self.action} {self.object_repr}"
+        actor = self.actor_username or self.actor_repr
+        return f"{self.at:%Y-%m-%d %H:%M} {actor} {self.action} {self.object_repr}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -706,8 +726,8 @@ class Erasure(models.Model):
 class AuditRedaction(models.Model):
     """Parts of an audit event hidden because they held an erased member's identifiers by
     value (events recorded before people were referenced by id, and free text such as a
-    revocation reason). The event row itself is never changed; pages show these parts as
-    redacted. `paths` lists "actor_repr", "object_repr" or JSON paths such as
+    revocation reason). The event row itself is not changed (except its name snapshots,
+    which the erasure replaces by the pseudonym); pages show these parts as redacted. `paths` lists "actor_repr", "object_repr" or JSON paths such as
     ["after", "trainees", 2]."""
 
     erasure = models.ForeignKey(Erasure, on_delete=models.CASCADE, related_name="redactions")

@@ -9,6 +9,7 @@ from training.api import ORG_HEADER, OrganizationScopedApi
 from training.manage_views import privacy_json_response
 from training.models import Membership, Profile, Role
 from training.services import privacy
+from training.tenancy import not_found_in
 
 
 class AdminScopedApi(OrganizationScopedApi):
@@ -21,7 +22,8 @@ class AdminScopedApi(OrganizationScopedApi):
         membership = Membership.objects.select_related("user").filter(
             pk=membership_id, organization=self.organization).first()
         if membership is None:
-            raise NotFound("No such member in this organisation.")
+            raise not_found_in(Membership, organization=self.organization, pk=membership_id,
+                               missing=NotFound("No such member in this organisation."))
         return membership
 
 

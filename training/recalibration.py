@@ -50,6 +50,7 @@ from training.models import (
     Reminder,
 )
 from training.services.audit import audit_record
+from training.tenancy import not_found_in
 from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette
 
 DEFAULT_INTERVAL_DAYS = 180
@@ -475,7 +476,7 @@ def alert_get(*, organization: Organization, alert_id) -> DriftAlert:
         raise Http404 from None
     alert = alerts_for_admin(organization=organization).filter(pk=pk).first()
     if alert is None:
-        raise Http404
+        raise not_found_in(DriftAlert, organization=organization, pk=pk)
     return alert
 
 

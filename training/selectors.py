@@ -27,6 +27,7 @@ from training.models import (
     Rating,
     RatingItem,
 )
+from training.tenancy import not_found_in
 from vignettes import scoring
 from vignettes.authoring import correction_note
 from vignettes.models import ReferenceItemScore
@@ -64,7 +65,7 @@ def attempt_get(*, user, organization, attempt_id, related: bool = True) -> Atte
             "assignment")
     attempt = attempts.filter(pk=attempt_id).first()
     if attempt is None:
-        raise Http404
+        raise not_found_in(Attempt, organization=organization, pk=attempt_id)
     # An exam's clock starts at its first open; an overdue attempt is finalised when read.
     from training.services.attempts import attempt_open
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from training import analytics
@@ -76,12 +76,8 @@ class StaffScopedApi(OrganizationScopedApi):
 
     def cohort(self, cohort_id):
         self.check_staff()
-        from django.http import Http404
-
-        try:
-            return analytics.cohort_get(membership=self.membership, cohort_id=cohort_id)
-        except Http404:
-            raise NotFound() from None
+        # A 404 here answers as NotFound() (config/api/exception_handlers.py).
+        return analytics.cohort_get(membership=self.membership, cohort_id=cohort_id)
 
 
 @extend_schema(parameters=[ORG_HEADER])

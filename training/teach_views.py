@@ -18,6 +18,7 @@ from training import analytics, charts
 from training.exports import cohort_export_rows, csv_lines
 from training.models import Rating, Role
 from training.services.comments import can_teach, rating_comment_add
+from training.tenancy import not_found_in
 from training.views import with_membership
 from vignettes.models import Instrument
 
@@ -219,7 +220,10 @@ def comment(request, rating_id):
     rating = Rating.objects.filter(
         pk=rating_id, attempt__organization=request.organization
     ).select_related("attempt").first()
-    if rating is None or not can_teach(request.membership, rating.attempt.user_id):
+    if rating is None:
+        raise not_found_in(Rating, organization=request.organization,
+                           via="attempt__organization", pk=rating_id)
+    if not can_teach(request.membership, rating.attempt.user_id):
         raise Http404
     try:
         rating_comment_add(membership=request.membership, rating=rating,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from training.models import Membership, Profile, Role
 
@@ -41,3 +42,53 @@ def require_role(membership: Membership | None, *roles: str) -> Membership:
 
 
 STAFF_ROLES = (Role.INSTRUCTOR, Role.ORG_ADMIN)
+
+
+class ObjectInOtherOrganization(Http404):
+    """An object looked up by id inside the active organisation exists, but in another one.
+
+    The person gets exactly the answer a missing object gets (`missing`); the page and API
+    boundaries (`with_membership`, `OrganizationScopedApi`) record the attempt first
+    (training/security.py). Anywhere else it is simply that same 404."""
+
+    def __init__(self, *, missing: Exception, object_type: str, object_id,
+                 object_organization_id: int):
+        super().__init__(*getattr(missing, "args", ()))
+        self.missing = missing
+        self.object_type = object_type
+        self.object_id = str(object_id)
+        self.object_organization_id = object_organization_id
+
+
+def not_found_in(model, *, organization, via: str = "organization",
+                 missing: Exception | None = None, **lookup) -> Exception:
+    """The exception for an object that `lookup` did not find inside `organization`: `missing`
+    (a plain 404 unless given), or an `ObjectInOtherOrganization` carrying it when the same
+    lookup matches an object of another organisation. `via` is the path from `model` to its
+    organisation ("owner" for content, "attempt__organization" for a rating...). Call it only
+    after the scoped lookup failed: it costs one query."""
+    missing = missing if missing is not None else Http404()
+    other = (
+        model._base_manager.filter(**lookup)
+        .exclude(**{via: organization}).exclude(**{f"{via}__isnull": True})
+        .values_list(via, flat=True).first()
+    )
+    if other is None:
+        return missing
+    return ObjectInOtherOrganization(
+        missing=missing, object_type=model._meta.label,
+        object_id=next(iter(lookup.values()), "") if len(lookup) == 1 else lookup,
+        object_organization_id=other,
+    )
+
+
+def get_in_organization(queryset, *, organization, via: str = "organization", **lookup):
+    """`get_object_or_404` for an object of the active organisation: the same 404 for an
+    object that does not exist and for another organisation's (which is also recorded)."""
+    model = getattr(queryset, "model", queryset)
+    manager = queryset if hasattr(queryset, "model") else queryset._default_manager.all()
+    obj = manager.filter(**{via: organization}, **lookup).first()
+    if obj is None:
+        missing = Http404(f"No {model._meta.object_name} matches the given query.")
+        raise not_found_in(model, organization=organization, via=via, missing=missing, **lookup)
+    return obj

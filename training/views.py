@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from training import selectors
+from training import security, selectors
 from training.exceptions import Conflict
 from training.models import Assignment, AttemptStatus, Role
 from training.services import attempts as attempt_services
@@ -23,13 +23,15 @@ from training.services.people import (
     profile_acknowledge_content_notice,
     profile_switch_organization,
 )
-from training.tenancy import active_membership
+from training.tenancy import ObjectInOtherOrganization, active_membership, not_found_in
 from vignettes import selectors as content_selectors
 from vignettes.rendering import render_markdown
 
 
 def with_membership(*roles):
-    """Resolve the active membership (request.membership); optionally require a role."""
+    """Resolve the active membership (request.membership); optionally require a role. A
+    lookup of another organisation's object (`ObjectInOtherOrganization`) is recorded here
+    and answered with the ordinary 404."""
 
     def decorator(view):
         @wraps(view)
@@ -44,7 +46,13 @@ def with_membership(*roles):
                 raise PermissionDenied(_("Your role in this organisation does not allow this."))
             request.membership = membership
             request.organization = membership.organization
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except ObjectInOtherOrganization as denial:
+                # Recorded, then answered exactly as for an object that does not exist.
+                security.cross_organization_denied(
+                    request, organization=membership.organization, denial=denial)
+                raise denial.missing from None
 
         return wrapper
 
@@ -141,7 +149,7 @@ def assignment_start(request, assignment_id):
         pk=assignment_id, organization=request.organization
     ).first()
     if assignment is None:
-        raise Http404
+        raise not_found_in(Assignment, organization=request.organization, pk=assignment_id)
     try:
         attempt = attempt_services.attempt_start_assignment(
             user=request.user,

@@ -8,13 +8,13 @@ import binascii
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from training.exceptions import Conflict
 from training.models import Membership
-from training.tenancy import STAFF_ROLES
+from training.tenancy import STAFF_ROLES, get_in_organization
 from training.views import with_membership
 from vignettes import authoring, content_files
 from vignettes.models import (
@@ -37,18 +37,18 @@ author_required = with_membership(*STAFF_ROLES)
 
 def _vignette(request, pk) -> Vignette:
     # Bundled and other organisations' vignettes are simply not found here.
-    return get_object_or_404(
-        Vignette.objects.select_related("current_revision"), pk=pk, owner=request.organization
+    return get_in_organization(
+        Vignette.objects.select_related("current_revision"), organization=request.organization,
+        via="owner", pk=pk,
     )
 
 
 def _panel(request, pk) -> ReferencePanel:
-    return get_object_or_404(
+    return get_in_organization(
         ReferencePanel.objects.select_related(
             "vignette", "vignette_revision", "instrument_version__instrument", "lead"
         ),
-        pk=pk,
-        vignette__owner=request.organization,
+        organization=request.organization, via="vignette__owner", pk=pk,
     )
 
 
@@ -370,7 +370,8 @@ def reference_correct(request, pk, instrument):
 @require_http_methods(["GET", "POST"])
 def set_form(request, pk=None):
     vignette_set = (
-        get_object_or_404(VignetteSet, pk=pk, owner=request.organization) if pk else None
+        get_in_organization(VignetteSet, organization=request.organization, via="owner", pk=pk)
+        if pk else None
     )
     errors = []
     if request.method == "POST":

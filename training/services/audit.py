@@ -1,15 +1,26 @@
 """The audit trail: one append-only row per change that matters.
 
-People are referenced, not copied (data protection, issue 10): the actor and the person an
-event is about (`subject`) are foreign keys, payloads name users by id under the keys in
-`USER_KEYS`, and objects that are about one person (a membership, an attempt, a
-certificate...) are labelled by type and id rather than by `str()`, which would embed a
-username or an e-mail. Pages resolve the references when they render (`audit_display`), so
-an erased member appears under their pseudonym everywhere without rewriting a single event.
+People are referenced: the actor and the person an event is about (`subject`) are foreign
+keys, payloads name users by id under the keys in `USER_KEYS`, and objects that are about one
+person (a membership, an attempt, a certificate...) are labelled by type and id rather than
+by `str()`, which would embed a username or an e-mail. Pages resolve the references when they
+render (`audit_display`), so an erased member appears under their pseudonym everywhere.
+
+Beside the references, each event keeps the actor's and the subject's username as they were
+when it was recorded (`actor_username`, `subject_username`): deleting an account empties its
+foreign keys, and the trail must still say who did what. A data-protection erasure replaces
+these snapshots by the pseudonym (`AppendOnlyQuerySet.pseudonymise_names`), the only change
+a recorded event ever undergoes.
+
+Deleting, deactivating and reactivating an account are themselves recorded
+(`account_deleted`, `account_active_changed`), in every organisation the person belongs to, or
+once site-wide for an account without any membership.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import datetime as dt
 import json
@@ -88,19 +99,93 @@ def audit_record(
         if subject is None:
             subject = _subject_of(obj)
     actor_id = getattr(actor, "pk", None)
+    subject = subject if getattr(subject, "pk", None) else None
     return AuditEvent.objects.create(
         at=now or timezone.now(),
         actor=actor if actor_id else None,
-        # A reference, not the username: shown only if the account is ever deleted.
+        # A reference, not the username: shown only for an account deleted before events
+        # kept a name snapshot.
         actor_repr=f"user #{actor_id}" if actor_id else "system",
+        actor_username=actor.get_username() if actor_id else "",
         organization=organization,
-        subject=subject if getattr(subject, "pk", None) else None,
+        subject=subject,
+        subject_username=subject.get_username() if subject is not None else "",
         object_type=object_type,
         object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
         object_repr=object_label(obj) if obj is not None else "",
         action=action,
         before=before,
         after=after,
+    )
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+# Who is responsible for the account changes made in the current block of code. Account
+# deletions and (de)activations are recorded by signal handlers, because Django's admin and
+# its querysets delete and save users without going through any service of ours; the places
+# that know the person doing it (the admin) say so with `acting_as`.
+_account_actor: contextvars.ContextVar = contextvars.ContextVar("audit_account_actor",
+                                                                default=None)
+# Set on a user instance by a service that records the change to it under its own action
+# (an erasure deactivates the account and records `member.erased`).
+RECORDED_BY_SERVICE = "_audit_recorded_by_service"
+
+
+@contextlib.contextmanager
+def acting_as(actor):
+    """Account changes made inside this block are recorded with `actor` as the one who made
+    them; outside any such block, as the system's."""
+    token = _account_actor.set(actor if getattr(actor, "pk", None) else None)
+    try:
+        yield
+    finally:
+        _account_actor.reset(token)
+
+
+def _account_event(*, user, action: str, before: dict | None = None,
+                   after: dict | None = None) -> list[AuditEvent]:
+    """One event per organisation the person belongs to (each organisation keeps its own
+    trail), or one site-wide event for an account without any membership."""
+    organizations = list(
+        Organization.objects.filter(memberships__user=user).distinct().order_by("pk"))
+    return [
+        audit_record(actor=_account_actor.get(), organization=organization, obj=user,
+                     action=action, before=before, after=after)
+        for organization in organizations or [None]
+    ]
+
+
+def account_deleted(sender, instance, **kwargs) -> None:
+    """pre_delete of the user model: recorded while the memberships still exist; the events'
+    references to the account go empty with it, their name snapshots stay."""
+    _account_event(user=instance, action="user.deleted",
+                   before={"is_active": instance.is_active, "is_staff": instance.is_staff})
+
+
+def account_active_noted(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """pre_save of the user model: notes a change of `is_active` for `account_active_changed`."""
+    if raw or instance.pk is None or getattr(instance, RECORDED_BY_SERVICE, False):
+        return
+    if update_fields is not None and "is_active" not in update_fields:
+        return  # a sign-in saving last_login, for instance
+    was_active = (
+        sender._default_manager.filter(pk=instance.pk)
+        .values_list("is_active", flat=True).first()
+    )
+    if was_active is not None and was_active != instance.is_active:
+        instance._audit_was_active = was_active
+
+
+def account_active_changed(sender, instance, raw=False, **kwargs) -> None:
+    """post_save of the user model: records a deactivation or reactivation once saved."""
+    was_active = instance.__dict__.pop("_audit_was_active", None)
+    if raw or was_active is None:
+        return
+    _account_event(
+        user=instance,
+        action="user.deactivated" if was_active else "user.reactivated",
+        before={"is_active": was_active}, after={"is_active": instance.is_active},
     )
 
 
@@ -226,12 +311,18 @@ def audit_display(events, *, organization) -> list[EventView]:
                     parts[path[0]] = REDACTED
         if event.actor_id:
             actor = shown.get(event.actor_id, actor_repr)
+        elif event.actor_username:
+            # The account has been deleted since: the name it had when it acted.
+            actor = event.actor_username
         else:
             actor = actor_repr if actor_repr != "system" else _("system")
+        # A deleted account: the name the event kept.
+        subject = (shown.get(event.subject_id, "") if event.subject_id
+                   else event.subject_username)
         rows.append(EventView(
             event,
             actor=actor,
-            subject=shown.get(event.subject_id, "") if event.subject_id else "",
+            subject=subject,
             object_repr=object_repr,
             before=_resolve_users(parts["before"], shown),
             after=_resolve_users(parts["after"], shown),

@@ -17,8 +17,10 @@ certification record) under a pseudonym `erased-<10 hex>` and removes what ident
 In both cases, within this organisation: free text is cleared (rating notes and rationales,
 comments written or received, drift-alert notes, reminder texts, certificate status reasons),
 certificates are revoked ("holder erased"; the public page shows neither name nor initials),
-invitations to the person's e-mail are deleted or blanked, and audit events that held their
-username, e-mail or name by value get an `AuditRedaction` (shown redacted on every page).
+invitations to the person's e-mail are deleted or blanked, the name snapshots of this
+organisation's audit events that name them as actor or subject are replaced by the pseudonym,
+and audit events that held their username, e-mail or name by value elsewhere get an
+`AuditRedaction` (shown redacted on every page).
 """
 
 from __future__ import annotations
@@ -64,7 +66,12 @@ from training.models import (
     Reminder,
     Role,
 )
-from training.services.audit import audit_display, audit_record, user_ref
+from training.services.audit import (
+    RECORDED_BY_SERVICE,
+    audit_display,
+    audit_record,
+    user_ref,
+)
 from training.services.people import PSEUDONYM_PREFIX, other_admins
 from training.tenancy import profile_for
 
@@ -419,6 +426,8 @@ def _scrub_account(user, pseudonym: str, now) -> None:
     user.email = ""
     user.is_active = False
     user.set_unusable_password()
+    # The deactivation is part of the erasure, which is recorded as such.
+    setattr(user, RECORDED_BY_SERVICE, True)
     user.save()
     ApiToken.objects.filter(user=user).delete()
     if settings.SESSION_ENGINE in ("django.contrib.sessions.backends.db",
@@ -555,6 +564,14 @@ def _erase_in_organization(*, actor, organization: Organization, user, reason: s
         organization=organization, pseudonym=target,
         original_user=None if in_place else user, reason=reason, erased_at=now,
         erased_by=actor if getattr(actor, "pk", None) else None,
+    )
+    # The events' name snapshots: the person appears under the pseudonym, as they do on
+    # every page. Only this organisation's events, and only those recorded until now (the
+    # account may live on elsewhere and act again under its own name).
+    events = AuditEvent.objects.filter(organization=organization, at__lte=now)
+    counts["audit_names_pseudonymised"] = (
+        events.filter(actor=user).pseudonymise_names(actor_username=pseudonym)
+        + events.filter(subject=user).pseudonymise_names(subject_username=pseudonym)
     )
     redactions = []
     if patterns:

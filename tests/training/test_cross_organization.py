@@ -1,0 +1,171 @@
+"""A request for another organisation's object by id answers exactly like a missing object,
+and is recorded server-side (user, organisations, object, method, path, client IP), at most
+a few times a minute per user."""
+
+import datetime as dt
+import logging
+import re
+
+import pytest
+import time_machine
+from django.test import Client
+
+from tests.conftest import api_for, make_member
+from tests.training.helpers import PRACTICE
+from training import security
+from training.models import Cohort, Membership, Role
+from training.services import attempts as attempt_services
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+MISSING = 999_999
+
+
+@pytest.fixture
+def south_attempt(outsider, other_org):
+    return attempt_services.attempt_start_practice(
+        user=outsider, organization=other_org, vignette_slug=PRACTICE, instrument_slugs=["cport"])
+
+
+@pytest.fixture
+def denials(caplog):
+    caplog.set_level(logging.WARNING, logger="calibrate.security")
+
+    def records():
+        return [r for r in caplog.records if r.name == "calibrate.security"]
+
+    return records
+
+
+def signed_in(user) -> Client:
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    client.force_login(user)
+    return client
+
+
+def same_page(a, b) -> bool:
+    # A page carries a fresh CSP nonce and CSRF token each time; nothing else may differ.
+    def normal(html):
+        html = re.sub(r'nonce="[^"]+"', 'nonce=""', html)
+        return re.sub(r'value="[A-Za-z0-9]{64}"', 'value=""', html)
+
+    return (a.status_code, normal(a.content.decode())) == (b.status_code,
+                                                           normal(b.content.decode()))
+
+
+def test_another_organisations_attempt_on_a_page_answers_as_missing_and_is_recorded(
+        trainee, south_attempt, denials):
+    client = signed_in(trainee)
+    missing = client.get(f"/attempts/{MISSING}/")
+    assert missing.status_code == 404 and denials() == []  # a missing object is not a probe
+    foreign = client.get(f"/attempts/{south_attempt.pk}/")
+    assert foreign.status_code == 404 and same_page(foreign, missing)
+
+    [record] = denials()
+    fields = record.security
+    assert fields == {
+        "event": "cross_organization_denied",
+        "user_id": trainee.pk,
+        "organization": "north",
+        "object_type": "training.Attempt",
+        "object_id": str(south_attempt.pk),
+        "object_organization": "south",
+        "method": "GET",
+        "path": f"/attempts/{south_attempt.pk}/",
+        "ip": "203.0.113.7",
+    }
+    assert f"user_id={trainee.pk}" in record.getMessage()
+    assert "ip=203.0.113.7" in record.getMessage()
+
+
+def test_another_organisations_attempt_on_the_api_answers_as_missing_and_is_recorded(
+        trainee, south_attempt, denials):
+    api = api_for(trainee)
+    missing = api.get(f"/api/v1/attempts/{MISSING}/", REMOTE_ADDR="198.51.100.4")
+    foreign = api.get(f"/api/v1/attempts/{south_attempt.pk}/", REMOTE_ADDR="198.51.100.4")
+    assert (foreign.status_code, foreign.content) == (missing.status_code, missing.content)
+    assert foreign.status_code == 404 and foreign.json() == {"detail": "Not found."}
+    # A write is recorded the same way.
+    put = api.put(f"/api/v1/attempts/{south_attempt.pk}/ratings/",
+                  {"vignette": PRACTICE, "instrument": "cport", "revision": 0},
+                  format="json", REMOTE_ADDR="198.51.100.4")
+    assert put.status_code == 404 and put.content == missing.content
+
+    get, write = (r.security for r in denials())
+    assert get["user_id"] == trainee.pk and get["organization"] == "north"
+    assert get["object_organization"] == "south" and get["ip"] == "198.51.100.4"
+    assert get["path"] == f"/api/v1/attempts/{south_attempt.pk}/" and get["method"] == "GET"
+    assert write["method"] == "PUT" and write["path"].endswith("/ratings/")
+
+
+def test_an_admins_member_lookup_on_the_api_keeps_its_own_404(org_admin, outsider, denials):
+    api = api_for(org_admin)
+    south_membership = Membership.objects.get(user=outsider)
+    missing = api.get(f"/api/v1/members/{MISSING}/export/")
+    foreign = api.get(f"/api/v1/members/{south_membership.pk}/export/")
+    assert foreign.status_code == 404 and foreign.content == missing.content
+    assert foreign.json() == {"detail": "No such member in this organisation."}
+    [record] = denials()
+    assert record.security["object_type"] == "training.Membership"
+
+
+@pytest.mark.parametrize("url", [
+    "/manage/members/{membership}/",
+    "/manage/cohorts/{cohort}/",
+    "/teach/cohorts/{cohort}/",
+])
+def test_other_pages_looking_up_ids_answer_and_record_the_same(url, org_admin, other_org,
+                                                               outsider, denials):
+    ids = {"membership": Membership.objects.get(user=outsider).pk,
+           "cohort": Cohort.objects.create(organization=other_org, name="South cohort").pk}
+    client = signed_in(org_admin)
+    missing = client.get(url.format(membership=MISSING, cohort=MISSING))
+    foreign = client.get(url.format(**ids))
+    assert foreign.status_code == 404 and same_page(foreign, missing)
+    [record] = denials()
+    assert record.security["organization"] == "north"
+    assert record.security["object_organization"] == "south"
+
+
+def test_another_trainees_attempt_in_the_same_organisation_is_not_a_cross_organisation_probe(
+        org, trainee, denials):
+    neighbour = make_member(org, Role.TRAINEE, "neighbour")
+    attempt = attempt_services.attempt_start_practice(
+        user=neighbour, organization=org, vignette_slug=PRACTICE, instrument_slugs=["cport"])
+    assert signed_in(trainee).get(f"/attempts/{attempt.pk}/").status_code == 404
+    assert denials() == []
+
+
+def test_denials_are_capped_per_user_and_minute_then_summarised(trainee, trainee2,
+                                                                 south_attempt, denials):
+    limit = security.DENIALS_LOGGED_PER_MINUTE
+    client = signed_in(trainee)
+    with time_machine.travel(T0, tick=False):
+        for _ in range(limit + 5):
+            assert client.get(f"/attempts/{south_attempt.pk}/").status_code == 404
+        events = [r.security["event"] for r in denials()]
+        assert events == ["cross_organization_denied"] * limit + [
+            "cross_organization_denied_suppressed"]
+        # Another user has a budget of their own.
+        signed_in(trainee2).get(f"/attempts/{south_attempt.pk}/")
+        assert denials()[-1].security["user_id"] == trainee2.pk
+    # The next minute, recording resumes.
+    with time_machine.travel(T0 + dt.timedelta(minutes=1), tick=False):
+        client.get(f"/attempts/{south_attempt.pk}/")
+    assert denials()[-1].security["event"] == "cross_organization_denied"
+    assert len(denials()) == limit + 3
+
+
+def test_a_denial_is_one_json_line_with_its_fields_in_production(trainee, south_attempt,
+                                                                 denials):
+    import json
+
+    from config.logging import JsonFormatter
+
+    signed_in(trainee).get(f"/attempts/{south_attempt.pk}/")
+    [record] = denials()
+    line = json.loads(JsonFormatter().format(record))
+    assert line["logger"] == "calibrate.security" and line["level"] == "WARNING"
+    assert line["event"] == "cross_organization_denied" and line["user_id"] == trainee.pk
+    assert line["object_organization"] == "south" and line["ip"] == "203.0.113.7"
