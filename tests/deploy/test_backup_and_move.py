@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-SOURCE_DB, RESTORED_DB = "calibrate_move_test", "calibrate_restore_test"
+# Named per process, so two runs on one server (CI legs, several checkouts) never meet.
+SOURCE_DB = f"calibrate_move_test_{os.getpid()}"
+RESTORED_DB = f"calibrate_restore_test_{os.getpid()}"
 
 SNAPSHOT = r"""
 import json
