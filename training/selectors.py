@@ -529,12 +529,17 @@ def recommended_cases(*, user, organization, limit: int = 3) -> list[Recommendat
     out = []
     for rev_id, pairs in ranked:
         vignette = current[rev_id]
-        shown = sorted(set(pairs), key=lambda p: -top[p])[:3]
+        # The reason names the items the trainee misses, never the case's reference values:
+        # the case has not been scored yet, and its codes are the answer.
+        shown = []
+        for code, _value in sorted(set(pairs), key=lambda p: -top[p]):
+            if code not in shown:
+                shown.append(code)
         out.append(Recommendation(
             slug=vignette.slug,
             title=vignette.current_revision.title,
-            reason=_("practises %(items)s") % {
-                "items": ", ".join(f"{c} = {'omitted' if v is None else v}" for c, v in shown)},
+            reason=_("practises %(items)s, items you often miss") % {
+                "items": ", ".join(shown[:3])},
         ))
     return out
 

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 
 import pytest
 import time_machine
@@ -319,3 +320,7 @@ def test_recommended_next_cases_on_the_trainee_dashboard(org, taught):
         "vignette_revision__vignette__slug", flat=True))
     assert not {r.slug for r in recs} & attempted
     assert all(r.reason.startswith("practises") for r in recs)
+    # A recommended case has not been scored yet: its reference values are the answer, so the
+    # reason names items only ("STABLE-3", never "STABLE-3 = 2").
+    assert not any("=" in r.reason for r in recs)
+    assert re.search(r"STABLE-\d+ = ", html) is None
