@@ -1,11 +1,12 @@
 """The audit trail: one append-only row per change that matters.
 
-People are referenced, not copied (data protection, issue 10): the actor and the person an
-event is about (`subject`) are foreign keys, payloads name users by id under the keys in
-`USER_KEYS`, and objects that are about one person (a membership, an attempt, a
-certificate...) are labelled by type and id rather than by `str()`, which would embed a
-username or an e-mail. Pages resolve the references when they render (`audit_display`), so
-an erased member appears under their pseudonym everywhere without rewriting a single event.
+People are referenced, not copied, so that erasing a member reaches every event: the actor
+and the person an event is about (`subject`) are foreign keys, payloads name users by id
+under the keys in `USER_KEYS`, and objects that are about one person (a membership, an
+attempt, a certificate...) are labelled by type and id rather than by `str()`, which would
+embed a username or an e-mail. Pages resolve the references when they render
+(`audit_display`), so an erased member appears under their pseudonym everywhere without
+rewriting a single event.
 """
 
 from __future__ import annotations
