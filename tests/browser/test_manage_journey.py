@@ -1,8 +1,9 @@
 """An organisation admin's forms in a real browser, each posted once with the Origin and CSRF
 cookie Chromium really sends: invite a member by e-mail (and the invitee joins through the link
-in that e-mail), withdraw an invitation, change a role, create a cohort, create an assignment,
-export a member's data and change the retention settings. A CSRF refusal or a server error on
-any of them fails the test (see the watcher in conftest)."""
+in that e-mail), invite from a CSV file, withdraw an invitation, change a role, remove a member,
+create and edit a cohort, create and edit an assignment, export a member's data and change the
+retention settings. A CSRF refusal or a server error on any of them fails the test (see the
+watcher in conftest)."""
 
 import json
 import re
@@ -18,7 +19,7 @@ from vignettes.models import VignetteSet
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_org_admin_invites_changes_a_role_creates_a_cohort_and_an_assignment(
+def test_org_admin_invites_changes_a_role_removes_a_member_and_sets_up_teaching(
         content, live_server, watched, browser, mailoutbox):
     from django.db import connection
 
@@ -26,6 +27,7 @@ def test_org_admin_invites_changes_a_role_creates_a_cohort_and_an_assignment(
     make_member(org, Role.ORG_ADMIN, "manage-admin")
     trainee = make_member(org, Role.TRAINEE, "manage-trainee")
     promoted = Membership.objects.get(user=make_member(org, Role.TRAINEE, "manage-promoted"))
+    leaver = Membership.objects.get(user=make_member(org, Role.TRAINEE, "manage-leaver"))
     practice_set = VignetteSet.objects.get(slug="cport-practice", owner__isnull=True)
     connection.close()
     page = watched.page
@@ -47,12 +49,29 @@ def test_org_admin_invites_changes_a_role_creates_a_cohort_and_an_assignment(
     page.get_by_text("The invitation of withdrawn@example.org was withdrawn.").wait_for()
     assert Invitation.objects.get(pk=withdrawn.pk).expires_at is not None
 
+    # Invite two more from a CSV file (a header row, then email,role).
+    page.locator("#import").get_by_label("CSV file").set_input_files(files=[{
+        "name": "members.csv", "mimeType": "text/csv",
+        "buffer": b"email,role\ncsv-one@example.org,trainee\ncsv-two@example.org,instructor\n",
+    }])
+    page.get_by_role("button", name="Import and invite").click()
+    page.get_by_text("2 invitations were sent.").wait_for()
+    assert set(Invitation.objects.filter(email__startswith="csv-").values_list(
+        "email", "role")) == {("csv-one@example.org", Role.TRAINEE),
+                              ("csv-two@example.org", Role.INSTRUCTOR)}
+
     # Change a role.
     row = page.locator(f"#member-{promoted.pk}")
     row.locator("select").select_option(Role.INSTRUCTOR)
     row.get_by_role("button", name="Change role").click()
     page.get_by_text("manage-promoted is now Instructor.").wait_for()
     assert Membership.objects.get(pk=promoted.pk).role == Role.INSTRUCTOR
+
+    # Remove a member: the link in their row, then the confirmation page's button.
+    page.locator(f"#member-{leaver.pk}").get_by_role("link", name="Remove manage-leaver").click()
+    page.get_by_role("button", name="Remove", exact=True).click()
+    page.get_by_text("manage-leaver was removed from Managed Service.").wait_for()
+    assert not Membership.objects.filter(pk=leaver.pk).exists()
 
     # The invitee opens the link from the e-mail in their own browser and joins.
     link = re.search(r"http://\S+/invitations/\S+/", mailoutbox[0].body).group(0)
@@ -81,6 +100,17 @@ def test_org_admin_invites_changes_a_role_creates_a_cohort_and_an_assignment(
     page.wait_for_url("**/manage/cohorts/")
     cohort = Cohort.objects.get(organization=org, name="Browser cohort")
     assert list(cohort.trainees.all()) == [trainee]
+    # Edit it: a new name, and the invitee who joined as an instructor teaches it too.
+    page.get_by_role("link", name="Browser cohort").click()
+    page.get_by_label("Name").fill("Browser cohort, spring")
+    joiner = Membership.objects.get(user__username="manage-joiner").user
+    page.check(f"input[name=instructors][value='{joiner.pk}']")
+    page.get_by_role("button", name="Save cohort").click()
+    page.get_by_text("Cohort Browser cohort, spring saved.").wait_for()
+    cohort.refresh_from_db()
+    assert cohort.name == "Browser cohort, spring"
+    assert set(cohort.instructors.values_list("username", flat=True)) == {
+        "manage-promoted", "manage-joiner"}
 
     # A practice assignment for that cohort.
     page.goto(f"{base}/manage/assignments/new/")
@@ -96,6 +126,15 @@ def test_org_admin_invites_changes_a_role_creates_a_cohort_and_an_assignment(
     assignment = Assignment.objects.get(organization=org, title="CPORT week 1")
     assert assignment.cohort == cohort
     assert list(assignment.instruments.values_list("slug", flat=True)) == ["cport"]
+    # Edit it: a new title and a later closing time.
+    page.get_by_role("link", name="CPORT week 1").click()
+    page.get_by_label("Title").fill("CPORT weeks 1 and 2")
+    page.get_by_label("Closes at").fill("2030-03-22T17:30")
+    page.get_by_role("button", name="Save assignment").click()
+    page.get_by_text("Assignment CPORT weeks 1 and 2 saved.").wait_for()
+    assignment.refresh_from_db()
+    assert assignment.title == "CPORT weeks 1 and 2"
+    assert assignment.closes_at.date().isoformat() == "2030-03-22"
     watched.assert_clean()
 
 
