@@ -7,7 +7,7 @@ the dashboard view does is timed: load the cohort's rows, per-trainee agreement 
 reference, reliability among trainees per month, all-time per-item statistics. The number of
 SQL queries is printed too: it must not grow with N.
 
-Goal (issue 6): under 1 s at 300 trainees on each database. 2,000 trainees is measured and
+Goal: under 1 s at 300 trainees on each database. 2,000 trainees is measured and
 reported. Each (database, size) runs in its own process because Django reads DATABASE_URL
 once. PostgreSQL is used where 127.0.0.1:5432 answers (a scratch database
 `calibrate_bench` is created and dropped).

@@ -739,7 +739,8 @@ def certificate_public(cert: Certificate, *, now=None) -> dict:
 
 
 def _display_status(cert: Certificate, now=None) -> str:
-    """'recalibration_due' while an active certificate is flagged (issue 8), else the
+    """'recalibration_due' while an active certificate is flagged (drift or an overdue
+    recalibration), else the
     effective status (active, suspended, expired, ...)."""
     from training.recalibration import RECALIBRATION_DUE, display_status
 

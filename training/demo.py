@@ -58,7 +58,7 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
         instructor = _user("demo-instructor", password)
         membership_set_role(actor=staff, organization=org, user=admin, role=Role.ORG_ADMIN)
         membership_set_role(actor=admin, organization=org, user=instructor, role=Role.INSTRUCTOR)
-        # Experts for reference panels on the organisation's own vignettes (issue 9).
+        # Experts for reference panels on the organisation's own vignettes.
         experts = [_user(f"demo-expert{i}", password) for i in (1, 2)]
         for expert in experts:
             membership_set_role(actor=admin, organization=org, user=expert, role=Role.INSTRUCTOR)

@@ -20,8 +20,9 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     created_at = models.DateTimeField(auto_now_add=True)
-    # Data protection (issue 10): empty = keep forever. Applied by `manage.py apply_retention`
-    # (also run by `certification_tick`); see training/services/privacy.py.
+    # Data retention (personal data is not kept longer than needed); empty = keep forever.
+    # Applied by `manage.py apply_retention` (also run by `certification_tick`); see
+    # training/services/privacy.py.
     draft_retention_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36500)],
         help_text=_("Unsubmitted practice attempts untouched for longer are deleted. "
@@ -466,7 +467,7 @@ class CertificationRule(models.Model):
     )
     updated_at = models.DateTimeField()
 
-    # Recalibration and drift monitoring (issue 8); empty = the defaults in
+    # Recalibration and drift monitoring of certificate holders; empty = the defaults in
     # training.recalibration.
     recalibration_interval_days = models.PositiveIntegerField(
         null=True, blank=True, help_text=_("Days between recalibrations (empty: 180).")

@@ -373,7 +373,7 @@ class VignetteSetMember(models.Model):
         return f"{self.vignette_set.slug}[{self.order}] {self.vignette.slug}"
 
 
-# --- Authoring: reference panels and corrections (issue 9) ---------------------------------
+# --- Authoring: reference panels and corrections -------------------------------------------
 
 
 class ReferencePanel(models.Model):

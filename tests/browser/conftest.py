@@ -1,7 +1,9 @@
 """Browser tests: Debian's Chromium driven by Playwright, against the live test server.
 
 Every page visited is watched for Content-Security-Policy violations and JavaScript errors;
-either fails the test. Screenshots go to artifacts/screenshots/; at each screenshot axe-core
+either fails the test. Every response a watched page receives (navigations, form posts, the
+scoring page's fetches) is watched too: a CSRF refusal (403 naming CSRF) or any server error
+(5xx) fails the test, even when the page afterwards looks fine. Screenshots go to artifacts/screenshots/; at each screenshot axe-core
 checks the page (every rule axe runs by default, the labelling rules among them) and writes
 all its findings to artifacts/accessibility/; a serious or critical one fails the test.
 
@@ -77,13 +79,34 @@ def browser():
         browser.close()
 
 
+# Every WatchedPage made during the current test; the autouse fixture below checks their
+# responses when the test ends, so a test that never calls assert_clean is still covered.
+_WATCHED_PAGES = []
+
+
+def http_problem(status, url, body):
+    """Why a response must fail a browser test, or None: the CSRF refusal a real browser meets
+    (and the Django test client hides), or any server error."""
+    if status >= 500:
+        return f"server error {status} at {url}"
+    if status == 403 and "csrf" in body.lower():
+        text = re.sub(r"\s+", " ", re.sub(r"<(style|script).*?</\1>|<[^>]+>", " ", body, flags=re.S))
+        said = re.search(r"[^.]*CSRF[^.]*\.", text, re.I)
+        return f"CSRF refused at {url}: {said.group(0).strip() if said else text[:200]}"
+    return None
+
+
 class WatchedPage:
-    """A page that records CSP violations and JS errors on every document it loads."""
+    """A page that records CSP violations and JS errors on every document it loads, and every
+    CSRF refusal or server error among the responses it receives."""
 
     def __init__(self, page, name):
         self.page = page
         self.name = name
         self.console_problems = []
+        self.http_problems = []
+        page.on("response", self._response)
+        _WATCHED_PAGES.append(self)
         page.add_init_script(WATCH)
         if not AXE.exists():
             pytest.fail(f"{AXE} is missing: run `make test` (it runs npm ci for axe-core)")
@@ -91,6 +114,18 @@ class WatchedPage:
         page.add_init_script(path=str(AXE))
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.console_problems.append(f"page error: {exc}"))
+
+    def _response(self, response):
+        status = response.status
+        if status < 500 and status != 403:
+            return
+        try:
+            body = response.text() if status == 403 else ""
+        except Exception:  # the body is gone (the page moved on): only the status is known
+            body = ""
+        problem = http_problem(status, response.url, body)
+        if problem:
+            self.http_problems.append(f"{response.request.method} {problem}")
 
     def _console(self, message):
         text = message.text
@@ -102,7 +137,7 @@ class WatchedPage:
             found = self.page.evaluate("window.__calibrateProblems || []")
         except Exception:  # page navigating
             found = []
-        return list(found) + self.console_problems
+        return list(found) + self.console_problems + self.http_problems
 
     def assert_clean(self):
         problems = self.problems()
@@ -131,6 +166,16 @@ class WatchedPage:
         if accessibility:
             problems = self.accessibility_problems(step)
             assert not problems, f"{step}: {problems}"
+
+
+@pytest.fixture(autouse=True)
+def fail_on_csrf_refusal_or_server_error():
+    """After each browser test: no watched page met a CSRF refusal or a server error."""
+    _WATCHED_PAGES.clear()
+    yield
+    problems = [p for watched in _WATCHED_PAGES for p in watched.http_problems]
+    _WATCHED_PAGES.clear()
+    assert not problems, problems
 
 
 @pytest.fixture

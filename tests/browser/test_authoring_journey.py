@@ -1,5 +1,6 @@
-"""Issue 9 in a browser: an instructor writes a vignette, previews it and saves the draft,
-under the strict CSP without violations."""
+"""Authoring in a browser: an instructor writes a vignette, previews it and saves the draft,
+edits it, runs a reference panel to a consensus reference, submits it for review and puts it in
+a set, under the strict CSP without violations and with every form posted once in Chromium."""
 
 import pytest
 
@@ -38,4 +39,147 @@ def test_instructor_writes_previews_and_saves_a_vignette(content, live_server, w
     assert page.locator("h1", has_text="Oliver T.").count() == 1
     watched.shot("author-vignette")
     assert Vignette.objects.get(owner=org, slug="oliver-t-csem").status == "draft"
+    watched.assert_clean()
+
+
+def test_instructor_edits_a_draft_runs_a_reference_panel_and_records_consensus(
+        content, live_server, watched):
+    """Every authoring form after the first save, posted once in Chromium: edit the draft,
+    start a panel, score as an expert, record the consensus, submit for review, make a set."""
+    from django.db import connection
+
+    from tests.vignettes.test_authoring import make_draft, not_applicable
+    from vignettes import authoring
+    from vignettes.models import ReferencePanel, VignetteSet
+
+    org = Organization.objects.create(name="Panel Service", slug="panel-service")
+    lead = make_member(org, Role.INSTRUCTOR, "panel-lead")
+    expert = make_member(org, Role.INSTRUCTOR, "panel-expert")
+    vignette = make_draft(org, lead)
+    connection.close()
+    page = watched.page
+    base = live_server.url
+    sign_in(page, base, "panel-lead")
+
+    page.goto(f"{base}/author/vignettes/{vignette.pk}/")
+    page.get_by_role("link", name="Edit", exact=True).click()
+    page.fill("#id_title", "Oliver T.: possession of images, edited in the browser")
+    page.click("button[name=save]")
+    page.locator("h1", has_text="edited in the browser").wait_for()
+    assert vignette.revisions.count() == 2
+
+    # A Static-99R panel of the lead and one more expert (it does not apply: CSEM only).
+    page.get_by_role("link", name="Start a reference panel").click()
+    page.get_by_label("Instrument").select_option("static-99r")
+    page.check(f"input[name=experts][value='{lead.pk}']")
+    page.check(f"input[name=experts][value='{expert.pk}']")
+    watched.shot("panel-new")
+    page.get_by_role("button", name="Invite the experts").click()
+    page.get_by_text("Panel created; the experts can now score.").wait_for()
+    panel = ReferencePanel.objects.get(vignette=vignette)
+    reason = "Not scored: his only offence is a CSEM offence."
+    scoring = page.locator("section[aria-labelledby=score-h]")
+    scoring.get_by_role("radio", name="Does not apply").check()
+    scoring.get_by_label("If it does not apply: why").fill(reason)
+    scoring.get_by_role("button", name="Submit my scoring").click()
+    page.get_by_text("Your scoring is submitted.").wait_for()
+    authoring.panel_scoring_submit(panel=panel, user=expert, ref_input=not_applicable())
+    connection.close()
+
+    page.reload()
+    consensus = page.locator("section[aria-labelledby=consensus-h]")
+    consensus.get_by_role("radio", name="Does not apply").check()
+    consensus.get_by_label("If it does not apply: why").fill(reason)
+    watched.shot("panel-consensus")
+    consensus.get_by_role("button", name="Record consensus").click()
+    page.get_by_text("Consensus reference recorded.").wait_for()
+    assert panel.references.count() == 1
+
+    page.get_by_role("button", name="Submit for review").click()
+    page.wait_for_load_state("networkidle")
+    vignette.refresh_from_db()
+    assert vignette.status == "in_review"
+
+    page.goto(f"{base}/author/sets/new/")
+    page.fill("#id_slug", "browser-exam-pool")
+    page.fill("#id_title", "Browser exam pool")
+    page.select_option("#id_kind", "exam")
+    page.check(f"input[name=vignettes][value='{vignette.slug}']")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state("networkidle")
+    assert VignetteSet.objects.filter(owner=org, slug="browser-exam-pool").exists()
+    watched.assert_clean()
+
+
+def test_author_corrects_a_reference_and_moves_content_to_another_organisation_by_pack(
+        content, live_server, watched):
+    """A published vignette's reference is corrected; the vignette leaves as a content pack
+    (the export form), the author switches organisation (the switch in the header) and the
+    pack is uploaded there, previewed and imported, all posted in Chromium."""
+    import io
+    import zipfile
+    from pathlib import Path
+
+    from django.db import connection
+
+    from tests.vignettes.test_authoring import make_draft, publish_ready
+    from training.models import Membership
+    from vignettes import authoring
+
+    north = Organization.objects.create(name="North Authors", slug="north-authors")
+    south = Organization.objects.create(name="South Authors", slug="south-authors")
+    lead = make_member(north, Role.INSTRUCTOR, "pack-lead")
+    experts = [make_member(north, Role.INSTRUCTOR, f"pack-expert-{i}") for i in (1, 2)]
+    Membership.objects.create(user=lead, organization=south, role=Role.INSTRUCTOR)
+    vignette = make_draft(north, lead)
+    publish_ready(vignette, lead, experts)
+    for action in ("submit_for_review", "publish"):
+        authoring.vignette_transition(vignette=vignette, organization=north, actor=lead,
+                                      action=action)
+    before = authoring.current_references(vignette.current_revision)["cport"]
+    connection.close()
+    page = watched.page
+    base = live_server.url
+    sign_in(page, base, "pack-lead")
+
+    # Correct the CPORT reference: CPORT-1 was miscoded.
+    page.goto(f"{base}/author/vignettes/{vignette.pk}/")
+    page.locator("a[href$='/references/cport/correct/']").click()
+    page.get_by_label("Code for CPORT-1").select_option("1")
+    page.get_by_label("What was corrected and why").fill("CPORT-1 was miscoded.")
+    watched.shot("correct-reference")
+    page.get_by_role("button", name="Publish the correction").click()
+    page.get_by_text("Corrected reference published.").wait_for()
+    after = authoring.current_references(vignette.current_revision)["cport"]
+    assert after.number == before.number + 1
+    assert after.item_states()["CPORT-1"] == 1
+
+    # Export it as a content pack.
+    page.goto(f"{base}/author/")
+    page.get_by_role("link", name="Export a content pack").click()
+    page.check(f"input[name=vignettes][value='{vignette.slug}']")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the pack").click()
+    pack = Path(download.value.path())
+    assert zipfile.ZipFile(io.BytesIO(pack.read_bytes())).namelist() == [
+        f"vignettes/{vignette.slug}.md"]
+
+    # Switch to the other organisation and import the pack there: preview, then confirm.
+    page.get_by_label("Organisation").select_option("south-authors")
+    page.get_by_role("button", name="Switch").click()
+    page.get_by_text("You are now working in South Authors.").wait_for()
+    page.goto(f"{base}/author/")
+    page.get_by_role("link", name="Import a content pack").click()
+    page.get_by_label("Content pack (.zip)").set_input_files(str(pack))
+    page.get_by_role("button", name="Check and preview").click()
+    preview = page.locator("table.pack-preview")
+    preview.wait_for()
+    assert preview.locator("tbody tr").count() == 1 and "new" in preview.inner_text()
+    watched.shot("pack-preview")
+    assert not Vignette.objects.filter(owner=south).exists()
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("Pack imported: 1 change(s).").wait_for()
+    imported = Vignette.objects.get(owner=south, slug=vignette.slug)
+    assert authoring.current_references(imported.current_revision)["cport"].item_states() == (
+        after.item_states())
     watched.assert_clean()

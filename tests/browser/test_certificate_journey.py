@@ -1,6 +1,8 @@
 """Certification in a real browser: the trainee's certificates, the printable certificate with
-its QR code, the public verification page for a valid, a revoked and an unknown code, the org
-admin's pages. Fails on any CSP violation or JavaScript error."""
+its QR code and the holder's display choice, the public verification page for a valid, a
+revoked and an unknown code, the org admin's pages and forms (edit a rule and create one,
+acknowledge and resolve a drift alert, suspend and revoke a certificate). Fails on any CSP
+violation, JavaScript error, CSRF refusal or server error."""
 
 import datetime as dt
 import json
@@ -12,7 +14,18 @@ from tests.browser.conftest import WatchedPage, sign_in, unlabelled_controls
 from tests.conftest import api_for, make_member
 from tests.training.helpers import reference_body
 from training import certification
-from training.models import Assignment, Certificate, Cohort, FeedbackPolicy, Mode, Role
+from training.models import (
+    AlertStatus,
+    Assignment,
+    Certificate,
+    CertificationRule,
+    Cohort,
+    DriftAlert,
+    FeedbackPolicy,
+    Mode,
+    Rating,
+    Role,
+)
 from training.services.people import assignment_save
 from vignettes.models import VignetteSet
 
@@ -48,6 +61,16 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
                 json.dumps(reference_body(v["slug"], "cport")), content_type="application/json")
     assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200
     cert = Certificate.objects.get(holder=trainee)
+    # A drift alert on the certificate, as the CUSUM raises it: the ratings behind it and the
+    # path that crossed the threshold.
+    rating_ids = list(Rating.objects.filter(attempt_id=attempt["id"]).order_by("pk")
+                      .values_list("pk", flat=True)[:3])
+    alert = DriftAlert.objects.create(
+        organization=org, certificate=cert, kind="deviation", raised_at=now,
+        evidence={"rating_ids": rating_ids, "times": [now.isoformat()] * 3,
+                  "series": [2.0, 3.0, 3.0], "upper": [1.5, 4.0, 6.5], "lower": [0, 0, 0],
+                  "threshold": 4.0, "target": 0, "slack": 0.5, "alarm_index": 2,
+                  "direction": "upper", "alarm_rating_id": rating_ids[2]})
     connection.close()
 
     page = watched.page
@@ -97,6 +120,32 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
     watched.shot("5-admin-certification")
     page.click("text=CPORT")
     watched.shot("6-rule-and-d-study")
+    # Edit the CPORT rule (a longer validity), then create one for STABLE-2007.
+    page.get_by_label("Validity (months)").fill("36")
+    page.get_by_role("button", name="Save rule").click()
+    page.get_by_text("Certification rule saved.").wait_for()
+    page.goto(f"{live_server.url}/certification/manage/")
+    page.get_by_role("link", name="New rule").click()
+    page.get_by_label("Instrument").select_option("stable-2007")
+    page.get_by_role("button", name="Save rule").click()
+    page.get_by_text("Certification rule saved.").wait_for()
+    assert set(CertificationRule.objects.filter(organization=org).values_list(
+        "instrument__slug", "validity_months")) == {("cport", 36), ("stable-2007", 24)}
+
+    # The drift alert: acknowledge it, then resolve it with a note.
+    page.get_by_role("link", name="Alerts", exact=True).click()
+    page.wait_for_url("**/recalibration/alerts/")
+    page.locator(f"a[href$='/alerts/{alert.pk}/']").click()
+    page.get_by_label("Action").select_option("acknowledge")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("Alert updated.").wait_for()
+    watched.shot("6b-alert-acknowledged")
+    page.get_by_label("Action").select_option("resolve")
+    page.get_by_label("Note (required to resolve)").fill("Talked it through; recalibrated.")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("Alert updated.").wait_for()
+    alert.refresh_from_db()
+    assert (alert.status, alert.note) == (AlertStatus.RESOLVED, "Talked it through; recalibrated.")
     page.goto(f"{live_server.url}/certification/manage/certificates/")
     assert unlabelled_controls(page, "main") == []
     page.select_option(f"#action-{cert.pk}", "suspend")

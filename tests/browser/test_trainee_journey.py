@@ -3,7 +3,7 @@ submit, read feedback. Fails on any CSP violation or JavaScript error."""
 
 import pytest
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import WatchedPage, sign_in
 from tests.conftest import make_member
 from tests.training.helpers import PRACTICE, reference_for
 from training.models import Attempt, AttemptStatus, Role
@@ -111,3 +111,33 @@ def test_unconfirmed_edits_survive_a_lost_connection(content, live_server, watch
     page.reload()
     assert page.locator("#rating-cport input[name='item-CPORT-2']:checked").count() == 1
     watched.assert_clean()
+
+
+def test_scoring_form_posts_a_draft_and_submits_without_javascript(content, live_server, browser):
+    """The scoring page's own form (the "Save" button a browser without JavaScript uses) posts a
+    draft with the Origin Chromium sends; then the trainee submits."""
+    from django.db import connection
+
+    from training.models import Organization, Rating
+
+    org = Organization.objects.create(name="Plain Service", slug="plain")
+    make_member(org, Role.TRAINEE, "plain-trainee")
+    connection.close()
+    context = browser.new_context(java_script_enabled=False)
+    page = WatchedPage(context.new_page(), "test_scoring_without_javascript").page
+    sign_in(page, live_server.url, "plain-trainee")
+    page.goto(f"{live_server.url}/practice/{PRACTICE}/")
+    page.click("text=Start scoring")
+    page.wait_for_url("**/attempts/*/")
+    for instrument in ("cport", "stable-2007", "static-99r"):
+        choose_reference_codes(page, instrument)
+        page.locator(f"#rating-{instrument} button[type=submit]").click()
+        page.wait_for_load_state()
+    attempt = Attempt.objects.get(user__username="plain-trainee")
+    assert Rating.objects.filter(attempt=attempt).count() == 3
+    page.click("text=Review and submit")
+    page.click("button:has-text('Submit')")
+    page.wait_for_url("**/feedback/")
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.SUBMITTED
+    context.close()

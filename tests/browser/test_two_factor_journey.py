@@ -1,7 +1,8 @@
 """Two-factor sign-in in a real browser: an instructor turns it on from the account menu
 (QR code and secret, a real TOTP code), keeps the backup codes, signs out, and signs in again
-with the password and then the code. Fails on any CSP violation, JavaScript error or serious
-accessibility problem."""
+with the password and then the code; then makes new backup codes and turns two-factor sign-in
+off with one of them. Fails on any CSP violation, JavaScript error, serious accessibility
+problem, CSRF refusal or server error."""
 
 from base64 import b32decode
 
@@ -20,7 +21,7 @@ def code_from_secret(secret: str, steps_ahead: int = 0, drift: int = 0) -> str:
     return f"{totp(key, drift=drift + steps_ahead):06d}"
 
 
-def test_instructor_turns_on_two_factor_and_signs_in_with_a_code(content, live_server, watched):
+def test_instructor_turns_on_two_factor_signs_in_with_a_code_and_turns_it_off(content, live_server, watched):
     from django.db import connection
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -84,3 +85,33 @@ def test_instructor_turns_on_two_factor_and_signs_in_with_a_code(content, live_s
     page.wait_for_url("**/teach/")
     assert page.locator("button:has-text('Sign out (browser-instructor)')").count() == 1
     watched.shot("6-signed-in")
+
+    # New backup codes (the password again): the old ones stop working.
+    page.click("nav >> text=Two-factor sign-in")
+    page.wait_for_url("**/accounts/two-factor/")
+    renew = page.locator("#backup-codes")
+    renew.get_by_label("Your password").fill("pw-for-tests-1")
+    renew.get_by_role("button", name="Make new backup codes").click()
+    page.locator("ul.backup-codes").wait_for()
+    new_codes = page.locator("ul.backup-codes code").all_inner_texts()
+    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+    watched.shot("7-new-backup-codes")
+    page.click("text=I have kept them")
+    page.wait_for_url("**/accounts/two-factor/")
+
+    # Turn it off with the password and a backup code: an old one is refused, a new one works.
+    turn_off = page.locator("#disable")
+    turn_off.get_by_label("Your password").fill("pw-for-tests-1")
+    turn_off.get_by_label("Code from your authenticator app, or a backup code").fill(codes[0])
+    turn_off.get_by_role("button", name="Turn off").click()
+    page.locator("#disable").get_by_text("That code is not right.").wait_for()
+    assert TOTPDevice.objects.filter(user__username="browser-instructor").exists()
+    page.wait_for_timeout(1100)  # the 1-second wait after a wrong code
+    turn_off = page.locator("#disable")
+    turn_off.get_by_label("Your password").fill("pw-for-tests-1")
+    turn_off.get_by_label("Code from your authenticator app, or a backup code").fill(new_codes[0])
+    turn_off.get_by_role("button", name="Turn off").click()
+    page.get_by_text("Two-factor sign-in is off.").wait_for()
+    assert "Off." in page.locator("#status").inner_text()
+    assert not TOTPDevice.objects.filter(user__username="browser-instructor").exists()
+    watched.shot("8-off-again")

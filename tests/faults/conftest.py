@@ -1,4 +1,4 @@
-"""Fault tests (issue 10): a real gunicorn serving config.settings.production, real clients,
+"""Fault tests: a real gunicorn serving config.settings.production, real clients,
 real faults. `make faults` runs them alone with their figures shown."""
 
 import shutil

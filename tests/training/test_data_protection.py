@@ -1,4 +1,4 @@
-"""Data protection (issue 10): export a member's data, erase a member, retention settings."""
+"""Data protection: export a member's data, erase a member, retention settings."""
 
 import datetime as dt
 import io

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import browser_for, make_member
+from tests.factories import OrganizationFactory
 from training.models import (
     Assignment,
     AuditEvent,
@@ -626,17 +627,75 @@ def invitation(org, org_admin):
     )
 
 
+def open_invitation(client, token) -> str:
+    """Follow the e-mail's link as a browser does; returns the invitation page it moves on to."""
+    response = client.get(reverse("invitation-accept", args=[token]))
+    assert response.status_code == 302
+    return response["Location"]
+
+
+def test_invitation_link_moves_the_token_out_of_the_address(org, invitation):
+    client = Client()
+    url = reverse("invitation-accept", args=[invitation.token])
+    assert url == f"/invitations/{invitation.token}/"
+    response = client.get(url)
+    assert response.status_code == 302
+    page_url = response["Location"]
+    assert page_url == reverse("invitation-join", args=[invitation.invitation.pk])
+    assert invitation.token not in page_url
+    page = client.get(page_url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Join North Service" in html
+    assert invitation.token not in html
+    # The page keeps the site's referrer policy: its form posts with a real Origin header.
+    assert 'name="referrer"' not in html
+    assert page["Referrer-Policy"] == "same-origin"
+
+
+def test_invitation_page_works_only_in_the_browser_that_opened_the_link(org, invitation):
+    page_url = open_invitation(Client(), invitation.token)
+    elsewhere = Client()
+    for response in (elsewhere.get(page_url), elsewhere.post(page_url, {
+        "username": "newcomer", "password": "a long pass phrase 42",
+        "password2": "a long pass phrase 42",
+    })):
+        assert response.status_code == 404
+        assert "This invitation link is not valid" in response.content.decode()
+    assert not User.objects.filter(username="newcomer").exists()
+
+
+def test_two_invitations_opened_in_one_browser_each_keep_their_own(org, other_org, invitation):
+    south = people.invitation_create(
+        actor=make_member(other_org, Role.ORG_ADMIN, "admin-s"), organization=other_org,
+        email="newcomer@example.org", role=Role.TRAINEE,
+        accept_url_base="http://testserver/invitations/",
+    )
+    client = signed_in(make_member(OrganizationFactory(name="Third", slug="third"),
+                                   Role.TRAINEE, "joiner"))
+    north_page = open_invitation(client, invitation.token)
+    south_page = open_invitation(client, south.token)
+    assert client.post(north_page).status_code == 302
+    joiner = User.objects.get(username="joiner")
+    assert Membership.objects.get(user=joiner, organization=org).role == Role.INSTRUCTOR
+    assert not Membership.objects.filter(user=joiner, organization=other_org).exists()
+    assert client.post(south_page).status_code == 302
+    assert Membership.objects.get(user=joiner, organization=other_org).role == Role.TRAINEE
+    # Used: the page answers as for any invalid link.
+    assert client.get(north_page).status_code == 404
+
+
 def test_anonymous_invitee_creates_account_and_is_signed_in(org, invitation):
     client = Client(enforce_csrf_checks=True)
     url = reverse("invitation-accept", args=[invitation.token])
-    assert url == f"/invitations/{invitation.token}/"
     session = client.session
     session["before"] = True
     session.save()
     old_key = session.session_key
     client.cookies["sessionid"] = old_key  # an anonymous session already exists
-    token = csrf_token_from(client, url)
-    response = client.post(url, {"username": "newcomer", "password": "a long pass phrase 42",
+    page_url = open_invitation(client, invitation.token)
+    token = csrf_token_from(client, page_url)
+    response = client.post(page_url, {"username": "newcomer", "password": "a long pass phrase 42",
                                  "password2": "a long pass phrase 42",
                                  "csrfmiddlewaretoken": token})
     assert response.status_code == 302
@@ -645,6 +704,7 @@ def test_anonymous_invitee_creates_account_and_is_signed_in(org, invitation):
     assert Membership.objects.get(user=user, organization=org).role == Role.INSTRUCTOR
     assert client.session.session_key != old_key  # rotated at sign-in
     assert int(client.session["_auth_user_id"]) == user.pk
+    assert client.session["invitation_tokens"] == {}  # forgotten once used
     assert AuditEvent.objects.filter(organization=org, action="membership.created",
                                      actor=user).exists()
     # The link is used up.
@@ -667,7 +727,8 @@ def test_anonymous_invitee_creates_account_and_is_signed_in(org, invitation):
 )
 def test_invitation_account_bad_input(org, invitation, data, field):
     users = User.objects.count()
-    response = Client().post(reverse("invitation-accept", args=[invitation.token]), data)
+    client = Client()
+    response = client.post(open_invitation(client, invitation.token), data)
     assert_field_error(response, field)
     assert User.objects.count() == users
     assert Invitation.objects.get(pk=invitation.invitation.pk).accepted_at is None
@@ -676,7 +737,7 @@ def test_invitation_account_bad_input(org, invitation, data, field):
 def test_signed_in_user_accepts_with_one_button(org, invitation, other_org, outsider):
     client = Client(enforce_csrf_checks=True)
     client.force_login(outsider)
-    url = reverse("invitation-accept", args=[invitation.token])
+    url = open_invitation(client, invitation.token)
     page = client.get(url)
     assert page.status_code == 200
     assert "Accept the invitation" in page.content.decode()
@@ -691,7 +752,8 @@ def test_signed_in_user_accepts_with_one_button(org, invitation, other_org, outs
 
 
 def test_existing_member_cannot_use_an_invitation_to_change_role(org, invitation, org_admin):
-    response = signed_in(org_admin).post(reverse("invitation-accept", args=[invitation.token]))
+    client = signed_in(org_admin)
+    response = client.post(open_invitation(client, invitation.token))
     assert response.status_code == 400
     assert "already a member" in response.content.decode()
     assert Membership.objects.get(user=org_admin, organization=org).role == Role.ORG_ADMIN
@@ -709,13 +771,18 @@ def test_unknown_expired_and_used_links_look_the_same(org, org_admin, invitation
     )
     people.invitation_accept(token=used.token, username="used", password="a long pass phrase 42")
     bodies = set()
+    pages = [reverse("invitation-join", args=[pk])
+             for pk in (expired.invitation.pk, used.invitation.pk, 999999)]
     for token in ("not-a-real-token", expired.token, used.token):
         for client in (Client(), signed_in(trainee)):
             url = reverse("invitation-accept", args=[token])
-            for response in (client.get(url), client.post(url, {
-                "username": "x", "password": "a long pass phrase 42",
-                "password2": "a long pass phrase 42",
-            })):
+            responses = [client.get(url)]
+            for page_url in pages:
+                responses += [client.get(page_url), client.post(page_url, {
+                    "username": "x", "password": "a long pass phrase 42",
+                    "password2": "a long pass phrase 42",
+                })]
+            for response in responses:
                 assert response.status_code == 404
                 body = response.content.decode()
                 assert "This invitation link is not valid" in body
@@ -784,12 +851,11 @@ def test_csrf_is_enforced_on_every_manage_form(org, org_admin, trainee, instruct
 
 
 def test_csrf_is_enforced_on_invitation_acceptance(org, invitation, outsider):
-    url = reverse("invitation-accept", args=[invitation.token])
     anonymous = Client(enforce_csrf_checks=True)
     data = {"username": "newcomer", "password": "a long pass phrase 42",
             "password2": "a long pass phrase 42"}
-    assert anonymous.post(url, data).status_code == 403
+    assert anonymous.post(open_invitation(anonymous, invitation.token), data).status_code == 403
     signed = browser_for(outsider)
-    assert signed.post(url).status_code == 403
+    assert signed.post(open_invitation(signed, invitation.token)).status_code == 403
     assert not User.objects.filter(username="newcomer").exists()
     assert not Membership.objects.filter(organization=org, user=outsider).exists()

@@ -1,4 +1,4 @@
-"""The dashboards recover what the simulator planted (issue 6's acceptance check).
+"""The dashboards recover what the simulator planted: the known truth read back off the pages.
 
 Runs `simulate_cohort --trainees 40 --vignettes 30 --months 6 --seed 1` exactly as documented
 (about a minute on SQLite: 3,600 ratings written through the services) and reads the answers

@@ -1,4 +1,4 @@
-"""Issue 9: organisations author their own content (drafts, panels, review, corrections,
+"""Organisations author their own content (drafts, panels, review, corrections,
 content packs)."""
 
 import io

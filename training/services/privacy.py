@@ -1,4 +1,4 @@
-"""Data protection (issue 10): export a member's data, erase a member, apply retention.
+"""Data protection: export a member's data, erase a member, apply retention.
 
 Everything here acts inside one organisation and never reads or changes another's records.
 

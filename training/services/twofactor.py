@@ -60,7 +60,8 @@ class CodeCheck:
 
 def is_offered(user) -> bool:
     """Two-factor sign-in is offered to site staff and to org admins and instructors of any
-    organisation (issue 10); trainees-only users are not offered it."""
+    organisation, the people who see others' work and change roles, rules and content;
+    trainees-only users are not offered it."""
     if not user.is_authenticated:
         return False
     return user.is_staff or Membership.objects.filter(user=user, role__in=STAFF_ROLES).exists()

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{result.assigned} recalibration(s) assigned, {result.alerts} drift alert(s), "
                 f"{result.changes} other change(s), {result.reminders} reminder(s) sent.")
-        # Data retention (issue 10) runs with the same schedule; it is idempotent and locks
+        # Data retention runs with the same schedule; it is idempotent and locks
         # each organisation's row, so it is safe even when another tick is running.
         for retention in retention_apply(now=now):
             self.stdout.write("Retention " + describe(retention))
