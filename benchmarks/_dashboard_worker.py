@@ -19,7 +19,6 @@ def main(trainees: int, vignettes: int) -> None:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from training import analytics
     from training.models import (
         Attempt,
         AttemptStatus,
@@ -31,6 +30,9 @@ def main(trainees: int, vignettes: int) -> None:
         RatingItem,
         Role,
     )
+    from training.teaching import data as teaching_data
+    from training.teaching import reliability as cohort_reliability
+    from training.teaching import trainees as trainee_stats
     from vignettes.models import Instrument, ReferenceScoring, Vignette
 
     from ._timing import median_time
@@ -102,10 +104,10 @@ def main(trainees: int, vignettes: int) -> None:
         cursor.execute("ANALYZE")
 
     def dashboard():
-        data = analytics.cohort_data(cohort=cohort, instrument=instrument)
-        analytics.trainee_rows(data, now=now)
-        analytics.reliability_over_time(data, tz="Europe/London")
-        analytics.overall_item_reliability(data)
+        data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+        trainee_stats.trainee_rows(data, now=now)
+        cohort_reliability.reliability_over_time(data, tz="Europe/London")
+        cohort_reliability.overall_item_reliability(data)
         return data
 
     with CaptureQueriesContext(connection) as ctx:

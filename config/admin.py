@@ -13,7 +13,7 @@ class CalibrateAdminSite(admin.AdminSite):
     def has_permission(self, request):
         if not super().has_permission(request):
             return False
-        from training.services.twofactor import session_is_verified_or_unneeded
+        from training.accounts.twofactor import session_is_verified_or_unneeded
 
         return session_is_verified_or_unneeded(request.user)
 

@@ -3,7 +3,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import views
-from training import account_views, cert_views, twofactor_views
+from training.accounts import twofactor_views
+from training.accounts import views as account_views
+from training.certification import views as cert_views
 
 handler500 = "config.views.server_error"
 
@@ -41,7 +43,7 @@ urlpatterns = [
     path("library/", include("vignettes.urls")),
     path("author/", include("vignettes.authoring_urls")),
     path("", include("training.urls")),
-    path("invitations/", include("training.invitation_urls")),
+    path("invitations/", include("training.organisation.invitation_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
 ]

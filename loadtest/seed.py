@@ -27,9 +27,10 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from loadtest.ledger import Ledger
+from training.attempts.services import attempt_start_assignment, rating_save_draft
 from training.models import ApiToken, Assignment, Cohort, FeedbackPolicy, Mode, Organization, Role
-from training.services.attempts import attempt_start_assignment, rating_save_draft
-from training.services.people import assignment_save, membership_set_role
+from training.organisation.cohorts import assignment_save
+from training.organisation.members import membership_set_role
 from training.simulation import simulate_cohort
 from training.tenancy import profile_for
 from vignettes.models import ContentStatus, Instrument, Pool, Vignette, VignetteSet
@@ -133,7 +134,7 @@ def seed(
 
     t = time.monotonic()
     with transaction.atomic():
-        from training.certification import rule_save
+        from training.certification.rules import rule_save
         from training.models import CertificationRule
 
         if not CertificationRule.objects.filter(organization=org).exists():

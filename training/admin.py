@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from training.audit import acting_as
 from training.models import (
     Assignment,
     Attempt,
@@ -16,7 +17,6 @@ from training.models import (
     Rating,
     RatingItem,
 )
-from training.services.audit import acting_as
 from vignettes.admin import ReadOnlyMixin
 
 
@@ -136,4 +136,4 @@ if admin.site.is_registered(User):
 admin.site.register(User, AuditedUserAdmin)
 
 # Two-factor devices: deleting one is the recovery path, audited (training/twofactor_admin.py).
-from training import twofactor_admin  # noqa: E402, F401
+  # noqa: E402, F401

@@ -22,7 +22,8 @@ class TrainingConfig(AppConfig):
         # password or a deactivation ends the user's API tokens, however it was made.
         from django.contrib.auth import get_user_model
 
-        from training.services import audit, tokens
+        from training import audit
+        from training.accounts import tokens
 
         user_model = get_user_model()
         pre_delete.connect(audit.account_deleted, sender=user_model,

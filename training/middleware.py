@@ -69,7 +69,7 @@ class TwoFactorSessionMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            from training.services.twofactor import session_is_verified_or_unneeded
+            from training.accounts.twofactor import session_is_verified_or_unneeded
 
             if not session_is_verified_or_unneeded(user):
                 from django.contrib.auth import logout

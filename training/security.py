@@ -20,8 +20,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from config.throttling import client_address
+from training.exceptions import ObjectInOtherOrganization
 from training.models import Organization
-from training.tenancy import ObjectInOtherOrganization
 
 logger = logging.getLogger("calibrate.security")
 

@@ -21,12 +21,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
+from training.attempts.services import attempt_start_practice, attempt_submit, rating_save_draft
 from training.models import Cohort, Membership, Organization, Role
-from training.services.attempts import (
-    attempt_start_practice,
-    attempt_submit,
-    rating_save_draft,
-)
 from training.tenancy import profile_for
 from vignettes.models import ContentStatus, Instrument, Pool, ReferenceScoring, Vignette
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.views import APIView
 
+from training import security
+from training.exceptions import ObjectInOtherOrganization
 from training.models import Membership, Profile, Role
 
 
 def profile_for(user) -> Profile:
-    profile, _ = Profile.objects.get_or_create(user=user)
+    profile, _created = Profile.objects.get_or_create(user=user)
     return profile
 
 
@@ -44,22 +53,6 @@ def require_role(membership: Membership | None, *roles: str) -> Membership:
 STAFF_ROLES = (Role.INSTRUCTOR, Role.ORG_ADMIN)
 
 
-class ObjectInOtherOrganization(Http404):
-    """An object looked up by id inside the active organisation exists, but in another one.
-
-    The person gets exactly the answer a missing object gets (`missing`); the page and API
-    boundaries (`with_membership`, `OrganizationScopedApi`) record the attempt first
-    (training/security.py). Anywhere else it is simply that same 404."""
-
-    def __init__(self, *, missing: Exception, object_type: str, object_id,
-                 object_organization_id: int):
-        super().__init__(*getattr(missing, "args", ()))
-        self.missing = missing
-        self.object_type = object_type
-        self.object_id = str(object_id)
-        self.object_organization_id = object_organization_id
-
-
 def not_found_in(model, *, organization, via: str = "organization",
                  missing: Exception | None = None, **lookup) -> Exception:
     """The exception for an object that `lookup` did not find inside `organization`: `missing`
@@ -92,3 +85,76 @@ def get_in_organization(queryset, *, organization, via: str = "organization", **
         missing = Http404(f"No {model._meta.object_name} matches the given query.")
         raise not_found_in(model, organization=organization, via=via, missing=missing, **lookup)
     return obj
+
+
+# --- pages and API views: the active membership, roles, another organisation's objects ---
+
+
+def with_membership(*roles):
+    """Resolve the active membership (request.membership); optionally require a role. A
+    lookup of another organisation's object (`ObjectInOtherOrganization`) is recorded here
+    and answered with the ordinary 404."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            membership = getattr(request, "_calibrate_membership", None) or active_membership(
+                request.user
+            )
+            if membership is None:
+                return render(request, "training/no_membership.html")
+            if roles and membership.role not in roles:
+                raise PermissionDenied(_("Your role in this organisation does not allow this."))
+            request.membership = membership
+            request.organization = membership.organization
+            try:
+                return view(request, *args, **kwargs)
+            except ObjectInOtherOrganization as denial:
+                # Recorded, then answered exactly as for an object that does not exist.
+                security.cross_organization_denied(
+                    request, organization=membership.organization, denial=denial)
+                raise denial.missing from None
+
+        return wrapper
+
+    return decorator
+
+
+ORG_HEADER = OpenApiParameter(
+    "X-Organization",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Slug of the organisation to act in (default: your active organisation).",
+)
+
+
+class OrganizationScopedApi(APIView):
+    """Every endpoint acts inside one organisation the user belongs to. A lookup of another
+    organisation's object (`ObjectInOtherOrganization`) is recorded here and answered with
+    the ordinary 404."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ObjectInOtherOrganization):
+            membership = getattr(self, "_membership", None)
+            security.cross_organization_denied(
+                self.request, denial=exc,
+                organization=membership.organization if membership else None)
+            exc = exc.missing
+        return super().handle_exception(exc)
+
+    @property
+    def membership(self):
+        if not hasattr(self, "_membership"):
+            membership = active_membership(
+                self.request.user, requested_slug=self.request.headers.get("X-Organization")
+            )
+            if membership is None:
+                raise PermissionDenied("You are not a member of any organisation.")
+            self._membership = membership
+        return self._membership
+
+    @property
+    def organization(self):
+        return self.membership.organization

@@ -23,10 +23,10 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from training.audit import audit_record
 from training.exceptions import Conflict
 from training.models import Membership, Organization, Role
 from training.reliability import fleiss_kappa, icc, krippendorff_alpha, percent_agreement
-from training.services.audit import audit_record
 from vignettes import content_files, scoring
 from vignettes.models import (
     ContentStatus,

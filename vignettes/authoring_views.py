@@ -14,8 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from training.exceptions import Conflict
 from training.models import Membership
-from training.tenancy import STAFF_ROLES, get_in_organization
-from training.views import with_membership
+from training.tenancy import STAFF_ROLES, get_in_organization, with_membership
 from vignettes import authoring, content_files
 from vignettes.models import (
     CaseType,

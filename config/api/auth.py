@@ -18,8 +18,8 @@ from rest_framework.views import APIView
 
 from config.api.authentication import ExpiringTokenAuthentication
 from config.throttling import cool_off_minutes
+from training.accounts import tokens
 from training.models import ApiToken
-from training.services import tokens
 
 
 class ExpiringTokenScheme(OpenApiAuthenticationExtension):
@@ -55,7 +55,7 @@ class OTPAuthTokenSerializer(AuthTokenSerializer):
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        from training.services import twofactor
+        from training.accounts import twofactor
 
         user = attrs["user"]
         if not twofactor.is_enabled(user):

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 
-from training.services import tokens
+from training.accounts import tokens
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):

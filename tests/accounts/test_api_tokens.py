@@ -13,8 +13,8 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from tests.accounts.test_two_factor import code_for, enrol
+from training.accounts import twofactor
 from training.models import ApiToken, AuditEvent
-from training.services import twofactor
 
 pytestmark = pytest.mark.django_db
 

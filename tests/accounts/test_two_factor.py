@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 
 from tests.conftest import make_member
 from tests.factories import UserFactory
+from training.accounts import twofactor
 from training.models import ApiToken, AuditEvent, Role
-from training.services import twofactor
 
 pytestmark = pytest.mark.django_db
 

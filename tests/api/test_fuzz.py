@@ -29,9 +29,9 @@ def tokens(org):
     import time_machine
 
     from tests.training.test_certification import T0, make_exam, take_and_pass
-    from training import certification
+    from training.certification import rules
 
-    certification.rule_save(actor=users["org_admin"], organization=org, instrument_slug="cport",
+    rules.rule_save(actor=users["org_admin"], organization=org, instrument_slug="cport",
                             now=T0)
     exam = make_exam(org, [users["trainee"]], users["instructor"])
     with time_machine.travel(T0, tick=False):

@@ -7,8 +7,8 @@ import pytest
 from tests.browser.conftest import sign_in
 from tests.conftest import make_member
 from tests.factories import UserFactory
+from training.audit import audit_record
 from training.models import AuditEvent, Membership, Organization, Role
-from training.services.audit import audit_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from tests.browser.conftest import WatchedPage, sign_in, unlabelled_controls
 from tests.conftest import api_for, make_member
 from tests.training.helpers import reference_body
-from training import certification
+from training.certification import rules
 from training.models import (
     AlertStatus,
     Assignment,
@@ -26,7 +26,7 @@ from training.models import (
     Rating,
     Role,
 )
-from training.services.people import assignment_save
+from training.organisation.cohorts import assignment_save
 from vignettes.models import VignetteSet
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,7 +41,7 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
     admin = make_member(org, Role.ORG_ADMIN, "cert-admin")
     instructor = make_member(org, Role.INSTRUCTOR, "cert-instructor")
     trainee = make_member(org, Role.TRAINEE, "cert-trainee")
-    certification.rule_save(actor=admin, organization=org, instrument_slug="cport")
+    rules.rule_save(actor=admin, organization=org, instrument_slug="cport")
     cohort = Cohort.objects.create(organization=org, name="Cert cohort")
     cohort.trainees.add(trainee)
     cohort.instructors.add(instructor)

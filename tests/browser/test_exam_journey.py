@@ -14,7 +14,7 @@ from django.utils import timezone
 from tests.browser.conftest import sign_in, unlabelled_controls
 from tests.conftest import make_member
 from tests.training.helpers import reference_for
-from training import certification
+from training.certification import rules
 from training.models import (
     Assignment,
     Attempt,
@@ -26,7 +26,7 @@ from training.models import (
     Rating,
     Role,
 )
-from training.services.people import assignment_save
+from training.organisation.cohorts import assignment_save
 from vignettes.models import ReferenceItemScore, Vignette, VignetteSet, VignetteSetMember
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -67,7 +67,7 @@ def test_exam_reload_deadline_finalise_and_result(content, live_server, watched)
                                          vignette=Vignette.objects.get(slug=slug, owner=None))
     # This organisation's rule shows exam feedback right after the exam.
     admin = make_member(org, Role.ORG_ADMIN, "exam-admin")
-    certification.rule_save(actor=admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=admin, organization=org, instrument_slug="cport",
                             exam_feedback_policy=FeedbackPolicy.IMMEDIATE)
     now = timezone.now()
     assignment_save(
@@ -217,7 +217,7 @@ def test_exam_assignment_looser_than_the_rule_is_refused_in_the_form(content, li
     org = Organization.objects.create(name="Strict Service", slug="strict-service")
     admin = make_member(org, Role.ORG_ADMIN, "strict-admin")
     instructor = make_member(org, Role.INSTRUCTOR, "strict-instructor")
-    certification.rule_save(actor=admin, organization=org, instrument_slug="cport")
+    rules.rule_save(actor=admin, organization=org, instrument_slug="cport")
     cohort = Cohort.objects.create(organization=org, name="Strict cohort")
     cohort.instructors.add(instructor)
     pool = VignetteSet.objects.get(slug="cport-exam-pool", owner__isnull=True)

@@ -9,7 +9,7 @@ import pytest
 from tests.browser.conftest import sign_in
 from tests.conftest import make_member
 from training.models import Membership, Organization, Role
-from training.services import people
+from training.organisation import members as member_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,7 +19,7 @@ def _invite(live_server, email, role=Role.TRAINEE):
 
     org = Organization.objects.create(name="Joining Service", slug="joining")
     admin = make_member(org, Role.ORG_ADMIN, "joining-admin")
-    result = people.invitation_create(
+    result = member_services.invitation_create(
         actor=admin, organization=org, email=email, role=role,
         accept_url_base=f"{live_server.url}/invitations/",
     )

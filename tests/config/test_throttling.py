@@ -18,7 +18,7 @@ from django.test import Client, RequestFactory, override_settings
 from config.settings.base import env_int
 from config.throttling import client_address
 from tests.factories import UserFactory
-from training import certification
+from training.certification import certificates
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("axes_on")]
 
@@ -223,7 +223,7 @@ def verify(code, *, forwarded):
 def test_verification_behind_the_proxy_counts_each_client_separately():
     with time_machine.travel(NOON, tick=False):
         statuses = [verify("A" * 32, forwarded="203.0.113.5")
-                    for _ in range(certification.VERIFY_RATE_LIMIT + 1)]
+                    for _ in range(certificates.VERIFY_RATE_LIMIT + 1)]
         assert statuses[-2:] == [404, 429]
         # Another visitor behind the same proxy has a bucket of their own.
         assert verify("A" * 32, forwarded="203.0.113.6") == 404
@@ -233,6 +233,6 @@ def test_verification_behind_the_proxy_counts_each_client_separately():
 
 def test_verification_without_a_trusted_proxy_ignores_a_spoofed_header():
     with time_machine.travel(NOON, tick=False):
-        for n in range(certification.VERIFY_RATE_LIMIT):
+        for n in range(certificates.VERIFY_RATE_LIMIT):
             assert verify("A" * 32, forwarded=f"203.0.113.{n}") == 404
         assert verify("A" * 32, forwarded="198.51.100.200") == 429

@@ -13,8 +13,8 @@ from django.utils import timezone
 from loadtest.check import check
 from loadtest.ledger import Ledger
 from loadtest.seed import seed
+from training.attempts.services import attempt_start_assignment, attempt_submit, rating_save_draft
 from training.models import Attempt, AttemptStatus, CertificationDecision, Rating, RatingItem
-from training.services.attempts import attempt_start_assignment, attempt_submit, rating_save_draft
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ def seed(clients: int) -> None:
     from django.utils import timezone
     from django.utils.module_loading import import_string
 
+    from training.attempts.services import attempt_start_practice
     from training.models import ApiToken, Membership, Organization, Role
-    from training.services.attempts import attempt_start_practice
     from training.tenancy import profile_for
     from vignettes.models import Instrument
 

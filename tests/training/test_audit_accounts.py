@@ -10,9 +10,10 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import make_member
+from training.audit import acting_as, audit_record
 from training.models import AuditEvent, Membership, Role
-from training.services import privacy
-from training.services.audit import acting_as, audit_record
+from training.organisation import erasure
+from training.organisation import export as export_services
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +86,7 @@ def test_deleting_a_user_in_the_admin_keeps_their_name_on_past_events(
     assert f'id="event-{past.pk}"' in filtered.content.decode()
     system = signed_in(second_admin).get(reverse("manage:audit"), {"actor": "system"})
     assert f'id="event-{past.pk}"' not in system.content.decode()
-    export = privacy.member_export(actor=second_admin, organization=org, user=trainee)
+    export = export_services.member_export(actor=second_admin, organization=org, user=trainee)
     exported = next(e for e in export["audit_events"] if e["action"] == "thing.done")
     assert exported["actor"] == "admin-a" and exported["about"] == "trainee-a"
     changelist = admin_client.get(reverse("admin:training_auditevent_changelist"))
@@ -161,7 +162,7 @@ def test_erasure_replaces_the_name_snapshots_by_the_pseudonym(org, org_admin, tr
         about = audit_record(actor=second, organization=org,
                              obj=Membership.objects.get(user=trainee), action="thing.about_her")
     with time_machine.travel(T0 + dt.timedelta(days=1), tick=False):
-        result = privacy.member_erase(actor=org_admin, organization=org,
+        result = erasure.member_erase(actor=org_admin, organization=org,
                                       membership=Membership.objects.get(user=trainee),
                                       confirm="trainee-a")
     acted = AuditEvent.objects.get(pk=acted.pk)
@@ -186,7 +187,7 @@ def test_erasure_in_one_organisation_keeps_the_name_in_the_other(org, other_org,
     north = audit_record(actor=alice, organization=org, obj=org, action="thing.north")
     south = audit_record(actor=alice, organization=other_org, obj=other_org,
                          action="thing.south")
-    result = privacy.member_erase(actor=org_admin, organization=org,
+    result = erasure.member_erase(actor=org_admin, organization=org,
                                   membership=Membership.objects.get(user=alice, organization=org),
                                   confirm="alice-both")
     assert not result.in_place
@@ -230,7 +231,7 @@ def test_the_data_migration_fills_the_names_of_older_events(org, other_org, org_
 
     north = old_event(org, "thing.north", alice, subject=org_admin)
     south = old_event(other_org, "thing.south", alice)
-    result = privacy.member_erase(actor=org_admin, organization=org,
+    result = erasure.member_erase(actor=org_admin, organization=org,
                                   membership=Membership.objects.get(user=alice, organization=org),
                                   confirm="alice-both")
     # The erasure (new code) already pseudonymised North's; undo that to stand for the state

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from tests.conftest import api_for, browser_for, make_member
 from tests.training.helpers import reference_body, reference_for, reference_secrets
-from training import certification
+from training.attempts import exams
+from training.certification import certificates, rules
 from training.models import (
     Assignment,
     Attempt,
@@ -31,7 +32,7 @@ from training.models import (
     Rating,
     Role,
 )
-from training.services.people import assignment_save
+from training.organisation.cohorts import assignment_save
 from vignettes.models import Vignette, VignetteSet
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,7 @@ def make_exam(org, trainees, instructor, *, policy=FeedbackPolicy.NEVER, draw=10
 
 @pytest.fixture
 def rule(org, org_admin):
-    return certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    return rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                                    now=T0 - dt.timedelta(days=3))
 
 
@@ -114,19 +115,19 @@ def take_and_pass(api, exam):
 def test_draw_stratified_by_largest_remainder_unseen_first_random_order():
     pool = [f"a{i}" for i in range(6)] + [f"b{i}" for i in range(3)] + ["c0"]
     strata = {x: x[0] for x in pool}
-    drawn = certification.draw_stratified(pool, n=5, strata=strata, seen=set(),
+    drawn = exams.draw_stratified(pool, n=5, strata=strata, seen=set(),
                                           rng=random.Random(1))
     # exact quotas 3, 1.5, 0.5 -> 3 a, then the largest remainders (0.5 each) share one seat
     counts = Counter(x[0] for x in drawn)
     assert counts["a"] == 3 and counts["b"] + counts["c"] == 2 and len(set(drawn)) == 5
     seen = {"a0", "a1", "a2", "a3"}
-    drawn = certification.draw_stratified(pool, n=5, strata=strata, seen=seen,
+    drawn = exams.draw_stratified(pool, n=5, strata=strata, seen=seen,
                                           rng=random.Random(2))
     assert not set(drawn) & seen  # 6 unseen vignettes: the pool allows it
-    drawn = certification.draw_stratified(pool, n=9, strata=strata, seen=seen,
+    drawn = exams.draw_stratified(pool, n=9, strata=strata, seen=seen,
                                           rng=random.Random(3))
     assert len(set(drawn)) == 9 and len(set(drawn) & seen) == 3  # only where it must
-    orders = {tuple(certification.draw_stratified(pool, n=10, strata=strata, seen=set(),
+    orders = {tuple(exams.draw_stratified(pool, n=10, strata=strata, seen=set(),
                                                   rng=random.Random(s))) for s in range(5)}
     assert len(orders) > 1
 
@@ -153,7 +154,7 @@ def test_clock_starts_at_first_open_and_saves_after_the_deadline_are_409(exam, t
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
         # Started without reading it (the service): no clock yet.
-        from training.services.attempts import attempt_start_assignment
+        from training.attempts.services import attempt_start_assignment
 
         attempt = attempt_start_assignment(user=trainee, organization=org, assignment=exam)
         assert attempt.deadline is None and attempt.opened_at is None
@@ -231,7 +232,7 @@ def test_ten_concurrent_exam_starts_create_exactly_one(content, org):
     trainee = make_member(org, Role.TRAINEE, "racer")
     admin = make_member(org, Role.ORG_ADMIN, "racer-admin")
     instructor = make_member(org, Role.INSTRUCTOR, "racer-instructor")
-    certification.rule_save(actor=admin, organization=org, instrument_slug="cport")
+    rules.rule_save(actor=admin, organization=org, instrument_slug="cport")
     exam = make_exam(org, [trainee], instructor, attempts=5)
     statuses = []
     barrier = threading.Barrier(10)
@@ -279,7 +280,7 @@ def test_exam_vignettes_and_references_are_not_readable_elsewhere(exam, trainee)
 def test_pass_issues_a_certificate_that_verifies_publicly(org, trainee, instructor, client,
                                                          org_admin):
     # 7 of the 14 pool cases per attempt, so that the renewal below gets unseen cases.
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             min_exam_vignettes=7, now=T0 - dt.timedelta(days=3))
     exam = make_exam(org, [trainee], instructor, draw=7)
     api = api_for(trainee)
@@ -387,7 +388,7 @@ def test_unknown_and_malformed_codes_answer_the_same_then_429(client, db):
     page_unknown = client.get("/verify/" + "B" * 32)
     page_malformed = client.get("/verify/%3Cb%3E")
     assert page_unknown.status_code == page_malformed.status_code == 404
-    for _ in range(certification.VERIFY_RATE_LIMIT):
+    for _ in range(certificates.VERIFY_RATE_LIMIT):
         last = client.get("/api/v1/certificates/verify/" + "C" * 32 + "/")
     assert last.status_code == 429 and int(last["Retry-After"]) >= 1
     assert client.get("/verify/" + "D" * 32).status_code == 429
@@ -402,7 +403,7 @@ def test_revoke_needs_a_reason_is_audited_and_other_orgs_get_404(exam, trainee, 
         take_and_pass(api_for(trainee), exam)
     cert = Certificate.objects.get()
     with pytest.raises(ValidationError):
-        certification.certificate_set_status(actor=org_admin, organization=cert.organization,
+        certificates.certificate_set_status(actor=org_admin, organization=cert.organization,
                                              certificate_id=cert.pk, action="revoke", reason=" ")
     other_admin = make_member(other_org, Role.ORG_ADMIN, "admin-south")
     browser = browser_for(other_admin)
@@ -479,8 +480,8 @@ def test_rule_reliability_with_simulated_history(org, trainee, instructor):
     cohort = Cohort.objects.create(organization=org, name="Sim")
     simulate_cohort(organization=org, cohort=cohort, trainees=6, vignettes=8, months=2,
                     seed=7, start=T0 - dt.timedelta(days=70), ratings_per_trainee=8)
-    rule = certification.rule_save(actor=None, organization=org, instrument_slug="cport")
-    study = certification.rule_reliability(rule=rule)
+    rule = rules.rule_save(actor=None, organization=org, instrument_slug="cport")
+    study = rules.rule_reliability(rule=rule)
     if study.defined:
         assert study.components.method in ("ANOVA", "REML") and study.n_raters >= 2
         assert study.curve

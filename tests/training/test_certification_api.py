@@ -8,7 +8,7 @@ import time_machine
 
 from tests.conftest import api_for, make_member
 from tests.training.test_certification import T0, make_exam, start, take_and_pass
-from training import certification
+from training.certification import certificates, rules
 from training.models import Certificate, CertificationDecision, FeedbackPolicy, Role
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def passed(org, org_admin, trainee, trainee2, instructor):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             now=T0 - dt.timedelta(days=3))
     exam = make_exam(org, [trainee, trainee2], instructor)
     with time_machine.travel(T0, tick=False):
@@ -79,7 +79,7 @@ def test_the_org_admin_sees_every_one_and_filters(passed, org_admin, trainee):
     assert bad.status_code == 400 and "status" in bad.json()
     assert api.get(f"/api/v1/certification-decisions/{decision.pk}/").json()["user"] == \
         trainee.username
-    certification.certificate_set_status(actor=org_admin, organization=cert.organization,
+    certificates.certificate_set_status(actor=org_admin, organization=cert.organization,
                                          certificate_id=cert.pk, action="suspend",
                                          reason="Recalibration missed.")
     row = api.get(f"/api/v1/certificates/{cert.pk}/").json()
@@ -88,7 +88,7 @@ def test_the_org_admin_sees_every_one_and_filters(passed, org_admin, trainee):
 
 def test_a_trainee_sees_a_decision_only_when_the_feedback_policy_releases_it(
         org, org_admin, trainee, instructor):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             exam_feedback_policy=FeedbackPolicy.AFTER_CLOSE,
                             now=T0 - dt.timedelta(days=3))
     exam = make_exam(org, [trainee], instructor, policy=FeedbackPolicy.AFTER_CLOSE)

@@ -13,8 +13,8 @@ from django.test import Client
 from tests.conftest import api_for, make_member
 from tests.training.helpers import PRACTICE
 from training import security
+from training.attempts import services as attempt_services
 from training.models import Cohort, Membership, Role
-from training.services import attempts as attempt_services
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,9 @@ from django.urls import reverse
 
 from tests.conftest import api_for, make_member
 from tests.training.helpers import PRACTICE, reference_body
-from training import analytics, certification
+from training.attempts.services import attempt_start_practice, attempt_submit, rating_save_draft
+from training.audit import audit_record
+from training.certification import certificates, rules
 from training.models import (
     ApiToken,
     Attempt,
@@ -33,10 +35,10 @@ from training.models import (
     RatingComment,
     Role,
 )
-from training.services import privacy
-from training.services.attempts import attempt_start_practice, attempt_submit, rating_save_draft
-from training.services.audit import audit_record
+from training.organisation import erasure, retention
 from training.simulation import simulate_cohort
+from training.teaching import data as teaching_data
+from training.teaching import reliability as cohort_reliability
 from vignettes.models import Instrument
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +87,7 @@ def certify(org, user, *, at, rule, note=""):
         organization=org, attempt=attempt, user=user, rule=rule, instrument_version=version,
         passed=True, criteria=[], decided_at=at)
     with transaction.atomic():
-        return certification.certificate_issue(decision=decision, rule=rule, now=at)
+        return certificates.certificate_issue(decision=decision, rule=rule, now=at)
 
 
 def signed_in(user) -> Client:
@@ -107,7 +109,7 @@ def admin_b(other_org):
 
 @pytest.fixture
 def rule(org, org_admin):
-    return certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    return rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                                    now=T0 - dt.timedelta(days=3))
 
 
@@ -144,13 +146,13 @@ def alice(cohort, other_org):
 
 def stats(cohort):
     """Everything the dashboards compute for the cohort, keyed without usernames."""
-    data = analytics.cohort_data(cohort=cohort,
+    data = teaching_data.cohort_data(cohort=cohort,
                                  instrument=Instrument.objects.get(slug="stable-2007"))
     overall = {code: {name: (e.value, e.ci95 if hasattr(e, "ci95") else None)
                       for name, e in est.items()}
-               for code, est in analytics.overall_item_reliability(data).items()}
+               for code, est in cohort_reliability.overall_item_reliability(data).items()}
     windows = [(w.start, w.end, w.ratings, w.alpha_total.value)
-               for w in analytics.reliability_over_time(data, window="month")]
+               for w in cohort_reliability.reliability_over_time(data, window="month")]
     return overall, windows, data.n
 
 
@@ -386,15 +388,15 @@ def test_cannot_erase_yourself_or_the_last_org_admin(org, org_admin, bob):
     assert response.status_code == 400 and "cannot erase yourself" in response.content.decode()
     staff = User.objects.create_user("site-staff", is_staff=True)
     with pytest.raises(ValidationError, match="at least one organisation admin"):
-        privacy.member_erase(actor=staff, organization=org, membership=own, confirm="admin-a")
+        erasure.member_erase(actor=staff, organization=org, membership=own, confirm="admin-a")
     with pytest.raises(CommandError, match="at least one organisation admin"):
         call_command("erase_member", "--org", "north", "--user", "admin-a", "--yes")
     # With a second admin, the first can be erased by them.
     second = make_member(org, Role.ORG_ADMIN, "admin-two")
-    privacy.member_erase(actor=second, organization=org, membership=own, confirm="admin-a")
+    erasure.member_erase(actor=second, organization=org, membership=own, confirm="admin-a")
     # ...and the pseudonym no longer counts as an admin: the second is now the last one.
     with pytest.raises(ValidationError, match="at least one organisation admin"):
-        privacy.member_erase(actor=staff, organization=org,
+        erasure.member_erase(actor=staff, organization=org,
                              membership=membership(second, org), confirm="admin-two")
     assert org_admin.__class__.objects.get(pk=org_admin.pk).username.startswith("erased-")
 
@@ -413,7 +415,7 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(org, other_org, 
     before_stats = stats(cohort)
     before_csv = export_csv(api_for(org_admin), cohort)
 
-    result = privacy.member_erase(actor=org_admin, organization=org,
+    result = erasure.member_erase(actor=org_admin, organization=org,
                                   membership=membership(alice, org), confirm="alice-both")
     assert not result.in_place
     pseudonym = User.objects.get(username=result.pseudonym)
@@ -537,14 +539,14 @@ def test_old_attempts_lose_notes_and_leavers_are_pseudonymised(org, retention_wo
     cert_attempt = w["cert"].decision.attempt
     at = T0 + dt.timedelta(days=365, minutes=5)
     before = snapshot()
-    dry = privacy.retention_apply(now=at, dry_run=True)
+    dry = retention.retention_apply(now=at, dry_run=True)
     assert snapshot() == before  # a dry run changes nothing
     out = io.StringIO()
     call_command("apply_retention", "--now", at.isoformat(), "--dry-run", stdout=out)
     assert out.getvalue().startswith("[dry run] north:")
     assert snapshot() == before
 
-    real = privacy.retention_apply(now=at)
+    real = retention.retention_apply(now=at)
     assert [r.__dict__ for r in real] == [r.__dict__ for r in dry]  # the dry run was exact
     north = real[0]
     assert north.organization == "north" and north.people_pseudonymised == 1
@@ -571,7 +573,7 @@ def test_old_attempts_lose_notes_and_leavers_are_pseudonymised(org, retention_wo
 
     # Idempotent: a second run finds nothing to do.
     after = snapshot()
-    again = privacy.retention_apply(now=at)
+    again = retention.retention_apply(now=at)
     assert not again[0].changed and snapshot() == after
 
 
@@ -585,7 +587,7 @@ def test_certification_tick_applies_retention(org, retention_world):
 
 def test_nothing_is_touched_without_settings(org, other_org, trainee):
     draft = practice(trainee, org, T0, submit=False, note="kept")
-    results = privacy.retention_apply(now=T0 + dt.timedelta(days=3650))
+    results = retention.retention_apply(now=T0 + dt.timedelta(days=3650))
     assert results == []
     assert Attempt.objects.filter(pk=draft.pk).exists()
 

@@ -4,7 +4,8 @@ through the services, with a decision, a certificate that verifies publicly, and
 import pytest
 
 from tests.conftest import api_for
-from training import demo, selectors
+from training import demo
+from training.attempts import progress
 from training.models import Certificate, CertificateStatus, CertificationDecision
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +49,7 @@ def test_demo_exam_keeps_its_cases_secret_and_refuses_a_retake_it_cannot_draw(co
     practice = Rating.objects.filter(
         attempt__user=holder, attempt__mode=Mode.PRACTICE, submitted_at__isnull=False,
         reference_scoring__isnull=False, instrument_version__instrument__slug="cport").count()
-    shown = {p.slug: p.ratings for p in selectors.trainee_progress(
+    shown = {p.slug: p.ratings for p in progress.trainee_progress(
         user=holder, organization=exam.organization)}
     assert shown.get("cport", 0) == practice
     assert api.get("/api/v1/certification-decisions/").json()["count"] == 1

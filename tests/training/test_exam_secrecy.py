@@ -14,7 +14,8 @@ from django.db import transaction
 
 from tests.conftest import api_for, browser_for, make_member
 from tests.training.helpers import reference_for, reference_secrets
-from training import certification, disclosure, selectors
+from training.attempts import disclosure, exams, progress
+from training.certification import rules
 from training.models import (
     Assignment,
     Attempt,
@@ -27,8 +28,8 @@ from training.models import (
     RatingComment,
     Role,
 )
-from training.services import privacy
-from training.services.people import assignment_save
+from training.organisation import export as export_services
+from training.organisation.cohorts import assignment_save
 from vignettes.models import Vignette, VignetteSet, VignetteSetMember
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +105,7 @@ def candidate_sees(trainee, org_admin, org, attempt_id) -> dict[str, str]:
         "progress": browser.get("/progress/").content.decode(),
         "feedback page": browser.get(f"/attempts/{attempt_id}/feedback/").content.decode(),
         "certification": browser.get("/certification/").content.decode(),
-        "export": json.dumps(privacy.member_export(actor=org_admin, organization=org,
+        "export": json.dumps(export_services.member_export(actor=org_admin, organization=org,
                                                    user=trainee)),
     }
     for path in (f"/api/v1/attempts/{attempt_id}/", "/api/v1/attempts/",
@@ -131,7 +132,7 @@ def assert_nothing_of_the_reference(seen, slug, rating_id):
 @pytest.mark.parametrize("policy", [FeedbackPolicy.AFTER_CLOSE, FeedbackPolicy.NEVER])
 def test_an_open_exam_shows_its_candidate_nothing_of_the_reference_until_released(
         org, org_admin, instructor, trainee, policy):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             exam_feedback_policy=policy, now=T0 - dt.timedelta(days=3))
     slug = applicable_exam_case()
     exam = exam_for(org, [trainee], instructor, pool=one_case_pool(org, slug), policy=policy)
@@ -143,8 +144,8 @@ def test_an_open_exam_shows_its_candidate_nothing_of_the_reference_until_release
                                      text=reference_secrets(slug)[1])
         seen = candidate_sees(trainee, org_admin, org, attempt_id)
         assert_nothing_of_the_reference(seen, slug, rating.pk)
-        assert selectors.recommended_cases(user=trainee, organization=org) == []
-        assert selectors.trainee_progress(user=trainee, organization=org) == []
+        assert progress.recommended_cases(user=trainee, organization=org) == []
+        assert progress.trainee_progress(user=trainee, organization=org) == []
         assert api_for(trainee).get(f"/api/v1/attempts/{attempt_id}/feedback/"
                                     ).status_code == 403
         assert api_for(trainee).get(f"/api/v1/attempts/{attempt_id}/").json()[
@@ -162,12 +163,12 @@ def test_an_open_exam_shows_its_candidate_nothing_of_the_reference_until_release
         assert "practises" in seen["dashboard"]
         assert "Items you most often miss" in seen["progress"]
         assert reference_secrets(slug)[1] in seen["export"]
-        assert selectors.trainee_progress(user=trainee, organization=org)[0].ratings == 1
+        assert progress.trainee_progress(user=trainee, organization=org)[0].ratings == 1
         assert disclosure.reference_released(rating=rating)
 
 
 def test_a_recalibration_follows_the_rules_policy_as_an_exam_does(org, org_admin, trainee):
-    rule = certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rule = rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                                    now=T0 - dt.timedelta(days=3))
     slug = applicable_exam_case()
     from tests.training.test_recalibration import certify
@@ -188,9 +189,9 @@ def test_a_recalibration_follows_the_rules_policy_as_an_exam_does(org, org_admin
                 content_type="application/json")
         assert api.post(f"/api/v1/attempts/{attempt.pk}/submit/").status_code == 200
         assert api.get(f"/api/v1/attempts/{attempt.pk}/feedback/").status_code == 403
-        assert selectors.trainee_progress(user=trainee, organization=org) == []
+        assert progress.trainee_progress(user=trainee, organization=org) == []
         assert "practises" not in browser_for(trainee).get("/dashboard/").content.decode()
-        certification.rule_save(actor=org_admin, organization=org, rule=rule,
+        rules.rule_save(actor=org_admin, organization=org, rule=rule,
                                 exam_feedback_policy=FeedbackPolicy.IMMEDIATE)
         assert api.get(f"/api/v1/attempts/{attempt.pk}/feedback/").status_code == 200
 
@@ -205,7 +206,7 @@ def test_free_practice_feedback_is_unchanged(org, trainee):
             content_type="application/json")
     assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200
     assert api.get(f"/api/v1/attempts/{attempt['id']}/feedback/").status_code == 200
-    assert selectors.trainee_progress(user=trainee, organization=org)[0].ratings == 1
+    assert progress.trainee_progress(user=trainee, organization=org)[0].ratings == 1
 
 
 # --- the assignment can tighten the rule, never loosen it ---------------------------------
@@ -221,7 +222,7 @@ def test_free_practice_feedback_is_unchanged(org, trainee):
 ])
 def test_an_exam_assignment_looser_than_the_rule_is_refused(org, org_admin, instructor,
                                                              rule_policy, chosen, refused):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             exam_feedback_policy=rule_policy)
     if refused:
         with pytest.raises(ValidationError) as error, transaction.atomic():
@@ -242,7 +243,7 @@ def test_without_a_rule_an_exam_counts_as_never(org, instructor):
 
 
 def test_the_assignment_form_refuses_a_looser_policy_and_says_why(org, org_admin, instructor):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport")
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport")
     cohort = Cohort.objects.create(organization=org, name="Exam cohort")
     cohort.instructors.add(instructor)
     browser = browser_for(instructor)
@@ -280,18 +281,18 @@ def test_the_rule_page_sets_and_shows_the_exam_feedback_policy(org, org_admin):
 
 def test_a_retake_wait_shorter_than_the_rule_is_refused_and_never_applies(org, org_admin,
                                                                         instructor):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             retake_wait_days=14)
     with pytest.raises(ValidationError) as error:
         exam_for(org, [], instructor, pool=bundled_pool(), policy=FeedbackPolicy.NEVER, wait=0)
     assert "at least 14 days" in error.value.message_dict["retake_wait_days"][0]
     exam = exam_for(org, [], instructor, pool=bundled_pool(), policy=FeedbackPolicy.NEVER,
                     wait=30)
-    assert certification.exam_wait_days(organization=org, assignment=exam) == 30
+    assert exams.exam_wait_days(organization=org, assignment=exam) == 30
     # Saved before the rule asked for more (or behind the form's back): the rule still holds.
     Assignment.objects.filter(pk=exam.pk).update(retake_wait_days=0)
     exam.refresh_from_db()
-    assert certification.exam_wait_days(organization=org, assignment=exam) == 14
+    assert exams.exam_wait_days(organization=org, assignment=exam) == 14
 
 
 def _start(api, exam, status, **headers):
@@ -310,7 +311,7 @@ def _submit_unscored(api, attempt):
 
 def test_a_retake_draws_only_unseen_cases_and_is_refused_when_the_pool_runs_out(
         org, org_admin, instructor, trainee):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             retake_wait_days=1)
     exam = exam_for(org, [trainee], instructor, pool=bundled_pool(),
                     policy=FeedbackPolicy.NEVER, draw=5, attempts=3)
@@ -334,21 +335,21 @@ def test_a_retake_draws_only_unseen_cases_and_is_refused_when_the_pool_runs_out(
                              follow=True)
         assert "cannot give you a fair draw" in response.content.decode()
         assert Attempt.objects.filter(user=trainee).count() == 2
-    capacity = certification.exam_pool_capacity(assignment=exam)
+    capacity = exams.exam_pool_capacity(assignment=exam)
     assert (capacity.pool, capacity.draw, capacity.attempts_supported) == (14, 5, 2)
     assert capacity.more_needed == 1 and capacity.candidates_blocked == 1
 
 
 def test_cases_seen_in_another_organisation_are_never_drawn_again(
         org, other_org, org_admin, instructor, trainee):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport")
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport")
     north = exam_for(org, [trainee], instructor, pool=bundled_pool(),
                      policy=FeedbackPolicy.NEVER, draw=10)
     south_admin = make_member(other_org, Role.ORG_ADMIN, "south-admin")
     south_instructor = make_member(other_org, Role.INSTRUCTOR, "south-instructor")
     # The same person, a trainee of a second organisation that uses the bundled pool too.
     Membership.objects.create(user=trainee, organization=other_org, role=Role.TRAINEE)
-    certification.rule_save(actor=south_admin, organization=other_org, instrument_slug="cport")
+    rules.rule_save(actor=south_admin, organization=other_org, instrument_slug="cport")
     south_full = exam_for(other_org, [trainee], south_instructor, pool=bundled_pool(),
                           policy=FeedbackPolicy.NEVER, draw=10, title="South exam")
     south_small = exam_for(other_org, [trainee], south_instructor, pool=bundled_pool(),
@@ -369,7 +370,7 @@ def test_cases_seen_in_another_organisation_are_never_drawn_again(
 
 
 def test_the_instructor_sees_how_many_more_cases_the_pool_needs(org, org_admin, instructor):
-    certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport")
+    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport")
     exam_for(org, [], instructor, pool=bundled_pool(), policy=FeedbackPolicy.NEVER, draw=10,
              attempts=3)
     for user in (instructor, org_admin):
@@ -381,11 +382,11 @@ def test_the_instructor_sees_how_many_more_cases_the_pool_needs(org, org_admin, 
 
 
 def test_a_rule_tightened_later_governs_exams_already_set(org, org_admin, instructor, trainee):
-    rule = certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rule = rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                                    exam_feedback_policy=FeedbackPolicy.IMMEDIATE)
     exam = exam_for(org, [trainee], instructor, pool=bundled_pool(),
                     policy=FeedbackPolicy.IMMEDIATE)
-    certification.rule_save(actor=org_admin, organization=org, rule=rule,
+    rules.rule_save(actor=org_admin, organization=org, rule=rule,
                             exam_feedback_policy=FeedbackPolicy.NEVER)
     with time_machine.travel(T0, tick=False):
         listed = api_for(trainee).get("/api/v1/assignments/").json()["results"][0]

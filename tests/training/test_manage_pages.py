@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from tests.conftest import browser_for, make_member
 from tests.factories import OrganizationFactory
+from training.audit import audit_record
 from training.models import (
     Assignment,
     AuditEvent,
@@ -23,8 +24,8 @@ from training.models import (
     Mode,
     Role,
 )
-from training.services import people
-from training.services.audit import audit_record
+from training.organisation import cohorts as cohort_services
+from training.organisation import members as member_services
 from vignettes.models import VignetteSet
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def _exam_pool():
 
 
 def _assignment(org, cohort, actor, title="CPORT practice"):
-    return people.assignment_save(
+    return cohort_services.assignment_save(
         actor=actor, organization=org, title=title, cohort=cohort,
         vignette_set=_practice_set(), instrument_slugs=["cport"],
         opens_at=timezone.now(),
@@ -151,7 +152,7 @@ def _all_urls(membership_id, invitation_id, cohort_id, assignment_id):
 @pytest.fixture
 def targets(org, org_admin, trainee, cohort):
     assignment = _assignment(org, cohort, org_admin)
-    invitation = people.invitation_create(
+    invitation = member_services.invitation_create(
         actor=org_admin, organization=org, email="new@example.org", role=Role.TRAINEE,
         accept_url_base="http://testserver/invitations/",
     ).invitation
@@ -196,7 +197,7 @@ def test_nav_links_reach_the_pages(org_admin):
 
 
 def test_members_page_lists_this_organisations_members(org_admin, trainee, cohort, outsider):
-    people.invitation_create(
+    member_services.invitation_create(
         actor=None, organization=cohort.organization, email="pending@example.org",
         role=Role.INSTRUCTOR, accept_url_base="http://testserver/invitations/",
     )
@@ -300,7 +301,7 @@ def test_invite_bad_input_shows_error_by_field(org_admin, trainee, data, field, 
 
 
 def test_withdrawn_invitation_link_stops_working(org, org_admin):
-    result = people.invitation_create(
+    result = member_services.invitation_create(
         actor=org_admin, organization=org, email="late@example.org", role=Role.TRAINEE,
         accept_url_base="http://testserver/invitations/",
     )
@@ -519,7 +520,7 @@ def test_org_admin_cannot_reach_another_organisations_objects(
     org, org_admin, other_org, admin_b, outsider, other_cohort
 ):
     foreign_assignment = _assignment(other_org, other_cohort, admin_b, title="South exam")
-    foreign_invitation = people.invitation_create(
+    foreign_invitation = member_services.invitation_create(
         actor=admin_b, organization=other_org, email="south-invitee@example.org",
         role=Role.TRAINEE, accept_url_base="http://testserver/invitations/",
     ).invitation
@@ -621,7 +622,7 @@ def test_audit_trail_is_paginated_newest_first_and_filtered(org, org_admin, othe
 
 @pytest.fixture
 def invitation(org, org_admin):
-    return people.invitation_create(
+    return member_services.invitation_create(
         actor=org_admin, organization=org, email="newcomer@example.org", role=Role.INSTRUCTOR,
         accept_url_base="http://testserver/invitations/",
     )
@@ -666,7 +667,7 @@ def test_invitation_page_works_only_in_the_browser_that_opened_the_link(org, inv
 
 
 def test_two_invitations_opened_in_one_browser_each_keep_their_own(org, other_org, invitation):
-    south = people.invitation_create(
+    south = member_services.invitation_create(
         actor=make_member(other_org, Role.ORG_ADMIN, "admin-s"), organization=other_org,
         email="newcomer@example.org", role=Role.TRAINEE,
         accept_url_base="http://testserver/invitations/",
@@ -760,16 +761,16 @@ def test_existing_member_cannot_use_an_invitation_to_change_role(org, invitation
 
 
 def test_unknown_expired_and_used_links_look_the_same(org, org_admin, invitation, trainee):
-    expired = people.invitation_create(
+    expired = member_services.invitation_create(
         actor=org_admin, organization=org, email="old@example.org", role=Role.TRAINEE,
         accept_url_base="http://testserver/invitations/",
         now=timezone.now() - dt.timedelta(days=30),
     )
-    used = people.invitation_create(
+    used = member_services.invitation_create(
         actor=org_admin, organization=org, email="used@example.org", role=Role.TRAINEE,
         accept_url_base="http://testserver/invitations/",
     )
-    people.invitation_accept(token=used.token, username="used", password="a long pass phrase 42")
+    member_services.invitation_accept(token=used.token, username="used", password="a long pass phrase 42")
     bodies = set()
     pages = [reverse("invitation-join", args=[pk])
              for pk in (expired.invitation.pk, used.invitation.pk, 999999)]
@@ -798,7 +799,7 @@ def _csrf_cases(org, org_admin, trainee, instructor, cohort):
     """(form page, POST url, valid data, check that the write happened) per form."""
     membership = Membership.objects.get(user=trainee, organization=org)
     assignment = _assignment(org, cohort, org_admin)
-    invitation = people.invitation_create(
+    invitation = member_services.invitation_create(
         actor=org_admin, organization=org, email="w@example.org", role=Role.TRAINEE,
         accept_url_base="http://testserver/invitations/",
     ).invitation

@@ -14,8 +14,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.conftest import browser_for, make_member
-from training import analytics
 from training.models import Cohort, Organization, Role
+from training.teaching import data as teaching_data
+from training.teaching import trainees as trainee_stats
 from vignettes.models import Instrument
 
 pytestmark = pytest.mark.django_db
@@ -38,8 +39,8 @@ def test_dashboard_recovers_the_planted_truth(content, tmp_path):
         lenient = re.search(r'id="most-lenient">([^<]+)<', html).group(1)
         assert hardest == truth["hardest_item"][slug], slug
         assert lenient == truth["most_lenient"], slug
-        data = analytics.cohort_data(cohort=cohort, instrument=Instrument.objects.get(slug=slug))
-        rows = analytics.trainee_rows(data, now=timezone.now())
+        data = teaching_data.cohort_data(cohort=cohort, instrument=Instrument.objects.get(slug=slug))
+        rows = trainee_stats.trainee_rows(data, now=timezone.now())
         estimated = [r.deviation.value for r in rows]
         r = np.corrcoef(estimated, [planted[row.username] for row in rows])[0, 1]
         assert r >= 0.9, (slug, r)

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from tests.conftest import browser_for, make_member
-from training import certification, recalibration
+from training.certification import certificates, recalibration, rules
 from training.models import (
     AlertStatus,
     Attempt,
@@ -44,7 +44,7 @@ def certify(org, user, *, at, rule):
         organization=org, attempt=attempt, user=user, rule=rule, instrument_version=version,
         passed=True, criteria=[], decided_at=at)
     with transaction.atomic():
-        return certification.certificate_issue(decision=decision, rule=rule, now=at)
+        return certificates.certificate_issue(decision=decision, rule=rule, now=at)
 
 
 def snapshot():
@@ -68,7 +68,7 @@ def tick(now):
 
 @pytest.fixture
 def rule(org, org_admin):
-    rule = certification.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+    rule = rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                                    now=T0 - dt.timedelta(days=3))
     rule.recalibration_interval_days = 365  # the demonstration is about drift, not schedules
     rule.save()
@@ -113,7 +113,7 @@ def test_drifting_rater_is_flagged_a_steady_one_is_not_and_a_rerun_changes_nothi
     steady_cert.refresh_from_db()
     assert recalibration.display_status(drift_cert, end) == "recalibration_due"
     assert recalibration.display_status(steady_cert, end) == "active"
-    assert certification.certificate_public(drift_cert, now=end)["status"] == \
+    assert certificates.certificate_public(drift_cert, now=end)["status"] == \
         "recalibration due"
     # The rater is told (e-mail + in-app notice).
     assert Reminder.objects.filter(certificate=drift_cert, kind="drift").exists()
@@ -288,7 +288,7 @@ def test_concurrent_ticks_do_no_double_work(content, org):
 
     trainee = make_member(org, Role.TRAINEE, "tick-racer")
     admin = make_member(org, Role.ORG_ADMIN, "tick-admin")
-    rule = certification.rule_save(actor=admin, organization=org, instrument_slug="cport")
+    rule = rules.rule_save(actor=admin, organization=org, instrument_slug="cport")
     cert = certify(org, trainee, at=T0, rule=rule)
     barrier = threading.Barrier(6)
 

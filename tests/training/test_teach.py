@@ -14,9 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.conftest import api_for, browser_for, make_member
-from training import analytics
 from training.models import Cohort, Rating, Role
 from training.simulation import simulate_cohort
+from training.teaching import data as teaching_data
+from training.teaching import items as item_stats
+from training.teaching import reliability as cohort_reliability
+from training.teaching import trainees as trainee_stats
 from vignettes.models import Instrument
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +134,7 @@ def test_item_vignette_and_session_views(instructor, taught):
 
 
 def test_vignette_flagged_when_cohort_consensus_differs_from_reference(org, instructor, taught):
-    data = analytics.cohort_data(cohort=taught, instrument=Instrument.objects.get(
+    data = teaching_data.cohort_data(cohort=taught, instrument=Instrument.objects.get(
         slug="stable-2007"))
     rid = int(data.revision[0])
     # Make every trainee code STABLE-1 one step away from the reference on this vignette.
@@ -143,8 +146,8 @@ def test_vignette_flagged_when_cohort_consensus_differs_from_reference(org, inst
         wrong = 1 if ref != 1 else 2
         RatingItem.objects.filter(rating=rating, item__code="STABLE-1").update(value=wrong)
         Rating.objects.filter(pk=rating.pk).update(codes={**rating.codes, "STABLE-1": wrong})
-    data = analytics.cohort_data(cohort=taught, instrument=data.instrument)
-    rows = {v.revision_id: v for v in analytics.vignette_rows(data, min_ratings=2)}
+    data = teaching_data.cohort_data(cohort=taught, instrument=data.instrument)
+    rows = {v.revision_id: v for v in item_stats.vignette_rows(data, min_ratings=2)}
     assert any(f.startswith("STABLE-1: cohort") for f in rows[rid].flagged)
 
 
@@ -200,9 +203,9 @@ def test_export_is_long_format_neutralised_and_irr_reads_it_as_is(org, instructo
     out = io.StringIO()
     call_command("irr", str(path), stdout=out)
     result = json.loads(out.getvalue())
-    data = analytics.cohort_data(cohort=taught, instrument=Instrument.objects.get(
+    data = teaching_data.cohort_data(cohort=taught, instrument=Instrument.objects.get(
         slug="stable-2007"))
-    overall = analytics.overall_item_reliability(data)
+    overall = cohort_reliability.overall_item_reliability(data)
     for code, stats in overall.items():
         page = stats["krippendorff_alpha_ordinal"]
         printed = result["items"][code]["statistics"]["krippendorff_alpha_ordinal"]
@@ -215,7 +218,7 @@ def test_export_is_long_format_neutralised_and_irr_reads_it_as_is(org, instructo
 
 
 def test_negative_codes_stay_numbers_in_the_export():
-    from training.exports import neutralise
+    from training.teaching.exports import neutralise
 
     assert neutralise(-3) == "-3"
     assert neutralise("-3") == "-3"
@@ -237,10 +240,10 @@ def test_dashboard_queries_do_not_grow_with_trainees(org, settings):
     counts = []
     for cohort in (small, large):
         with CaptureQueriesContext(connection) as ctx:
-            data = analytics.cohort_data(cohort=cohort, instrument=instrument)
-            analytics.trainee_rows(data, now=timezone.now())
-            analytics.reliability_over_time(data)
-            analytics.overall_item_reliability(data)
+            data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+            trainee_stats.trainee_rows(data, now=timezone.now())
+            cohort_reliability.reliability_over_time(data)
+            cohort_reliability.overall_item_reliability(data)
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
     assert data.n > 20
@@ -264,49 +267,49 @@ def test_window_statistics_come_from_the_cache_only_while_their_ratings_are_the_
         taught_on_a_fixed_day, monkeypatch):
     from django.core.cache import cache
 
-    from training.teach_api import WindowSerializer
+    from training.teaching.api import WindowSerializer
 
     taught = taught_on_a_fixed_day
     instrument = Instrument.objects.get(slug="stable-2007")
     cache.clear()
-    data = analytics.cohort_data(cohort=taught, instrument=instrument)
-    cold = WindowSerializer(analytics.reliability_over_time(data), many=True).data
+    data = teaching_data.cohort_data(cohort=taught, instrument=instrument)
+    cold = WindowSerializer(cohort_reliability.reliability_over_time(data), many=True).data
     assert len(cold) >= 2
     computed = []
-    original = analytics.reliability_for
-    monkeypatch.setattr(analytics, "reliability_for",
+    original = cohort_reliability.reliability_for
+    monkeypatch.setattr(cohort_reliability, "reliability_for",
                         lambda d, m: computed.append(m) or original(d, m))
-    warm = WindowSerializer(analytics.reliability_over_time(data), many=True).data
+    warm = WindowSerializer(cohort_reliability.reliability_over_time(data), many=True).data
     assert warm == cold and computed == []
     # One rating of a window holding several goes away: that window is computed again, the
     # others not.
-    windows = analytics.reliability_over_time(data)
+    windows = cohort_reliability.reliability_over_time(data)
     target = max(i for i, w in enumerate(windows) if w.ratings >= 2)
     window = windows[target]
     in_window = [i for i, at in enumerate(data.submitted_at)
                  if window.start <= at < window.end and data.first[i] and data.both[i]]
     Rating.objects.filter(pk=int(data.rating_ids[in_window[-1]])).delete()
-    data = analytics.cohort_data(cohort=taught, instrument=instrument)
-    changed = WindowSerializer(analytics.reliability_over_time(data), many=True).data
+    data = teaching_data.cohort_data(cohort=taught, instrument=instrument)
+    changed = WindowSerializer(cohort_reliability.reliability_over_time(data), many=True).data
     assert len(computed) == 1
     assert len(changed) == len(cold)
     assert changed[target]["ratings"] == cold[target]["ratings"] - 1
     assert [w for i, w in enumerate(changed) if i != target] == [
         w for i, w in enumerate(cold) if i != target]
     cache.clear()
-    assert WindowSerializer(analytics.reliability_over_time(data), many=True).data == changed
+    assert WindowSerializer(cohort_reliability.reliability_over_time(data), many=True).data == changed
 
 
 def test_hardest_item_agrees_with_the_item_report(taught):
-    data = analytics.cohort_data(cohort=taught, instrument=Instrument.objects.get(
+    data = teaching_data.cohort_data(cohort=taught, instrument=Instrument.objects.get(
         slug="stable-2007"))
-    report = {r.code: r.agreement for r in analytics.item_rows(data)}
-    assert {a.code: a.agreement for a in analytics.item_agreements(data)} == report
+    report = {r.code: r.agreement for r in item_stats.item_rows(data)}
+    assert {a.code: a.agreement for a in item_stats.item_agreements(data)} == report
 
 
 def test_recommended_next_cases_on_the_trainee_dashboard(org, taught):
     user = taught.trainees.order_by("username").first()
-    from training.selectors import recommended_cases
+    from training.attempts.progress import recommended_cases
     from training.tenancy import profile_for
 
     recs = recommended_cases(user=user, organization=org)

@@ -11,10 +11,10 @@ from django.core.management import call_command
 
 from tests.conftest import browser_for, make_member
 from tests.factories import OrganizationFactory
-from training import selectors as training_selectors
+from training.attempts import selectors
+from training.attempts import services as attempt_services
 from training.exceptions import Conflict
 from training.models import AuditEvent, Role
-from training.services import attempts as attempt_services
 from vignettes import authoring
 from vignettes import selectors as content_selectors
 from vignettes.content_files import SECTIONS
@@ -364,7 +364,7 @@ def test_correction_keeps_ratings_on_their_reference_and_records_the_decision(
     assert rating.reference_scoring_id == original.pk
     assert CorrectionDecision.objects.filter(re_evaluate=True).count() == 1
     assert AuditEvent.objects.filter(action="reference.correct").exists()
-    feedback = training_selectors.attempt_feedback(attempt)
+    feedback = selectors.attempt_feedback(attempt)
     assert "6 of 7 items agree" in feedback[0].summary
     assert "7 of 7 items agree" in feedback[0].correction_note
     page = browser_for(trainee).get(f"/attempts/{attempt.pk}/feedback/")

@@ -23,7 +23,7 @@ def user_memberships(context):
     request = context.get("request")
     if request is None or not request.user.is_authenticated:
         return []
-    from training.selectors import memberships_for
+    from training.accounts.selectors import memberships_for
 
     return list(memberships_for(request.user))
 
@@ -38,7 +38,7 @@ def two_factor_offered(context):
     is_verified = getattr(request.user, "is_verified", None)
     if is_verified is not None and is_verified():
         return True
-    from training.services.twofactor import is_offered
+    from training.accounts.twofactor import is_offered
 
     return is_offered(request.user)
 

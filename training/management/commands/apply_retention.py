@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from training.services.privacy import retention_apply
+from training.organisation.retention import retention_apply
 
 
 def parse_now(value):

@@ -2,9 +2,9 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
+from training.certification.recalibration import certification_tick
 from training.management.commands.apply_retention import describe
-from training.recalibration import certification_tick
-from training.services.privacy import retention_apply
+from training.organisation.retention import retention_apply
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from training.models import ErasureReason, Membership, Organization, Role
-from training.services.people import other_admins
-from training.services.privacy import _erase_in_organization, is_erased
+from training.organisation.erasure import _erase_in_organization, is_erased
+from training.organisation.members import other_admins
 
 
 class Command(BaseCommand):

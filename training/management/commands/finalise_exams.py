@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from training.certification import exams_finalise_due
+from training.certification.decisions import exams_finalise_due
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ Recorded in the audit trail as `two_factor.removed_by_staff` by "system"."""
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from training.services import twofactor
+from training.accounts import twofactor
 
 
 class Command(BaseCommand):

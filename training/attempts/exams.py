@@ -1,0 +1,225 @@
+"""Exams as attempts: who may start one and when (the rule's retake wait), which cases a draw gives (never a case the person has been drawn before), and how many draws a pool can still give."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from training.attempts import disclosure
+from training.exceptions import Conflict
+from training.models import (
+    Assignment,
+    Attempt,
+    AttemptStatus,
+    AttemptVignette,
+    CertificationRule,
+    FeedbackPolicy,
+    Mode,
+    Organization,
+    Rating,
+)
+
+# --- exams: starting and drawing -----------------------------------------------------------
+
+
+def _rules_for_instruments(organization, instrument_ids):
+    return CertificationRule.objects.filter(
+        organization=organization, instrument_id__in=instrument_ids
+    )
+
+
+def rule_wait_days(*, organization: Organization, instrument_ids) -> int:
+    """The longest retake wait of the organisation's rules for these instruments (0: none)."""
+    waits = _rules_for_instruments(organization, list(instrument_ids)).values_list(
+        "retake_wait_days", flat=True)
+    return max(waits, default=0)
+
+
+def exam_wait_days(*, organization: Organization, assignment: Assignment) -> int:
+    """The wait between exam attempts: the assignment may lengthen the rule's, never shorten
+    it (an assignment saved before the rule was lengthened still waits the rule's)."""
+    rule_wait = rule_wait_days(
+        organization=organization,
+        instrument_ids=assignment.instruments.values_list("pk", flat=True))
+    return max(rule_wait, assignment.retake_wait_days or 0)
+
+
+def exam_start_check(*, user, organization: Organization, assignment: Assignment,
+                     now: dt.datetime) -> None:
+    """Before an exam attempt starts (the caller holds the membership row lock): no other exam
+    attempt in progress, and the waiting period since the last one on these instruments over."""
+    instrument_ids = list(assignment.instruments.values_list("pk", flat=True))
+    earlier = Attempt.objects.filter(
+        user=user, organization=organization, mode=Mode.EXAM,
+        instrument_versions__instrument_id__in=instrument_ids,
+    ).distinct()
+    if earlier.filter(status=AttemptStatus.IN_PROGRESS).exists():
+        raise Conflict(_("You already have an exam attempt in progress; finish it first."),
+                       code="exam_in_progress")
+    wait = exam_wait_days(organization=organization, assignment=assignment)
+    last = earlier.exclude(submitted_at__isnull=True).order_by("-submitted_at").first()
+    if wait and last is not None:
+        allowed_from = last.submitted_at + dt.timedelta(days=wait)
+        if now < allowed_from:
+            raise Conflict(
+                _("You may retake this exam from %(t)s (a waiting period of %(d)d days after "
+                  "your last attempt).")
+                % {"t": timezone.localtime(allowed_from).strftime("%Y-%m-%d %H:%M"), "d": wait},
+                code="waiting_period",
+                allowed_from=allowed_from.isoformat(),
+            )
+
+
+def draw_stratified(pool, *, n: int, strata: dict, seen: set, rng) -> list:
+    """Draw `n` of `pool` stratified by `strata[x]` in proportion to the pool (largest
+    remainder), preferring members not in `seen`; the result is in random order.
+
+    Example: a pool of 6 A and 3 B, n = 3 -> 2 A and 1 B."""
+    pool = list(pool)
+    n = min(n, len(pool))
+    groups = defaultdict(list)
+    for x in pool:
+        groups[strata[x]].append(x)
+    keys = sorted(groups)
+    exact = {k: n * len(groups[k]) / len(pool) for k in keys}
+    quota = {k: int(exact[k]) for k in keys}
+    order = sorted(keys, key=lambda k: (-(exact[k] - quota[k]), rng.random()))
+    for k in order[: n - sum(quota.values())]:
+        quota[k] += 1
+    chosen, leftovers_fresh, leftovers_seen = [], [], []
+    for k in keys:
+        fresh = [x for x in groups[k] if x not in seen]
+        old = [x for x in groups[k] if x in seen]
+        rng.shuffle(fresh)
+        rng.shuffle(old)
+        take = fresh[: quota[k]]
+        short = quota[k] - len(take)
+        leftovers_fresh.extend(fresh[quota[k]:])
+        leftovers_seen.extend(old)
+        chosen.extend(take)
+        chosen.extend([None] * short)  # empty slots, filled from unseen elsewhere first
+    missing = chosen.count(None)
+    chosen = [x for x in chosen if x is not None]
+    rng.shuffle(leftovers_fresh)
+    fill = leftovers_fresh[:missing]
+    # Where the pool does not allow an unseen vignette, a seen one of the same stratum.
+    rest = missing - len(fill)
+    chosen.extend(fill)
+    chosen.extend(leftovers_seen[:rest])
+    rng.shuffle(chosen)
+    return chosen
+
+
+def vignettes_seen(*, user) -> set[int]:
+    """Every vignette this person has been drawn or has rated, in any organisation (bundled
+    exam vignettes are shared by every organisation that uses the bundled pool)."""
+    return set(
+        AttemptVignette.objects.filter(attempt__user=user).values_list(
+            "vignette_revision__vignette_id", flat=True)
+    ) | set(
+        Rating.objects.filter(attempt__user=user).values_list(
+            "vignette_revision__vignette_id", flat=True)
+    )
+
+
+def exam_draw(*, user, organization: Organization, assignment: Assignment, members):
+    """The members of the exam set this trainee gets: `assignment.draw_size` (default: all),
+    stratified by case type, only vignettes they have never been drawn or rated anywhere, in
+    random order. Returns (seed, members); the seed reproduces the draw.
+
+    When the pool holds fewer unseen vignettes than a full draw, the attempt is refused
+    (Conflict `pool_exhausted`): a retake that repeats cases can be learned."""
+    import random
+
+    n = assignment.draw_size or len(members)
+    seen = vignettes_seen(user=user)
+    fresh = [m for m in members if m.vignette_id not in seen]
+    if len(fresh) < n:
+        raise Conflict(
+            _("This exam cannot give you a fair draw: it needs %(n)d cases you have never "
+              "been given, and its pool has only %(k)d left for you. Ask your instructor or "
+              "organisation admin to add cases to the exam pool.")
+            % {"n": n, "k": len(fresh)},
+            code="pool_exhausted", needed=n, unseen=len(fresh),
+        )
+    seed = secrets.randbits(62)
+    rng = random.Random(seed)
+    by_vignette = {m.vignette_id: m for m in fresh}
+    strata = {
+        m.vignette_id: "+".join(sorted(m.vignette.current_revision.case_types or [])) or "-"
+        for m in fresh
+    }
+    drawn = draw_stratified(list(by_vignette), n=n, strata=strata, seen=set(), rng=rng)
+    return seed, [by_vignette[v] for v in drawn]
+
+
+@dataclass
+class PoolCapacity:
+    """How far an exam's pool carries its candidates when no case may be drawn twice."""
+
+    pool: int
+    draw: int
+    attempts_allowed: int | None
+    attempts_supported: int
+    more_needed: int  # cases to add so that every allowed attempt gets an unseen draw
+    candidates_blocked: int  # cohort trainees who can no longer get a full unseen draw
+
+
+@dataclass
+class ExamOverview:
+    assignment: Assignment
+    feedback_policy: str  # the effective one
+    feedback_policy_label: str
+    tightened_by_rule: bool
+    wait_days: int
+    capacity: PoolCapacity
+
+
+def exam_overview(*, assignment: Assignment) -> ExamOverview:
+    """What an exam assignment really gives its candidates, for instructors and org admins:
+    the effective feedback policy and retake wait, and how far its pool carries them."""
+    policy = disclosure.assignment_policy(assignment)
+    return ExamOverview(
+        assignment=assignment, feedback_policy=policy,
+        feedback_policy_label=str(FeedbackPolicy(policy).label),
+        tightened_by_rule=policy != assignment.feedback_policy,
+        wait_days=exam_wait_days(organization=assignment.organization, assignment=assignment),
+        capacity=exam_pool_capacity(assignment=assignment),
+    )
+
+
+def exam_overviews(*, organization: Organization) -> list[ExamOverview]:
+    exams = Assignment.objects.filter(organization=organization, mode=Mode.EXAM).select_related(
+        "cohort", "vignette_set", "organization").order_by("-opens_at", "title")
+    return [exam_overview(assignment=a) for a in exams]
+
+
+def exam_pool_capacity(*, assignment: Assignment) -> PoolCapacity:
+    """For instructors and org admins: pool of P cases, N drawn per attempt, A attempts
+    allowed -> P // N attempts per candidate, and N * A - P more cases needed (unlimited
+    attempts: counted as one more than the pool supports). Candidates who have already seen
+    cases (here or in another organisation) count as blocked when fewer than N remain."""
+    from vignettes.models import ContentStatus, VignetteSetMember
+
+    pool_ids = set(VignetteSetMember.objects.filter(
+        vignette_set=assignment.vignette_set, vignette__status=ContentStatus.PUBLISHED,
+        vignette__current_revision__isnull=False,
+    ).values_list("vignette_id", flat=True))
+    pool = len(pool_ids)
+    draw = min(assignment.draw_size or pool, pool) if pool else (assignment.draw_size or 0)
+    supported = pool // draw if draw else 0
+    wanted = assignment.attempts_allowed if assignment.attempts_allowed is not None \
+        else supported + 1
+    more = max(0, draw * wanted - pool)
+    blocked = 0
+    for user in assignment.cohort.trainees.all():
+        if draw and len(pool_ids - vignettes_seen(user=user)) < draw:
+            blocked += 1
+    return PoolCapacity(pool=pool, draw=draw, attempts_allowed=assignment.attempts_allowed,
+                        attempts_supported=supported, more_needed=more,
+                        candidates_blocked=blocked)

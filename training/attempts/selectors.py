@@ -1,0 +1,308 @@
+"""Reads of attempts and ratings for the trainee's pages and the API: lists, one attempt, drafts, feedback, assignments and their progress. Never writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Max, Prefetch, Q
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from training.attempts import disclosure
+from training.models import (
+    Assignment,
+    Attempt,
+    AttemptStatus,
+    AttemptVignette,
+    Rating,
+    RatingItem,
+)
+from training.tenancy import not_found_in
+from vignettes import scoring
+from vignettes.authoring import correction_note
+from vignettes.models import ReferenceItemScore
+
+
+def attempt_list(*, user, organization):
+    return (
+        Attempt.objects.filter(user=user, organization=organization)
+        .select_related("assignment")
+        .prefetch_related(
+            "instrument_versions__instrument",
+            Prefetch(
+                "attempt_vignettes",
+                queryset=AttemptVignette.objects.select_related("vignette_revision__vignette"),
+            ),
+        )
+        .order_by("-started_at", "-pk")
+    )
+
+
+def attempt_get(*, user, organization, attempt_id, related: bool = True) -> Attempt:
+    """The user's own attempt in the active organisation, or 404 (never 403: another
+    trainee's attempt must not be distinguishable from one that does not exist).
+
+    `related=False` skips prefetching its vignettes and instruments, for a caller that only
+    writes (a draft save looks up the one rating it needs)."""
+    try:
+        attempt_id = int(attempt_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    if related:
+        attempts = attempt_list(user=user, organization=organization)
+    else:
+        attempts = Attempt.objects.filter(user=user, organization=organization).select_related(
+            "assignment")
+    attempt = attempts.filter(pk=attempt_id).first()
+    if attempt is None:
+        raise not_found_in(Attempt, organization=organization, pk=attempt_id)
+    # An exam's clock starts at its first open; an overdue attempt is finalised when read.
+    from training.attempts.services import attempt_open
+
+    return attempt_open(attempt=attempt)
+
+
+@dataclass
+class RatingDraft:
+    vignette_slug: str
+    instrument_slug: str
+    applicable: bool | None
+    items: dict[str, int | None]
+    notes: dict[str, str]
+    rationale: str
+    revision: int
+    total: int
+    band_code: str | None
+    band_label: str | None
+    complete: bool
+    unscored: list[str]
+
+
+def rating_draft(rating: Rating, *, vignette_slug: str, instrument_slug: str,
+                 items: dict[str, int | None], result: scoring.ScoreResult) -> RatingDraft:
+    return RatingDraft(
+        vignette_slug=vignette_slug,
+        instrument_slug=instrument_slug,
+        applicable=rating.applicable,
+        items=items,
+        notes=dict(rating.notes or {}),
+        rationale=rating.rationale,
+        revision=rating.revision,
+        total=result.total,
+        band_code=result.band_code,
+        band_label=result.band.label if result.band else None,
+        complete=result.complete,
+        unscored=list(result.unscored),
+    )
+
+
+def attempt_ratings(attempt: Attempt) -> dict[tuple[str, str], RatingDraft]:
+    """The saved drafts of an attempt, keyed by (vignette slug, instrument slug)."""
+    out = {}
+    ratings = attempt.ratings.select_related(
+        "vignette_revision__vignette", "instrument_version__instrument"
+    ).prefetch_related(Prefetch("items", queryset=RatingItem.objects.select_related("item")))
+    for rating in ratings:
+        states = {ri.item.code: ri.value for ri in rating.items.all()}
+        key = (rating.vignette_revision.vignette.slug, rating.instrument_version.instrument.slug)
+        out[key] = rating_draft(
+            rating, vignette_slug=key[0], instrument_slug=key[1], items=states,
+            result=scoring.score(rating.instrument_version.spec, states),
+        )
+    return out
+
+
+def feedback_allowed(attempt: Attempt, *, now: dt.datetime | None = None) -> bool:
+    """See training.disclosure: the one rule for what a trainee learns of a reference."""
+    return disclosure.feedback_allowed(attempt, now=now)
+
+
+def feedback_release_note(attempt: Attempt) -> str:
+    return disclosure.release_note(attempt)
+
+
+@dataclass
+class ItemFeedback:
+    code: str
+    name: str
+    value: int | None
+    value_label: str
+    scored: bool
+    reference_value: int | None
+    reference_label: str
+    match: bool
+    rationale: str
+    note: str
+
+
+@dataclass
+class RatingFeedback:
+    vignette_slug: str
+    vignette_title: str
+    instrument_slug: str
+    instrument_name: str
+    applicable: bool | None
+    reference_applicable: bool
+    reference_reason: str
+    applicability_match: bool
+    items: list[ItemFeedback] = field(default_factory=list)
+    total: int | None = None
+    band: str | None = None
+    reference_total: int | None = None
+    reference_band: str | None = None
+    summary: str = ""
+    reference_number: int = 0
+    panel: str = ""
+    comments: list = field(default_factory=list)
+    correction_note: str = ""
+
+
+def _label(labels: dict[int, str], value) -> str:
+    if value is None:
+        return _("omitted")
+    return f"{value} ({labels.get(value, '')})"
+
+
+def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
+    """Item-by-item comparison with the reference each rating was compared against."""
+    if not feedback_allowed(attempt):
+        raise Http404
+    out = []
+    ratings = disclosure.released_ratings(attempt.ratings.all()).select_related(
+        "vignette_revision__vignette",
+        "instrument_version__instrument",
+        "reference_scoring",
+    ).prefetch_related(
+        Prefetch("items", queryset=RatingItem.objects.select_related("item")),
+        "instrument_version__items__allowed_values",
+        "instrument_version__bands",
+        "comments__author",
+    )
+    for rating in ratings:
+        ref = rating.reference_scoring
+        version = rating.instrument_version
+        spec = version.spec
+        fb = RatingFeedback(
+            vignette_slug=rating.vignette_revision.vignette.slug,
+            vignette_title=rating.vignette_revision.title,
+            instrument_slug=version.instrument.slug,
+            instrument_name=version.instrument.short_name,
+            applicable=rating.applicable,
+            reference_applicable=bool(ref and ref.applicable),
+            reference_reason=ref.not_applicable_reason if ref else "",
+            applicability_match=bool(ref) and rating.applicable == ref.applicable,
+            reference_number=ref.number if ref else 0,
+            panel=ref.panel if ref else "",
+            comments=[
+                {"author": c.author.username if c.author else "", "text": c.text,
+                 "created_at": c.created_at}
+                for c in rating.comments.all()
+            ],
+        )
+        bands = {b.code: b.label for b in spec.bands}
+        if ref is not None and ref.applicable:
+            ref_items = {
+                s.item.code: s
+                for s in ReferenceItemScore.objects.filter(reference_scoring=ref).select_related(
+                    "item"
+                )
+            }
+            mine = {ri.item.code: ri.value for ri in rating.items.all()}
+            matches = 0
+            for item in version.items.all():
+                labels = {v.value: v.label for v in item.allowed_values.all()}
+                ref_item = ref_items.get(item.code)
+                scored = item.code in mine
+                value = mine.get(item.code)
+                ref_value = ref_item.value if ref_item else None
+                match = bool(rating.applicable) and scored and value == ref_value
+                matches += match
+                fb.items.append(
+                    ItemFeedback(
+                        code=item.code,
+                        name=item.name,
+                        value=value,
+                        value_label=_label(labels, value) if scored else _("not scored"),
+                        scored=scored,
+                        reference_value=ref_value,
+                        reference_label=_label(labels, ref_value),
+                        match=match,
+                        rationale=ref_item.rationale if ref_item else "",
+                        note=(rating.notes or {}).get(item.code, ""),
+                    )
+                )
+            ref_result = ref.result()
+            fb.reference_total = ref_result.total
+            fb.reference_band = bands.get(ref_result.band_code)
+            if rating.applicable:
+                fb.total = rating.total
+                fb.band = bands.get(rating.band_code)
+                n = len(fb.items)
+                if fb.total is not None:
+                    diff = fb.total - fb.reference_total
+                    if diff == 0:
+                        total_text = _("total equals the reference")
+                    elif diff > 0:
+                        total_text = _("total %(d)d point(s) above the reference") % {"d": diff}
+                    else:
+                        total_text = _("total %(d)d point(s) below the reference") % {"d": -diff}
+                else:
+                    total_text = _("total incomplete")
+                fb.summary = _("%(m)d of %(n)d items agree; %(total)s.") % {
+                    "m": matches, "n": n, "total": total_text}
+            else:
+                fb.summary = _(
+                    "You judged %(inst)s not applicable; the reference scores it."
+                ) % {"inst": fb.instrument_name}
+        elif ref is not None:
+            fb.summary = (
+                _("Both you and the reference judged %(inst)s not applicable.")
+                if rating.applicable is False
+                else _("The reference judges %(inst)s not applicable here.")
+            ) % {"inst": fb.instrument_name}
+        fb.correction_note = correction_note(rating)
+        out.append(fb)
+    return out
+
+
+def assignments_for_trainee(*, user, organization, now: dt.datetime | None = None):
+    now = now or timezone.now()
+    return (
+        Assignment.objects.filter(
+            organization=organization, cohort__trainees=user, opens_at__lte=now
+        )
+        .filter(Q(closes_at__isnull=True) | Q(closes_at__gt=now))
+        .select_related("vignette_set", "cohort")
+        .prefetch_related("instruments")
+        .annotate(
+            set_size=Count("vignette_set__members", distinct=True),
+        )
+        .order_by("closes_at", "title")
+    )
+
+
+def assignment_progress(*, user, assignment) -> dict:
+    attempts = Attempt.objects.filter(user=user, assignment=assignment)
+    submitted = attempts.exclude(status=AttemptStatus.IN_PROGRESS)
+    done_vignettes = (
+        Rating.objects.filter(attempt__in=submitted)
+        .values("vignette_revision__vignette").distinct().count()
+    )
+    open_attempt = attempts.filter(status=AttemptStatus.IN_PROGRESS).order_by("-started_at").first()
+    return {
+        "attempts": attempts.count(),
+        "submitted": submitted.count(),
+        "vignettes_done": done_vignettes,
+        "open_attempt": open_attempt,
+        "last_submitted": submitted.aggregate(t=Max("submitted_at"))["t"],
+    }
+
+
+def attempted_vignette_ids(*, user, organization) -> set[int]:
+    return set(
+        Rating.objects.filter(
+            attempt__user=user, attempt__organization=organization, submitted_at__isnull=False
+        ).values_list("vignette_revision__vignette_id", flat=True)
+    )

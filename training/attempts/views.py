@@ -1,0 +1,273 @@
+"""The trainee's pages: dashboard, practice, assignments, scoring, submission, feedback and progress."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from training.attempts import progress as progress_reads
+from training.attempts import selectors
+from training.attempts import services as attempt_services
+from training.exceptions import Conflict
+from training.models import Assignment, AttemptStatus, Role
+from training.tenancy import (
+    not_found_in,
+    with_membership,
+)
+from vignettes import selectors as content_selectors
+from vignettes.rendering import render_markdown
+
+
+@with_membership()
+def dashboard(request):
+    membership = request.membership
+    context = {"membership": membership}
+    if membership.role == Role.TRAINEE:
+        assignments = []
+        for assignment in selectors.assignments_for_trainee(
+            user=request.user, organization=request.organization
+        ):
+            assignments.append(
+                (assignment, selectors.assignment_progress(user=request.user, assignment=assignment))
+            )
+        context["assignments"] = assignments
+        context["recent"] = progress_reads.recent_results(
+            user=request.user, organization=request.organization
+        )
+        context["recommended"] = progress_reads.recommended_cases(
+            user=request.user, organization=request.organization
+        )
+        context["open_attempts"] = selectors.attempt_list(
+            user=request.user, organization=request.organization
+        ).filter(status=AttemptStatus.IN_PROGRESS)[:10]
+    return render(request, "training/dashboard.html", context)
+
+
+@with_membership()
+@require_http_methods(["GET", "POST"])
+def practice_start(request, slug):
+    """Choose instruments for free practice on one vignette, then start the attempt."""
+    vignette = content_selectors.practice_vignette_get(slug=slug, organization=request.organization)
+    instruments = list(content_selectors.instrument_list(organization=request.organization))
+    error = None
+    if request.method == "POST":
+        chosen = request.POST.getlist("instruments")
+        try:
+            attempt = attempt_services.attempt_start_practice(
+                user=request.user,
+                organization=request.organization,
+                vignette_slug=slug,
+                instrument_slugs=chosen,
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            return redirect("attempt-score", attempt_id=attempt.pk)
+    return render(
+        request,
+        "training/practice_start.html",
+        {"vignette": vignette, "instruments": instruments, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@with_membership(Role.TRAINEE)
+@require_POST
+def assignment_start(request, assignment_id):
+    assignment = Assignment.objects.filter(
+        pk=assignment_id, organization=request.organization
+    ).first()
+    if assignment is None:
+        raise not_found_in(Assignment, organization=request.organization, pk=assignment_id)
+    try:
+        attempt = attempt_services.attempt_start_assignment(
+            user=request.user,
+            organization=request.organization,
+            assignment=assignment,
+            vignette_slug=request.POST.get("vignette") or None,
+        )
+    except Assignment.DoesNotExist:
+        raise Http404 from None
+    except (Conflict, ValidationError) as exc:
+        messages.error(request, getattr(exc, "message", None) or " ".join(exc.messages))
+        return redirect("dashboard")
+    return redirect("attempt-score", attempt_id=attempt.pk)
+
+
+@with_membership()
+def attempt_list(request):
+    attempts = selectors.attempt_list(user=request.user, organization=request.organization)
+    return render(request, "training/attempt_list.html", {"attempts": attempts[:100]})
+
+
+def _parse_rating_form(post, spec):
+    """The no-JavaScript form: radio groups item-<code>, textareas note-<code>."""
+    items, notes = {}, {}
+    for item in spec.items:
+        raw = post.get(f"item-{item.code}")
+        if raw in (None, ""):
+            pass
+        elif raw == "omit":
+            items[item.code] = None
+        else:
+            try:
+                items[item.code] = int(raw)
+            except ValueError:
+                items[item.code] = raw  # the service names it as not allowed
+        if f"note-{item.code}" in post:
+            notes[item.code] = post.get(f"note-{item.code}", "")
+    applicable = {"yes": True, "no": False}.get(post.get("applicable", ""))
+    return items, notes, applicable
+
+
+@never_cache
+@with_membership()
+@require_http_methods(["GET", "POST"])
+def attempt_score(request, attempt_id):
+    attempt = selectors.attempt_get(
+        user=request.user, organization=request.organization, attempt_id=attempt_id
+    )
+    vignettes = list(attempt.attempt_vignettes.all())
+    current_slug = request.GET.get("v") or request.POST.get("vignette") or (
+        vignettes[0].vignette_revision.vignette.slug if vignettes else None
+    )
+    current = next(
+        (av for av in vignettes if av.vignette_revision.vignette.slug == current_slug), None
+    )
+    if current is None:
+        raise Http404
+    errors, status = {}, 200
+    if request.method == "POST":
+        if not attempt.is_open:
+            messages.error(request, attempt_services.closed_attempt_conflict(attempt).message)
+            return redirect("attempt-score", attempt_id=attempt.pk)
+        version = attempt.instrument_versions.filter(
+            instrument__slug=request.POST.get("instrument", "")
+        ).first()
+        if version is None:
+            raise Http404
+        items, notes, applicable = _parse_rating_form(request.POST, version.spec)
+        try:
+            revision = int(request.POST.get("revision", ""))
+        except ValueError:
+            revision = -1
+        try:
+            attempt_services.rating_save_draft(
+                attempt=attempt,
+                vignette=current_slug,
+                instrument=version.instrument.slug,
+                revision=revision,
+                applicable=applicable,
+                items=items,
+                notes=notes,
+                rationale=request.POST.get("rationale", ""),
+            )
+        except Conflict as exc:
+            messages.error(request, exc.message)
+            return redirect(f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}")
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+            status = 400
+        else:
+            messages.success(request, _("Saved."))
+            return redirect(
+                f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}"
+                f"#rating-{version.instrument.slug}"
+            )
+    drafts = selectors.attempt_ratings(attempt)
+    instruments = []
+    for version in attempt.instrument_versions.all().prefetch_related(
+        "items__allowed_values", "bands"
+    ):
+        draft = drafts.get((current_slug, version.instrument.slug))
+        instruments.append({"version": version, "draft": draft})
+    return render(
+        request,
+        "training/attempt_score.html",
+        {
+            "attempt": attempt,
+            "vignettes": vignettes,
+            "current": current,
+            "case_file": render_markdown(current.vignette_revision.body),
+            "instruments": instruments,
+            "errors": errors,
+            "feedback_note": selectors.feedback_release_note(attempt),
+        },
+        status=status,
+    )
+
+
+@never_cache
+@with_membership()
+@require_http_methods(["GET", "POST"])
+def attempt_submit(request, attempt_id):
+    attempt = selectors.attempt_get(
+        user=request.user, organization=request.organization, attempt_id=attempt_id
+    )
+    if not attempt.is_open:
+        return redirect("attempt-feedback", attempt_id=attempt.pk)
+    if request.method == "POST":
+        try:
+            attempt_services.attempt_submit(attempt=attempt)
+        except Conflict as exc:
+            messages.error(request, exc.message)
+        except ValidationError:
+            messages.error(request, _("Some items are not scored yet; see the list below."))
+        else:
+            messages.success(request, _("Submitted."))
+            return redirect("attempt-feedback", attempt_id=attempt.pk)
+    return render(
+        request,
+        "training/attempt_submit.html",
+        {"attempt": attempt, "missing": attempt_services.attempt_unscored(attempt)},
+    )
+
+
+@never_cache
+@with_membership()
+def attempt_feedback(request, attempt_id):
+    attempt = selectors.attempt_get(
+        user=request.user, organization=request.organization, attempt_id=attempt_id
+    )
+    if attempt.is_open:
+        return redirect("attempt-score", attempt_id=attempt.pk)
+    allowed = selectors.feedback_allowed(attempt)
+    return render(
+        request,
+        "training/attempt_feedback.html",
+        {
+            "attempt": attempt,
+            "allowed": allowed,
+            "feedback": selectors.attempt_feedback(attempt) if allowed else [],
+            "release_note": selectors.feedback_release_note(attempt),
+        },
+    )
+
+
+@with_membership()
+def progress(request):
+    from training import charts
+
+    rows = progress_reads.trainee_progress(
+        user=request.user, organization=request.organization,
+        tz=request.organization.time_zone,
+    )
+    for row in rows:
+        row.chart = charts.line_chart(
+            title=_("%(inst)s: item agreement with the reference, by month") % {"inst": row.name},
+            x_label=_("Month"),
+            y_label=_("Items agreeing (%)"),
+            series=[(
+                _("Item agreement"),
+                [(p.period, None if p.item_agreement is None else 100 * p.item_agreement)
+                 for p in row.over_time],
+            )],
+            y_range=(0, 100),
+        )
+    return render(request, "training/progress.html", {"rows": rows})

@@ -1,0 +1,559 @@
+"""Keeping certified raters calibrated: recalibration assignments, drift monitoring (two-sided
+CUSUM), expiry and recalibration reminders, and the periodic `certification_tick`.
+
+Services write in one transaction each and are audited; selectors read. Every service takes
+an injectable clock (`now`).
+
+Recalibration draws from the organisation's published recalibration-pool vignettes; when it
+has none that the holder has never rated (the bundled recalibration pool is empty), it falls
+back to published bundled practice vignettes the holder has never rated.
+
+Drift is watched on every submitted rating the holder made on the certificate's instrument
+after the certificate was issued (recalibration and further practice; exams excluded), and
+after the last resolved alert of that kind:
+- signed total deviation (total minus the reference total), CUSUM target 0, slack and
+  threshold from the rule;
+- rolling item agreement (share of items coded as the reference, over `agreement_window`
+  ratings), CUSUM target = the rule's item-agreement threshold, lower side only
+  (AGREEMENT_SLACK, AGREEMENT_THRESHOLD).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from training import reliability
+from training.audit import audit_record
+from training.models import (
+    AlertStatus,
+    Attempt,
+    AttemptVignette,
+    Certificate,
+    CertificateStatus,
+    CertificationRule,
+    DriftAlert,
+    DriftKind,
+    Mode,
+    Organization,
+    Rating,
+    Recalibration,
+    Reminder,
+)
+from training.tenancy import not_found_in
+from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette
+
+DEFAULT_INTERVAL_DAYS = 180
+DEFAULT_SIZE = 5
+DEFAULT_SLACK = 0.5
+DEFAULT_THRESHOLD = 4.0
+DEFAULT_AGREEMENT_WINDOW = 5
+RECALIBRATION_DUE_DAYS = 30
+AGREEMENT_SLACK = 0.05
+AGREEMENT_THRESHOLD = 0.5
+EXPIRY_REMINDER_DAYS = (60, 14)
+ADVISORY_LOCK_KEY = 802_208  # pg advisory lock: one certification_tick at a time
+
+RECALIBRATION_DUE = "recalibration_due"
+
+
+@dataclass(frozen=True)
+class RuleParams:
+    interval_days: int
+    size: int
+    slack: float
+    threshold: float
+    agreement_window: int
+    item_agreement: float
+
+
+def params_for(rule: CertificationRule | None) -> RuleParams:
+    def pick(name, default):
+        value = getattr(rule, name, None) if rule is not None else None
+        return default if value is None else value
+
+    return RuleParams(
+        interval_days=pick("recalibration_interval_days", DEFAULT_INTERVAL_DAYS),
+        size=pick("recalibration_size", DEFAULT_SIZE),
+        slack=pick("cusum_slack", DEFAULT_SLACK),
+        threshold=pick("cusum_threshold", DEFAULT_THRESHOLD),
+        agreement_window=pick("agreement_window", DEFAULT_AGREEMENT_WINDOW),
+        item_agreement=rule.item_agreement if rule is not None else 0.85,
+    )
+
+
+def display_status(cert: Certificate, now=None) -> str:
+    """The status shown to the holder, the org admin and the public: 'recalibration_due'
+    while an active certificate is flagged, else the certificate's effective status."""
+    status = cert.effective_status(now)
+    if status == CertificateStatus.ACTIVE and cert.recalibration_flagged_at is not None:
+        return RECALIBRATION_DUE
+    return status
+
+
+def _rule_for(cert: Certificate) -> CertificationRule | None:
+    return CertificationRule.objects.filter(
+        organization_id=cert.organization_id,
+        instrument_id=cert.instrument_version.instrument_id).first()
+
+
+def _state(cert: Certificate) -> dict:
+    return {"status": cert.status,
+            "recalibration_due_at": cert.recalibration_due_at.isoformat()
+            if cert.recalibration_due_at else None,
+            "recalibration_flagged": cert.recalibration_flagged_at is not None,
+            "reason": cert.recalibration_reason}
+
+
+# --- locking -------------------------------------------------------------------------------
+
+
+@contextmanager
+def tick_lock():
+    """True if this process may run the tick: a PostgreSQL session advisory lock (skip if
+    another run holds it); on SQLite writes are serialised by the database anyway."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def _locked(cert_id) -> Certificate | None:
+    qs = Certificate.objects.filter(pk=cert_id)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return qs.select_related("instrument_version__instrument", "holder", "organization").first()
+
+
+# --- recalibration -------------------------------------------------------------------------
+
+
+def _rated_vignette_ids(cert: Certificate) -> set[int]:
+    return set(Rating.objects.filter(attempt__user_id=cert.holder_id).values_list(
+        "vignette_revision__vignette_id", flat=True)) | set(
+        AttemptVignette.objects.filter(attempt__user_id=cert.holder_id).values_list(
+            "vignette_revision__vignette_id", flat=True))
+
+
+def recalibration_candidates(cert: Certificate) -> tuple[list[Vignette], bool]:
+    """(vignettes the holder has never rated with a current reference on the certificate's
+    instrument version, from_organization_pool). The organisation's recalibration pool
+    first; when it has none, published bundled practice vignettes (the fallback)."""
+    seen = _rated_vignette_ids(cert)
+    with_reference = set(ReferenceScoring.objects.filter(
+        instrument_version_id=cert.instrument_version_id).values_list(
+        "vignette_revision_id", flat=True))
+
+    def usable(qs):
+        return [v for v in qs.exclude(pk__in=seen).exclude(current_revision__isnull=True)
+                .order_by("slug") if v.current_revision_id in with_reference]
+
+    own = usable(Vignette.objects.filter(owner_id=cert.organization_id, pool=Pool.RECALIBRATION,
+                                         status=ContentStatus.PUBLISHED))
+    if own:
+        return own, True
+    return usable(Vignette.objects.filter(owner__isnull=True, pool=Pool.PRACTICE,
+                                          status=ContentStatus.PUBLISHED)), False
+
+
+def _next_recalibration_at(cert: Certificate, params: RuleParams) -> dt.datetime:
+    last = cert.recalibrations.order_by("-period").first()
+    since = last.assigned_at if last else cert.issued_at
+    return since + dt.timedelta(days=params.interval_days)
+
+
+def recalibration_assign(*, cert: Certificate, params: RuleParams, now: dt.datetime
+                         ) -> Recalibration | None:
+    """Give the holder their next recalibration when the interval has passed and none is
+    open. Idempotent: (certificate, period) is unique."""
+    if cert.recalibrations.filter(completed_at__isnull=True).exists():
+        return None
+    if now < _next_recalibration_at(cert, params):
+        return None
+    vignettes, own_pool = recalibration_candidates(cert)
+    if not vignettes:
+        return None
+    period = (cert.recalibrations.order_by("-period").values_list("period", flat=True).first()
+              or 0) + 1
+    rng = random.Random(f"{cert.pk}:{period}")
+    chosen = rng.sample(vignettes, k=min(params.size, len(vignettes)))
+    attempt = Attempt.objects.create(user=cert.holder, organization=cert.organization,
+                                     mode=Mode.PRACTICE, started_at=now)
+    attempt.instrument_versions.set([cert.instrument_version])
+    for order, vignette in enumerate(chosen, start=1):
+        AttemptVignette.objects.create(attempt=attempt, vignette_revision=vignette.current_revision,
+                                       order=order)
+    due = now + dt.timedelta(days=RECALIBRATION_DUE_DAYS)
+    recal = Recalibration.objects.create(certificate=cert, period=period, attempt=attempt,
+                                         from_organization_pool=own_pool, assigned_at=now,
+                                         due_at=due)
+    before = _state(cert)
+    cert.recalibration_due_at = due
+    cert.save(update_fields=["recalibration_due_at"])
+    audit_record(actor=None, organization=cert.organization, obj=recal,
+                 action="recalibration.assigned", before=before,
+                 after=_state(cert) | {"vignettes": [v.slug for v in chosen],
+                                       "from_organization_pool": own_pool}, now=now)
+    _remind(cert, kind="recalibration_assigned", period=str(period), now=now,
+            message=_("You have a recalibration of %(n)d vignettes on %(i)s due by %(d)s.")
+            % {"n": len(chosen), "i": cert.instrument_version.instrument.short_name,
+               "d": due.date().isoformat()})
+    return recal
+
+
+def recalibration_check(*, cert: Certificate, now: dt.datetime) -> int:
+    """Mark completed recalibrations (their attempt submitted) and overdue ones; overdue
+    flags the certificate 'recalibration due'. Returns the number of changes."""
+    changes = 0
+    for recal in cert.recalibrations.filter(completed_at__isnull=True).select_related("attempt"):
+        if recal.attempt is not None and recal.attempt.submitted_at is not None:
+            recal.completed_at = recal.attempt.submitted_at
+            recal.save(update_fields=["completed_at"])
+            audit_record(actor=None, organization=cert.organization, obj=recal,
+                         action="recalibration.completed", now=now)
+            changes += 1
+            if recal.overdue_at is not None and not _open_alerts(cert).exists():
+                _unflag(cert, now=now)
+        elif recal.overdue_at is None and recal.due_at <= now:
+            recal.overdue_at = now
+            recal.save(update_fields=["overdue_at"])
+            _flag(cert, reason=_("Recalibration %(n)d was not completed by %(d)s.")
+                  % {"n": recal.period, "d": recal.due_at.date().isoformat()}, now=now)
+            _remind(cert, kind="recalibration_overdue", period=str(recal.period), now=now,
+                    message=_("Your recalibration on %(i)s is overdue; complete it to keep "
+                              "your certificate in good standing.")
+                    % {"i": cert.instrument_version.instrument.short_name})
+            changes += 1
+    return changes
+
+
+def _flag(cert: Certificate, *, reason: str, now: dt.datetime) -> None:
+    before = _state(cert)
+    if cert.recalibration_flagged_at is None:
+        cert.recalibration_flagged_at = now
+    cert.recalibration_reason = reason
+    cert.save(update_fields=["recalibration_flagged_at", "recalibration_reason"])
+    audit_record(actor=None, organization=cert.organization, obj=cert,
+                 action="certificate.recalibration_due", before=before, after=_state(cert),
+                 now=now)
+
+
+def _unflag(cert: Certificate, *, now: dt.datetime, actor=None) -> None:
+    if cert.recalibration_flagged_at is None:
+        return
+    before = _state(cert)
+    cert.recalibration_flagged_at = None
+    cert.recalibration_reason = ""
+    cert.save(update_fields=["recalibration_flagged_at", "recalibration_reason"])
+    audit_record(actor=actor, organization=cert.organization, obj=cert,
+                 action="certificate.recalibration_cleared", before=before, after=_state(cert),
+                 now=now)
+
+
+def _open_alerts(cert: Certificate):
+    return cert.drift_alerts.exclude(status=AlertStatus.RESOLVED)
+
+
+# --- drift ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DriftSeries:
+    rating_ids: list[int] = field(default_factory=list)
+    times: list[str] = field(default_factory=list)
+    deviations: list[float] = field(default_factory=list)
+    agreements: list[float] = field(default_factory=list)
+
+
+def _reference(ref_id: int) -> tuple[int | None, dict]:
+    ref = ReferenceScoring.objects.select_related("instrument_version").get(pk=ref_id)
+    result = ref.result()
+    return (result.total if result else None), ref.item_states()
+
+
+def drift_series(cert: Certificate, *, since: dt.datetime | None = None) -> DriftSeries:
+    """The holder's submitted non-exam ratings on the certificate's instrument after it was
+    issued (and after `since`), both applicable, in time order."""
+    start = max(cert.issued_at, since) if since else cert.issued_at
+    rows = Rating.objects.filter(
+        attempt__user_id=cert.holder_id, attempt__organization_id=cert.organization_id,
+        attempt__mode=Mode.PRACTICE, submitted_at__gt=start,
+        instrument_version__instrument_id=cert.instrument_version.instrument_id,
+        applicable=True, total__isnull=False, reference_scoring__applicable=True,
+    ).order_by("submitted_at", "pk")
+    out = DriftSeries()
+    refs: dict[int, tuple[int | None, dict]] = {}
+    for rating in rows:
+        if rating.reference_scoring_id not in refs:
+            refs[rating.reference_scoring_id] = _reference(rating.reference_scoring_id)
+        ref_total, ref_items = refs[rating.reference_scoring_id]
+        if ref_total is None:
+            continue
+        codes = rating.codes or {}
+        agree = sum(1 for k, v in ref_items.items() if codes.get(k) == v)
+        out.rating_ids.append(rating.pk)
+        out.times.append(rating.submitted_at.isoformat())
+        out.deviations.append(float(rating.total - ref_total))
+        out.agreements.append(agree / len(ref_items) if ref_items else 1.0)
+    return out
+
+
+def _rolling(values: list[float], window: int) -> list[float]:
+    return [sum(values[i - window + 1:i + 1]) / window
+            for i in range(window - 1, len(values))]
+
+
+def drift_evaluate(*, cert: Certificate, params: RuleParams, now: dt.datetime
+                   ) -> list[DriftAlert]:
+    """Run both CUSUMs; on a crossing with no unresolved alert of that kind, flag the
+    certificate and raise an alert with the evidence. Idempotent."""
+    raised = []
+    for kind in (DriftKind.DEVIATION, DriftKind.AGREEMENT):
+        if _open_alerts(cert).filter(kind=kind).exists():
+            continue
+        last = cert.drift_alerts.filter(kind=kind, status=AlertStatus.RESOLVED).order_by(
+            "-resolved_at").first()
+        series = drift_series(cert, since=last.resolved_at if last else None)
+        if kind == DriftKind.DEVIATION:
+            values = series.deviations
+            target, slack, threshold = 0.0, params.slack, params.threshold
+            ids, times = series.rating_ids, series.times
+        else:
+            w = max(1, params.agreement_window)
+            values = _rolling(series.agreements, w)
+            target, slack, threshold = params.item_agreement, AGREEMENT_SLACK, AGREEMENT_THRESHOLD
+            ids, times = series.rating_ids[w - 1:], series.times[w - 1:]
+        if not values:
+            continue
+        path = reliability.cusum(values, target=target, slack=slack, threshold=threshold)
+        alarms = path.upper_alarms + path.lower_alarms if kind == DriftKind.DEVIATION \
+            else path.lower_alarms
+        if not alarms:
+            continue
+        first = min(alarms)
+        direction = ("upper" if first in path.upper_alarms else "lower")
+        evidence = {
+            "target": target, "slack": slack, "threshold": threshold,
+            "window": params.agreement_window if kind == DriftKind.AGREEMENT else 1,
+            "rating_ids": ids, "times": times, "series": [round(v, 4) for v in values],
+            "upper": [round(v, 4) for v in path.upper],
+            "lower": [round(v, 4) for v in path.lower],
+            "alarm_index": first, "direction": direction,
+            "alarm_rating_id": ids[first],
+        }
+        alert = DriftAlert.objects.create(organization=cert.organization, certificate=cert,
+                                          kind=kind, evidence=evidence, raised_at=now)
+        audit_record(actor=None, organization=cert.organization, obj=alert,
+                     action="drift.alert_raised",
+                     after={"certificate": cert.pk, "kind": kind, "direction": direction,
+                            "alarm_rating_id": ids[first], "rating_ids": ids[: first + 1]},
+                     now=now)
+        _flag(cert, reason=_("Drift detected in your ratings (%(k)s); complete a "
+                             "recalibration and talk to your organisation's administrator.")
+              % {"k": DriftKind(kind).label}, now=now)
+        _remind(cert, kind="drift", period=str(alert.pk), now=now,
+                message=_("Your recent ratings on %(i)s drifted from the reference; your "
+                          "certificate shows 'recalibration due' until this is resolved.")
+                % {"i": cert.instrument_version.instrument.short_name})
+        raised.append(alert)
+    return raised
+
+
+# --- expiry and reminders ------------------------------------------------------------------
+
+
+def _remind(cert: Certificate, *, kind: str, period: str, now: dt.datetime,
+            message: str) -> bool:
+    """Send (e-mail + in-app notice) once per (certificate, kind, period)."""
+    _reminder, created = Reminder.objects.get_or_create(
+        certificate=cert, kind=kind, period=period,
+        defaults={"sent_at": now, "message": message})
+    if created and cert.holder.email:
+        send_mail(subject=_("Calibrate: your certificate"), message=message,
+                  from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[cert.holder.email],
+                  fail_silently=True)
+    return created
+
+
+def expiry_and_reminders(*, cert: Certificate, now: dt.datetime) -> int:
+    changes = 0
+    if cert.status == CertificateStatus.ACTIVE and cert.expires_at <= now:
+        before = _state(cert)
+        cert.status = CertificateStatus.EXPIRED
+        cert.status_changed_at = now
+        cert.save(update_fields=["status", "status_changed_at"])
+        audit_record(actor=None, organization=cert.organization, obj=cert,
+                     action="certificate.expired", before=before, after=_state(cert), now=now)
+        return 1
+    for days in EXPIRY_REMINDER_DAYS:
+        if now < cert.expires_at <= now + dt.timedelta(days=days):
+            changes += _remind(
+                cert, kind=f"expiry_{days}", period=cert.expires_at.date().isoformat(), now=now,
+                message=_("Your certificate on %(i)s expires on %(d)s.")
+                % {"i": cert.instrument_version.instrument.short_name,
+                   "d": cert.expires_at.date().isoformat()})
+    return changes
+
+
+# --- the tick ------------------------------------------------------------------------------
+
+
+@dataclass
+class TickResult:
+    ran: bool = True
+    assigned: int = 0
+    alerts: int = 0
+    changes: int = 0
+    reminders_before: int = 0
+    reminders_after: int = 0
+
+    @property
+    def reminders(self) -> int:
+        return self.reminders_after - self.reminders_before
+
+
+def certification_tick(*, now: dt.datetime | None = None) -> TickResult:
+    """Assign recalibrations, evaluate drift, expire, remind. Idempotent; a concurrent run
+    skips (advisory lock) and rows locked by another run are skipped too."""
+    now = now or timezone.now()
+    result = TickResult(reminders_before=Reminder.objects.count())
+    with tick_lock() as acquired:
+        if not acquired:
+            result.ran = False
+            return result
+        ids = list(Certificate.objects.filter(status=CertificateStatus.ACTIVE).order_by("pk")
+                   .values_list("pk", flat=True))
+        for cert_id in ids:
+            with transaction.atomic():
+                cert = _locked(cert_id)
+                if cert is None or cert.status != CertificateStatus.ACTIVE:
+                    continue
+                result.changes += expiry_and_reminders(cert=cert, now=now)
+                if cert.status != CertificateStatus.ACTIVE:
+                    continue
+                params = params_for(_rule_for(cert))
+                result.changes += recalibration_check(cert=cert, now=now)
+                if recalibration_assign(cert=cert, params=params, now=now):
+                    result.assigned += 1
+                result.alerts += len(drift_evaluate(cert=cert, params=params, now=now))
+    result.reminders_after = Reminder.objects.count()
+    return result
+
+
+# --- org admin: alerts ---------------------------------------------------------------------
+
+
+def alerts_for_admin(*, organization: Organization, status: str = ""):
+    qs = DriftAlert.objects.filter(organization=organization).select_related(
+        "certificate__holder", "certificate__instrument_version__instrument")
+    if status in AlertStatus.values:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def alert_get(*, organization: Organization, alert_id) -> DriftAlert:
+    try:
+        pk = int(alert_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    alert = alerts_for_admin(organization=organization).filter(pk=pk).first()
+    if alert is None:
+        raise not_found_in(DriftAlert, organization=organization, pk=pk)
+    return alert
+
+
+@transaction.atomic
+def alert_transition(*, actor, organization: Organization, alert_id, action: str,
+                     note: str = "", now: dt.datetime | None = None) -> DriftAlert:
+    """Acknowledge or resolve one of the organisation's alerts (audited). Resolving the last
+    unresolved alert of a certificate with no overdue recalibration clears 'recalibration
+    due'."""
+    now = now or timezone.now()
+    alert = alert_get(organization=organization, alert_id=alert_id)
+    alert = DriftAlert.objects.select_for_update().get(pk=alert.pk)
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise ValidationError({"note": _("At most 2000 characters.")})
+    before = {"status": alert.status}
+    if action == "acknowledge":
+        if alert.status != AlertStatus.OPEN:
+            raise ValidationError({"action": _("Only an open alert can be acknowledged.")})
+        alert.status = AlertStatus.ACKNOWLEDGED
+        alert.acknowledged_at = now
+    elif action == "resolve":
+        if alert.status == AlertStatus.RESOLVED:
+            raise ValidationError({"action": _("This alert is already resolved.")})
+        if not note:
+            raise ValidationError({"note": _("Say how it was resolved; it is kept in the "
+                                             "audit trail.")})
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = now
+    else:
+        raise ValidationError({"action": _("Choose acknowledge or resolve.")})
+    alert.actor = actor
+    if note:
+        alert.note = note
+    alert.save()
+    audit_record(actor=actor, organization=organization, obj=alert,
+                 action=f"drift.alert_{alert.status}", before=before,
+                 after={"status": alert.status, "note": alert.note}, now=now)
+    cert = alert.certificate
+    if (action == "resolve" and not _open_alerts(cert).exists()
+            and not cert.recalibrations.filter(overdue_at__isnull=False,
+                                               completed_at__isnull=True).exists()):
+        _unflag(cert, now=now, actor=actor)
+    return alert
+
+
+def alert_chart(alert: DriftAlert):
+    from training.charts import line_chart
+
+    ev = alert.evidence
+    xs = [str(i + 1) for i in range(len(ev.get("series", [])))]
+    return line_chart(
+        title=_("CUSUM path"), x_label=_("Rating (in time order)"), y_label=_("Value"),
+        series=[
+            (_("Series"), list(zip(xs, ev.get("series", []), strict=False))),
+            (_("CUSUM upper"), list(zip(xs, ev.get("upper", []), strict=False))),
+            (_("CUSUM lower"), list(zip(xs, ev.get("lower", []), strict=False))),
+            (_("Threshold"), [(x, ev.get("threshold")) for x in xs]),
+        ])
+
+
+# --- the holder ----------------------------------------------------------------------------
+
+
+def holder_overview(*, user, organization: Organization, now=None) -> list[dict]:
+    """What each of the holder's live certificates requires of them."""
+    now = now or timezone.now()
+    rows = []
+    for cert in Certificate.objects.filter(
+            organization=organization, holder=user, status=CertificateStatus.ACTIVE
+    ).select_related("instrument_version__instrument"):
+        rows.append({
+            "certificate": cert,
+            "status": display_status(cert, now),
+            "open_recalibrations": list(cert.recalibrations.filter(
+                completed_at__isnull=True).select_related("attempt")),
+            "alerts": list(_open_alerts(cert)),
+            "notices": list(cert.reminders.all()[:10]),
+        })
+    return rows

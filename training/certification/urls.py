@@ -1,0 +1,19 @@
+from django.urls import path
+
+from training.certification import views as cert_views
+
+app_name = "cert"
+
+urlpatterns = [
+    path("", cert_views.overview, name="overview"),
+    path("certificates/<int:certificate_id>/", cert_views.certificate_detail, name="certificate"),
+    path("certificates/<int:certificate_id>/display/", cert_views.certificate_display,
+         name="certificate-display"),
+    path("decisions/<int:decision_id>/", cert_views.decision_detail, name="decision"),
+    path("manage/", cert_views.manage, name="manage"),
+    path("manage/rules/new/", cert_views.rule_create, name="rule-create"),
+    path("manage/rules/<int:rule_id>/", cert_views.rule_edit, name="rule-edit"),
+    path("manage/certificates/", cert_views.certificates, name="certificates"),
+    path("manage/certificates/<int:certificate_id>/status/", cert_views.certificate_status,
+         name="certificate-status"),
+]

@@ -1,0 +1,270 @@
+"""Certification pages: the trainee's certificates and requirements, the org admin's rules,
+candidates, exams, decisions and certificates, and the public verification page. Thin."""
+
+from __future__ import annotations
+
+import segno
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.throttling import client_address
+from training.attempts import exams
+from training.certification import certificates as certificate_services
+from training.certification import decisions, rules
+from training.exceptions import Conflict
+from training.models import CertificationRule, FeedbackPolicy, Role
+from training.teaching.exports import csv_lines
+from training.tenancy import with_membership
+from vignettes import selectors as content_selectors
+
+# --- trainee -------------------------------------------------------------------------------
+
+
+@never_cache
+@with_membership()
+def overview(request):
+    context = decisions.trainee_overview(user=request.user, organization=request.organization)
+    return render(request, "training/cert/overview.html", context)
+
+
+@never_cache
+@with_membership()
+def certificate_detail(request, certificate_id):
+    cert = certificate_services.certificate_for_viewer(
+        membership=request.membership, certificate_id=certificate_id)
+    url = request.build_absolute_uri(reverse("verify", args=[cert.verification_code]))
+    # segno writes the SVG with presentation attributes only (no style): CSP-safe inline.
+    qr_svg = mark_safe(segno.make(url, error="m").svg_inline(scale=4, title=_("QR code")))
+    return render(request, "training/cert/certificate.html", {
+        "cert": cert, "public": certificate_services.certificate_public(cert), "verify_url": url,
+        "qr_svg": qr_svg, "is_holder": cert.holder_id == request.user.pk,
+    })
+
+
+@with_membership()
+@require_POST
+def certificate_display(request, certificate_id):
+    certificate_services.certificate_set_display(
+        user=request.user, organization=request.organization, certificate_id=certificate_id,
+        show_full_name=request.POST.get("show_full_name") == "full",
+    )
+    messages.success(request, _("Your choice for the public page was saved."))
+    return redirect("cert:certificate", certificate_id=certificate_id)
+
+
+@never_cache
+@with_membership()
+def decision_detail(request, decision_id):
+    decision = decisions.decision_get(membership=request.membership, decision_id=decision_id)
+    return render(request, "training/cert/decision.html", {
+        "decision": decision,
+        "criteria": decisions.criteria_for_display(decision.criteria),
+    })
+
+
+# --- org admin -----------------------------------------------------------------------------
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+def manage(request):
+    organization = request.organization
+    return render(request, "training/cert/manage.html", {
+        "rules": rules.rule_list(organization=organization),
+        "candidates": decisions.candidates_for_admin(organization=organization),
+        "exams": decisions.exam_attempts_for_admin(organization=organization, limit=50),
+        "decisions": decisions.decisions_for_admin(organization=organization, limit=50),
+        "exam_overviews": exams.exam_overviews(organization=organization),
+    })
+
+
+class RuleForm(forms.Form):
+    instrument = forms.ChoiceField(label=gettext_lazy("Instrument"), required=False)
+    min_exam_vignettes = forms.IntegerField(label=gettext_lazy("Minimum exam vignettes"),
+                                            min_value=1, max_value=200, initial=10)
+    item_agreement = forms.FloatField(label=gettext_lazy("Item agreement at least (0-1)"),
+                                      min_value=0, max_value=1, initial=0.85)
+    total_tolerance = forms.IntegerField(label=gettext_lazy("Total tolerance (± points)"),
+                                         min_value=0, max_value=20, initial=1)
+    total_within_tolerance = forms.FloatField(
+        label=gettext_lazy("Share of totals within the tolerance at least (0-1)"),
+        min_value=0, max_value=1, initial=0.80)
+    band_agreement = forms.FloatField(label=gettext_lazy("Band agreement at least (0-1)"),
+                                      min_value=0, max_value=1, initial=0.80)
+    icc_a1 = forms.FloatField(label=gettext_lazy("ICC(A,1) with the reference at least"),
+                              min_value=-1, max_value=1, initial=0.80)
+    applicability_every_vignette = forms.BooleanField(
+        label=gettext_lazy("Applicability must be right on every vignette"), required=False,
+        initial=True)
+    use_ci_lower_bound = forms.BooleanField(
+        label=gettext_lazy("Judge on the lower bound of the 95 % confidence interval"),
+        required=False)
+    validity_months = forms.IntegerField(label=gettext_lazy("Validity (months)"), min_value=1,
+                                         max_value=120, initial=24)
+    retake_wait_days = forms.IntegerField(label=gettext_lazy("Waiting period between exam "
+                                                             "attempts (days)"),
+                                          min_value=0, max_value=365, initial=14)
+    # Not sent = "never", the safe choice.
+    exam_feedback_policy = forms.TypedChoiceField(
+        label=gettext_lazy("What exam and recalibration candidates see of the reference"),
+        choices=FeedbackPolicy.choices, required=False, empty_value=FeedbackPolicy.NEVER,
+        initial=FeedbackPolicy.NEVER,
+        help_text=gettext_lazy(
+            "“Not shown to trainees”: the result and the criteria only, nothing case by case. "
+            "An exam assignment can make this stricter, never looser. A retake never draws a "
+            "case the candidate has been given before."))
+    recalibration_interval_days = forms.IntegerField(
+        label=gettext_lazy("Recalibration every (days)"), required=False, min_value=7,
+        max_value=3650, help_text=gettext_lazy("Empty: 180."))
+    recalibration_size = forms.IntegerField(
+        label=gettext_lazy("Vignettes per recalibration"), required=False, min_value=1,
+        max_value=50, help_text=gettext_lazy("Empty: 5."))
+    cusum_slack = forms.FloatField(
+        label=gettext_lazy("Drift CUSUM slack k (points of total deviation)"), required=False,
+        min_value=0.01, max_value=100, help_text=gettext_lazy("Empty: 0.5."))
+    cusum_threshold = forms.FloatField(
+        label=gettext_lazy("Drift CUSUM threshold h"), required=False, min_value=0.01,
+        max_value=100, help_text=gettext_lazy("Empty: 4."))
+    agreement_window = forms.IntegerField(
+        label=gettext_lazy("Ratings per rolling item-agreement window"), required=False,
+        min_value=2, max_value=100, help_text=gettext_lazy("Empty: 5."))
+
+    def __init__(self, *args, organization, editing, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["instrument"]
+        else:
+            self.fields["instrument"].required = True
+            self.fields["instrument"].choices = [
+                (i.slug, i.short_name)
+                for i in content_selectors.instrument_list(organization=organization)
+            ]
+
+
+def _rule_page(request, rule: CertificationRule | None):
+    organization = request.organization
+    if request.method == "POST":
+        form = RuleForm(request.POST, organization=organization, editing=rule is not None)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            slug = data.pop("instrument", None)
+            try:
+                saved = rules.rule_save(actor=request.user, organization=organization,
+                                                rule=rule, instrument_slug=slug, **data)
+            except ValidationError as exc:
+                for key, errors in exc.message_dict.items():
+                    form.add_error(key if key in form.fields else None, errors)
+            else:
+                messages.success(request, _("Certification rule saved."))
+                return redirect("cert:rule-edit", rule_id=saved.pk)
+    elif rule is not None:
+        form = RuleForm(initial={n: getattr(rule, n) for n in rules.RULE_FIELDS},
+                        organization=organization, editing=True)
+    else:
+        form = RuleForm(organization=organization, editing=False)
+    return render(request, "training/cert/rule_form.html", {
+        "form": form, "rule": rule,
+        "study": rules.rule_reliability(rule=rule) if rule is not None else None,
+    }, status=400 if form.is_bound else 200)
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def rule_create(request):
+    return _rule_page(request, None)
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def rule_edit(request, rule_id):
+    return _rule_page(request, rules.rule_get(organization=request.organization,
+                                                      rule_id=rule_id))
+
+
+FILTERS = {
+    "": gettext_lazy("All"),
+    "active": gettext_lazy("Active"),
+    "expiring": gettext_lazy("Expiring within 60 days"),
+    "suspended": gettext_lazy("Suspended"),
+    "revoked": gettext_lazy("Revoked"),
+}
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+def certificates(request):
+    filter_ = request.GET.get("filter", "")
+    if filter_ not in FILTERS:
+        filter_ = ""
+    rows = certificate_services.certificates_for_admin(organization=request.organization,
+                                                filter_=filter_)
+    if request.GET.get("format") == "csv":
+        response = StreamingHttpResponse(
+            csv_lines(certificate_services.certificates_csv_rows(rows)),
+            content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="certificates.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(request, "training/cert/certificates.html", {
+        "rows": rows, "filter": filter_, "filters": FILTERS.items(),
+    })
+
+
+@with_membership(Role.ORG_ADMIN)
+@require_POST
+def certificate_status(request, certificate_id):
+    try:
+        certificate_services.certificate_set_status(
+            actor=request.user, organization=request.organization,
+            certificate_id=certificate_id, action=request.POST.get("action", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{reverse('cert:certificates')}?status_error={certificate_id}")
+    except Conflict as exc:
+        messages.error(request, exc.message)
+        return redirect("cert:certificates")
+    messages.success(request, _("Certificate status changed."))
+    return redirect("cert:certificates")
+
+
+# --- public --------------------------------------------------------------------------------
+
+
+def _too_many(retry_after: int, *, json: bool):
+    if json:
+        response = HttpResponse('{"detail": "Too many requests."}', status=429,
+                                content_type="application/json")
+    else:
+        response = HttpResponse(_("Too many requests. Try again in a minute."), status=429,
+                                content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(retry_after)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@never_cache
+@require_GET
+def verify(request, code):
+    """Public: anyone may verify a certificate from its code. Unknown and malformed codes
+    answer identically (404, same body)."""
+    retry = certificate_services.verify_rate_limited(client_address(request))
+    if retry is not None:
+        return _too_many(retry, json=False)
+    public = certificate_services.certificate_verify(code)
+    response = render(request, "training/cert/verify.html", {"public": public},
+                      status=200 if public else 404)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -1,0 +1,160 @@
+"""Instructor API: cohorts, their reliability over time, the long-format export."""
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from training.models import Cohort, Role
+from training.teaching import data as teaching_data
+from training.teaching import reliability as cohort_reliability
+from training.teaching import trainees as trainee_stats
+from training.teaching.exports import cohort_export_rows, csv_lines
+from training.tenancy import ORG_HEADER, OrganizationScopedApi
+
+
+class CohortSerializer(serializers.ModelSerializer):
+    trainees = serializers.SerializerMethodField()
+    instructors = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
+
+    class Meta:
+        model = Cohort
+        fields = ["id", "name", "trainees", "instructors"]
+
+    def get_trainees(self, obj) -> int:
+        return obj.trainees.count()
+
+
+class EstimateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    undefined_reason = serializers.CharField(allow_null=True)
+    n_units = serializers.IntegerField()
+    n_raters = serializers.IntegerField()
+
+
+class WindowSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    ratings = serializers.IntegerField()
+    krippendorff_alpha_totals = EstimateSerializer(source="alpha_total")
+    krippendorff_alpha_items = serializers.DictField(child=EstimateSerializer(),
+                                                     source="alpha_items")
+    icc_2_1_crossed = EstimateSerializer(source="icc_crossed")
+    fleiss_kappa_crossed = EstimateSerializer(source="fleiss_crossed")
+    gwet_ac1_crossed = EstimateSerializer(source="ac1_crossed")
+    crossed_shape = serializers.ListField(child=serializers.IntegerField())
+
+
+class TraineeRowSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    ratings = serializers.IntegerField()
+    item_agreement = serializers.FloatField(allow_null=True)
+    within_one = serializers.FloatField(allow_null=True)
+    band_agreement = serializers.FloatField(allow_null=True)
+    applicability_agreement = serializers.FloatField(allow_null=True)
+    mean_signed_deviation = EstimateSerializer(source="deviation")
+    tendency = serializers.CharField()
+    recent_agreement = serializers.FloatField(allow_null=True)
+    previous_agreement = serializers.FloatField(allow_null=True)
+
+
+class ReliabilitySerializer(serializers.Serializer):
+    cohort = serializers.IntegerField()
+    instrument = serializers.CharField()
+    window = serializers.CharField()
+    windows = WindowSerializer(many=True)
+    trainees = TraineeRowSerializer(many=True)
+
+
+class StaffScopedApi(OrganizationScopedApi):
+    def check_staff(self):
+        if self.membership.role not in (Role.INSTRUCTOR, Role.ORG_ADMIN):
+            raise PermissionDenied("Only instructors and organisation admins see cohorts.")
+
+    def cohort(self, cohort_id):
+        self.check_staff()
+        # A 404 here answers as NotFound() (config/api/exception_handlers.py).
+        return teaching_data.cohort_get(membership=self.membership, cohort_id=cohort_id)
+
+
+@extend_schema(parameters=[ORG_HEADER])
+class CohortListApi(StaffScopedApi, generics.ListAPIView):
+    """Your cohorts: those you teach (instructors) or all of the organisation (org admins)."""
+
+    serializer_class = CohortSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Cohort.objects.none()
+        self.check_staff()
+        ids = [c.pk for c in teaching_data.instructor_cohorts(membership=self.membership)]
+        return Cohort.objects.filter(pk__in=ids).prefetch_related("instructors").order_by("name")
+
+
+@extend_schema(
+    parameters=[
+        ORG_HEADER,
+        OpenApiParameter("instrument", str, required=True),
+        OpenApiParameter("window", str, enum=["month", "week", "rolling"]),
+        OpenApiParameter("size", int, description="Ratings per rolling window (default 50)."),
+    ],
+    responses=ReliabilitySerializer,
+)
+class CohortReliabilityApi(StaffScopedApi):
+    """The cohort's reliability among itself over time, and each trainee against the
+    reference."""
+
+    def get(self, request, cohort_id):
+        cohort = self.cohort(cohort_id)
+        slug = request.query_params.get("instrument", "")
+        instrument = teaching_data.instruments_rated(cohort).filter(slug=slug).first()
+        if instrument is None:
+            raise serializers.ValidationError({"instrument": "Unknown instrument."})
+        window = request.query_params.get("window", "month")
+        if window not in ("month", "week", "rolling"):
+            raise serializers.ValidationError({"window": "One of month, week, rolling."})
+        try:
+            size = int(request.query_params.get("size", 50))
+        except ValueError:
+            raise serializers.ValidationError({"size": "A whole number."}) from None
+        if not 4 <= size <= 1000:
+            raise serializers.ValidationError({"size": "Between 4 and 1000."})
+        data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+        payload = {
+            "cohort": cohort.pk,
+            "instrument": instrument.slug,
+            "window": window,
+            "windows": cohort_reliability.reliability_over_time(
+                data, window=window, size=size, tz=cohort.organization.time_zone),
+            "trainees": trainee_stats.trainee_rows(data, now=timezone.now()),
+        }
+        return Response(ReliabilitySerializer(payload).data)
+
+
+@extend_schema(
+    parameters=[ORG_HEADER, OpenApiParameter("instrument", str)],
+    responses={(200, "text/csv"): OpenApiTypes.STR},
+)
+class CohortExportApi(StaffScopedApi):
+    """Long-format CSV, one row per item rating (manage.py irr and pingouin read it as is)."""
+
+    def get(self, request, cohort_id):
+        cohort = self.cohort(cohort_id)
+        instrument = None
+        if request.query_params.get("instrument"):
+            instrument = teaching_data.instruments_rated(cohort).filter(
+                slug=request.query_params["instrument"]).first()
+            if instrument is None:
+                raise serializers.ValidationError({"instrument": "Unknown instrument."})
+        response = StreamingHttpResponse(
+            csv_lines(cohort_export_rows(cohort=cohort, instrument=instrument)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="cohort-{cohort.pk}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,137 @@
+"""Each trainee's agreement with the reference, trend and tendency, for the cohort dashboard and the trainee page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.reliability import (
+    Estimate,
+    bland_altman,
+    calendar_windows,
+    mean_signed_deviation,
+)
+from training.reliability.result import undefined
+from training.teaching.data import CohortData
+from training.teaching.items import _label
+
+# --- per trainee ---------------------------------------------------------------------------
+
+
+@dataclass
+class TraineeRow:
+    user_id: int
+    username: str
+    ratings: int
+    item_agreement: float | None
+    within_one: float | None
+    band_agreement: float | None
+    applicability_agreement: float | None
+    deviation: Estimate
+    tendency: str  # "severe" / "lenient" / "" (only when the CI excludes 0)
+    recent_agreement: float | None  # last 8 weeks
+    previous_agreement: float | None  # the 8 weeks before
+
+
+def _share(mask_hits: np.ndarray) -> float | None:
+    mask_hits = mask_hits[~np.isnan(mask_hits)] if mask_hits.dtype.kind == "f" else mask_hits
+    return float(np.mean(mask_hits)) if mask_hits.size else None
+
+
+def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
+    matches = data.matches()
+    both = data.both
+    times = np.array([t.timestamp() for t in data.submitted_at]) if data.n else np.zeros(0)
+    recent_start = (now - dt.timedelta(weeks=8)).timestamp()
+    previous_start = (now - dt.timedelta(weeks=16)).timestamp()
+    # Group the ratings by trainee once (a stable sort keeps time order within a trainee).
+    order = np.argsort(data.trainee, kind="stable")
+    ids, starts = np.unique(data.trainee[order], return_index=True)
+    groups = dict(zip(ids.tolist(), np.split(order, starts[1:]), strict=True)) if data.n else {}
+    band_hit = np.array([b == r for b, r in zip(data.band, data.ref_band, strict=True)],
+                        dtype=bool)
+    recent_mask = times >= recent_start
+    previous_mask = (times >= previous_start) & ~recent_mask
+    out = []
+    empty = np.zeros(0, dtype=np.int64)
+    for user_id, username in sorted(data.trainee_names.items(), key=lambda kv: kv[1]):
+        mine = groups.get(user_id, empty)
+        sel = mine[both[mine]]
+        totals = data.total[sel]
+        refs = data.ref_total[sel]
+        ok = ~np.isnan(totals) & ~np.isnan(refs)
+        deviation = mean_signed_deviation(totals[ok], refs[ok])
+        tendency = ""
+        if deviation.value is not None and deviation.ci95 is not None:
+            if deviation.ci95[0] > 0:
+                tendency = "severe"
+            elif deviation.ci95[1] < 0:
+                tendency = "lenient"
+        out.append(
+            TraineeRow(
+                user_id=user_id,
+                username=username,
+                ratings=int(mine.size),
+                item_agreement=_nanmean(matches[sel]),
+                within_one=float(np.mean(np.abs(totals[ok] - refs[ok]) <= 1)) if ok.any()
+                else None,
+                band_agreement=float(np.mean(band_hit[sel])) if sel.size else None,
+                applicability_agreement=float(np.mean(
+                    data.applicable[mine] == data.ref_applicable[mine])) if mine.size else None,
+                deviation=deviation,
+                tendency=tendency,
+                recent_agreement=_nanmean(matches[sel[recent_mask[sel]]]),
+                previous_agreement=_nanmean(matches[sel[previous_mask[sel]]]),
+            )
+        )
+    return out
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    if values.size == 0 or np.isnan(values).all():
+        return None
+    return float(np.nanmean(values))
+
+
+# --- one trainee ----------------------------------------------------------------------------
+
+
+def trainee_detail(data: CohortData, user_id: int, *, tz: str = "UTC"):
+    sel = (data.trainee == user_id) & data.both
+    idx = np.nonzero(sel)[0]
+    matches = data.matches()
+    curve = calendar_windows(
+        [data.submitted_at[i] for i in idx], idx,
+        lambda sub: _agreement_estimate(matches[sub]), period="month", tz=tz,
+        include_empty=False,
+    ) if idx.size else []
+    ok = idx[~np.isnan(data.total[idx]) & ~np.isnan(data.ref_total[idx])]
+    ba = bland_altman(data.total[ok], data.ref_total[ok]) if ok.size >= 2 else None
+    points = [
+        ((data.total[i] + data.ref_total[i]) / 2, data.total[i] - data.ref_total[i]) for i in ok
+    ]
+    missed = []
+    for j, code in enumerate(data.item_codes):
+        hits = matches[idx, j]
+        hits = hits[~np.isnan(hits)]
+        if hits.size and hits.mean() < 1:
+            wrong = Counter(
+                _label(v) for v, r in zip(data.codes[idx, j], data.ref_codes[idx, j],
+                                          strict=True) if v != r
+            )
+            missed.append((code, data.item_names[code], int((hits == 0).sum()), int(hits.size),
+                           wrong.most_common(1)[0][0] if wrong else ""))
+    missed.sort(key=lambda m: (-m[2] / m[3], m[0]))
+    return {"curve": curve, "bland_altman": ba, "points": points, "missed": missed}
+
+
+def _agreement_estimate(hits: np.ndarray) -> Estimate:
+    hits = hits[~np.isnan(hits)]
+    if hits.size == 0:
+        return undefined("item agreement with the reference", "no scored items")
+    return Estimate(name="item agreement with the reference", value=float(hits.mean()),
+                    ci95=None, undefined_reason=None, n_units=int(hits.size), n_raters=2,
+                    n_pairable=int(hits.size))

@@ -1,0 +1,293 @@
+"""Instructor pages: cohort dashboards, item, vignette and trainee analytics, calibration
+sessions, comments and exports. Thin: authorise, call analytics, render."""
+
+from __future__ import annotations
+
+import numpy as np
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from training import charts
+from training.models import Rating, Role
+from training.teaching import data as teaching_data
+from training.teaching import items as item_stats
+from training.teaching import reliability as cohort_reliability
+from training.teaching import trainees as trainee_stats
+from training.teaching.comments import can_teach, rating_comment_add
+from training.teaching.exports import cohort_export_rows, csv_lines
+from training.tenancy import not_found_in, with_membership
+from vignettes.models import Instrument
+
+STAFF = (Role.INSTRUCTOR, Role.ORG_ADMIN)
+
+
+def _instrument(request, cohort) -> Instrument:
+    instruments = list(teaching_data.instruments_rated(cohort))
+    slug = request.GET.get("instrument") or (instruments[0].slug if instruments else "")
+    for instrument in instruments:
+        if instrument.slug == slug:
+            return instrument
+    raise Http404
+
+
+def _context(request, cohort_id):
+    cohort = teaching_data.cohort_get(membership=request.membership, cohort_id=cohort_id)
+    instrument = _instrument(request, cohort)
+    return cohort, instrument, {
+        "cohort": cohort,
+        "instrument": instrument,
+        "instruments": teaching_data.instruments_rated(cohort),
+        "tz": request.organization.time_zone,
+    }
+
+
+@with_membership(*STAFF)
+def cohorts(request):
+    return render(request, "training/teach/cohorts.html", {
+        "cohorts": teaching_data.instructor_cohorts(membership=request.membership),
+    })
+
+
+def _pct(value):
+    return None if value is None else 100 * value
+
+
+@never_cache
+@with_membership(*STAFF)
+def dashboard(request, cohort_id):
+    cohort, instrument, context = _context(request, cohort_id)
+    window = request.GET.get("window", "month")
+    if window not in ("month", "week", "rolling"):
+        window = "month"
+    try:
+        size = max(4, min(1000, int(request.GET.get("size", 50))))
+    except ValueError:
+        size = 50
+    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    rows = trainee_stats.trainee_rows(data, now=timezone.now())
+    windows = cohort_reliability.reliability_over_time(data, window=window, size=size, tz=context["tz"])
+    labels = [
+        (w.start.astimezone(timezone.get_current_timezone()).strftime(
+            "%Y-%m" if window == "month" else "%Y-%m-%d")) for w in windows
+    ]
+    series = [
+        (_("Krippendorff's alpha, totals"), [(x, w.alpha_total.value)
+                                             for x, w in zip(labels, windows, strict=True)]),
+        (_("ICC(2,1), crossed subset"), [(x, w.icc_crossed.value)
+                                         for x, w in zip(labels, windows, strict=True)]),
+        (_("Fleiss' kappa, items"), [(x, w.fleiss_crossed.value)
+                                     for x, w in zip(labels, windows, strict=True)]),
+        (_("Gwet's AC1, items"), [(x, w.ac1_crossed.value)
+                                  for x, w in zip(labels, windows, strict=True)]),
+    ]
+    chart = charts.line_chart(
+        title=_("%(inst)s: reliability among trainees over time") % {
+            "inst": instrument.short_name},
+        x_label=_("Window"), y_label=_("Coefficient"), series=series, y_range=(-0.2, 1.0),
+        bands=[(_("alpha CI"), [w.alpha_total.ci95 for w in windows]),
+               (_("ICC CI"), [w.icc_crossed.ci95 for w in windows])],
+    )
+    overall = cohort_reliability.overall_item_reliability(data)
+    item_windows = [
+        (code, [w.alpha_items.get(code) for w in windows]) for code in data.item_codes
+    ]
+    hardest = min(
+        (r for r in item_stats.item_agreements(data) if r.agreement is not None),
+        key=lambda r: r.agreement, default=None,
+    )
+    defined = [r for r in rows if r.deviation.value is not None]
+    lenient = min(defined, key=lambda r: r.deviation.value, default=None)
+    severe = max(defined, key=lambda r: r.deviation.value, default=None)
+    context.update({
+        "rows": rows, "windows": list(zip(labels, windows, strict=True)), "chart": chart,
+        "window": window, "size": size, "overall": overall, "hardest": hardest,
+        "item_windows": item_windows, "labels": labels,
+        "most_lenient": lenient, "most_severe": severe, "ratings": data.n,
+    })
+    return render(request, "training/teach/dashboard.html", context)
+
+
+@never_cache
+@with_membership(*STAFF)
+def items(request, cohort_id):
+    cohort, instrument, context = _context(request, cohort_id)
+    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    selected = request.GET.get("item") or ""
+    if selected and selected not in data.item_codes:
+        raise Http404
+    rows = item_stats.item_rows(data, with_notes_for=selected or None)
+    context.update({
+        "rows": rows,
+        "selected": next((r for r in rows if r.code == selected), None),
+    })
+    return render(request, "training/teach/items.html", context)
+
+
+@never_cache
+@with_membership(*STAFF)
+def vignettes(request, cohort_id):
+    cohort, instrument, context = _context(request, cohort_id)
+    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    context["rows"] = sorted(
+        item_stats.vignette_rows(data),
+        key=lambda v: (not v.flagged, v.exact_total if v.exact_total is not None else 2),
+    )
+    return render(request, "training/teach/vignettes.html", context)
+
+
+@never_cache
+@with_membership(*STAFF)
+def trainee(request, cohort_id, user_id):
+    cohort, instrument, context = _context(request, cohort_id)
+    if not cohort.trainees.filter(pk=user_id).exists():
+        raise Http404
+    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    detail = trainee_stats.trainee_detail(data, int(user_id), tz=context["tz"])
+    curve = charts.line_chart(
+        title=_("Learning curve: item agreement with the reference, by month"),
+        x_label=_("Month"), y_label=_("Items agreeing (%)"),
+        series=[(_("Item agreement"), [
+            (w.start.strftime("%Y-%m"), _pct(w.estimate.value)) for w in detail["curve"]])],
+        y_range=(0, 100),
+    )
+    ba = detail["bland_altman"]
+    ba_chart = None
+    if ba is not None and ba.bias.value is not None:
+        ba_chart = charts.scatter_chart(
+            title=_("Bland-Altman: totals against the reference"),
+            x_label=_("Mean of trainee and reference total"),
+            y_label=_("Trainee - reference"),
+            points=detail["points"],
+            hlines=[(_("bias"), ba.bias.value), (_("lower limit"), ba.lower_limit.value),
+                    (_("upper limit"), ba.upper_limit.value)],
+        )
+    ratings = teaching_data.trainee_ratings_with_comments(
+        cohort=cohort, instrument=instrument, user_id=int(user_id))
+    row = next(r for r in trainee_stats.trainee_rows(data, now=timezone.now())
+               if r.user_id == int(user_id))
+    context.update({
+        "trainee_row": row, "curve": curve, "ba": ba, "ba_chart": ba_chart,
+        "missed": detail["missed"], "ratings": ratings,
+    })
+    return render(request, "training/teach/trainee.html", context)
+
+
+@never_cache
+@with_membership(*STAFF)
+def session(request, cohort_id):
+    """Calibration session: one vignette, the cohort's codes per item beside the reference."""
+    cohort, instrument, context = _context(request, cohort_id)
+    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    revisions = sorted(data.revisions.items(), key=lambda kv: kv[1][1])
+    slug = request.GET.get("vignette") or (revisions[0][1][0] if revisions else "")
+    rev_ids = [rid for rid, (s, _t, _n) in revisions if s == slug]
+    named = request.GET.get("named") == "1"
+    table, raters = [], []
+    if rev_ids:
+        rid = rev_ids[-1]
+        # Each trainee's latest submitted rating of this vignette revision.
+        idx = {}
+        for i in np.nonzero((data.revision == rid) & data.both)[0]:
+            idx[int(data.trainee[i])] = i
+        order = sorted(idx, key=lambda u: data.trainee_names.get(u, ""))
+        raters = [
+            data.trainee_names.get(u, "?") if named else _("Rater %(n)s") % {"n": chr(65 + k)}
+            if k < 26 else f"R{k + 1}"
+            for k, u in enumerate(order)
+        ]
+        for j, code in enumerate(data.item_codes):
+            codes = [item_stats._label(data.codes[idx[u], j]) for u in order]
+            ref = item_stats._label(data.ref_codes[idx[order[0]], j]) if order else ""
+            table.append({
+                "code": code, "name": data.item_names[code], "codes": codes,
+                "reference": ref, "agree": sum(c == ref for c in codes),
+                "rationale": data.rationale.get((int(data.reference_ids[idx[order[0]]]), code),
+                                                "") if order else "",
+            })
+    context.update({
+        "revisions": revisions, "slug": slug, "named": named, "raters": raters, "table": table,
+    })
+    return render(request, "training/teach/session.html", context)
+
+
+@with_membership(*STAFF)
+@require_POST
+def comment(request, rating_id):
+    rating = Rating.objects.filter(
+        pk=rating_id, attempt__organization=request.organization
+    ).select_related("attempt").first()
+    if rating is None:
+        raise not_found_in(Rating, organization=request.organization,
+                           via="attempt__organization", pk=rating_id)
+    if not can_teach(request.membership, rating.attempt.user_id):
+        raise Http404
+    try:
+        rating_comment_add(membership=request.membership, rating=rating,
+                           text=request.POST.get("text", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except PermissionDenied:
+        raise Http404 from None
+    else:
+        messages.success(request, _("Comment saved; the trainee sees it with the feedback."))
+    target = request.POST.get("next") or reverse("teach:cohorts")
+    if not target.startswith("/teach/"):
+        target = reverse("teach:cohorts")
+    return redirect(target)
+
+
+@with_membership(*STAFF)
+def export_csv(request, cohort_id):
+    cohort = teaching_data.cohort_get(membership=request.membership, cohort_id=cohort_id)
+    instrument = None
+    if request.GET.get("instrument"):
+        instrument = _instrument(request, cohort)
+    return _csv_response(
+        cohort_export_rows(cohort=cohort, instrument=instrument),
+        f"calibrate-{cohort.organization.slug}-cohort-{cohort.pk}-ratings.csv",
+    )
+
+
+@with_membership(*STAFF)
+def statistics_csv(request, cohort_id):
+    cohort, instrument, context = _context(request, cohort_id)
+    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    rows = [["section", "name", "statistic", "value", "ci_low", "ci_high", "n"]]
+    for r in trainee_stats.trainee_rows(data, now=timezone.now()):
+        for name, value in [("ratings", r.ratings), ("item_agreement", r.item_agreement),
+                            ("totals_within_1", r.within_one),
+                            ("band_agreement", r.band_agreement),
+                            ("applicability_agreement", r.applicability_agreement)]:
+            rows.append(["trainee", r.username, name, value, "", "", r.ratings])
+        ci = r.deviation.ci95 or ("", "")
+        rows.append(["trainee", r.username, "mean_signed_deviation", r.deviation.value,
+                     ci[0], ci[1], r.deviation.n_units])
+    for w in cohort_reliability.reliability_over_time(data, tz=context["tz"]):
+        label = w.start.date().isoformat()
+        for name, est in [("krippendorff_alpha_interval_totals", w.alpha_total),
+                          ("icc_2_1_crossed", w.icc_crossed),
+                          ("fleiss_kappa_crossed_mean", w.fleiss_crossed),
+                          ("gwet_ac1_crossed_mean", w.ac1_crossed)]:
+            ci = est.ci95 or ("", "")
+            rows.append(["window", label, name, est.value, ci[0], ci[1], w.ratings])
+    for code, stats in cohort_reliability.overall_item_reliability(data).items():
+        for name, est in stats.items():
+            ci = est.ci95 or ("", "")
+            rows.append(["item", code, name, est.value, ci[0], ci[1], est.n_units])
+    return _csv_response(
+        rows, f"calibrate-{cohort.organization.slug}-cohort-{cohort.pk}-{instrument.slug}"
+              "-statistics.csv")
+
+
+def _csv_response(rows, filename):
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
