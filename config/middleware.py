@@ -145,10 +145,10 @@ def _wsgi_bytes(text: str) -> bytes:
 
 def bad_input_response(request, message: str, *, status: int = 400, field: str | None = None,
                        json_body: bool = False):
-    """400 (or 413) for input the edge refuses, in the API's error shapes for the API and JSON
-    clients — {field: [message]} as a serializer answers, {"detail": message} for the rest —
-    and the 400 page with the message for pages. Rendered without the database: nothing has
-    loaded the session or the user yet."""
+    """400 (or 413) for input the edge refuses. For the API and JSON clients, both of the API's
+    error shapes at once: {"detail": message} as every error answers, and {field: [message]}
+    as a serializer names the field to blame. For pages, the 400 page with the message.
+    Rendered without the database: nothing has loaded the session or the user yet."""
     from django.http import HttpResponse, JsonResponse
     from django.template.loader import render_to_string
     from django.utils.cache import patch_cache_control
@@ -156,7 +156,9 @@ def bad_input_response(request, message: str, *, status: int = 400, field: str |
     from config.input_guards import shown
 
     if json_body or request.path.startswith("/api/") or request.content_type == "application/json":
-        body = {"detail": message} if field is None else {shown(field): [message]}
+        body = {"detail": message}
+        if field is not None and field != "detail":
+            body[shown(field)] = [message]
         response = JsonResponse(body, status=status)
     elif status == 400:
         response = HttpResponse(render_to_string("400.html", {"problem": message}), status=400)
