@@ -14,7 +14,6 @@ from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
-from rest_framework.authtoken.models import Token
 
 from tests.api.test_fuzz import tokens  # noqa: F401  (the fixture: users, attempt, exam)
 
@@ -117,11 +116,11 @@ def send(client, method, path, query, body, content_type):
 
 
 @pytest.fixture
-def identities(tokens):  # noqa: F811
+def identities(tokens, django_user_model):  # noqa: F811
     """Signed out, signed in as a trainee (session) and as an org admin (API token)."""
     signed_out = Client(raise_request_exception=False)
     trainee = Client(raise_request_exception=False)
-    trainee.force_login(Token.objects.get(key=tokens["trainee"]).user)
+    trainee.force_login(django_user_model.objects.get(username="fuzz-trainee"))
     org_admin = Client(raise_request_exception=False,
                        HTTP_AUTHORIZATION=f"Token {tokens['org_admin']}")
     return {"signed out": signed_out, "trainee": trainee, "org admin": org_admin}
