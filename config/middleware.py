@@ -46,6 +46,128 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class TextGuardMiddleware:
+    """Refuse, with 400 naming the field, a request whose text no person types and the
+    database cannot store: a NUL character, a lone surrogate (also percent-encoded, as
+    %ED%A0%80, or escaped in JSON, as "\\ud800") or a control character other than tab, CR
+    and LF — in the path, the query string, cookies, the Authorization header, form fields and
+    uploaded files' names (never their contents: a content pack is binary), JSON keys and
+    string values. Every JSON body also passes config.input_guards.load_json (size, nesting
+    depth, duplicate keys) here, whichever view would read it.
+
+    Placed before authentication, sign-in throttling (django-axes looks the username up) and
+    every view, so nothing of such a request is stored. The body is read once: Django keeps it
+    for the parsers that follow (DRF reads it again from there).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.core.exceptions import RequestDataTooBig
+        from django.http.multipartparser import MultiPartParserError
+
+        from config import input_guards as guards
+
+        try:
+            refusal = self.refusal(request)
+        except guards.JSONInputError as exc:
+            return bad_input_response(request, exc.message, status=exc.status, json_body=True)
+        except RequestDataTooBig:
+            return bad_input_response(request, guards.body_too_big_message(), status=413)
+        except MultiPartParserError:
+            return bad_input_response(request, guards.unreadable_form_message())
+        if refusal is not None:
+            message, field = refusal
+            return bad_input_response(request, message, field=field)
+        return self.get_response(request)
+
+    def refusal(self, request) -> tuple[str, str | None] | None:
+        """(message, field) for the first bad piece of text in the request, or None."""
+        from config import input_guards as guards
+
+        problem = guards.text_problem(request.path_info)
+        if problem:
+            return guards.address_problem(problem), None
+        found = guards.urlencoded_problem(_wsgi_bytes(request.META.get("QUERY_STRING", "")))
+        if found:
+            return guards.field_problem(*found), found[0]
+        for name, value in request.COOKIES.items():
+            problem = guards.text_problem(name) or guards.text_problem(value)
+            if problem:
+                return guards.cookie_problem(name, problem), None
+        problem = guards.text_problem(request.META.get("HTTP_AUTHORIZATION", ""))
+        if problem:
+            return guards.header_problem("Authorization", problem), None
+        found = self.body_problem(request)
+        if found:
+            return guards.field_problem(*found), found[0]
+        return None
+
+    def body_problem(self, request) -> tuple[str, str] | None:
+        import io
+
+        from django.conf import settings
+        from django.core.files.uploadhandler import load_handler
+        from django.http.multipartparser import MultiPartParser
+
+        from config import input_guards as guards
+
+        content_type = request.content_type or ""
+        if content_type == "application/json" or content_type.endswith("+json"):
+            if not request.body:
+                return None
+            data = guards.load_json(request.body, encoding=request.encoding or "utf-8")
+            return guards.json_text_problem(data)
+        if content_type == "application/x-www-form-urlencoded":
+            return guards.urlencoded_problem(request.body)
+        if content_type == "multipart/form-data":
+            if request.method == "POST":
+                fields, files = request.POST, request.FILES
+            else:
+                # Django parses multipart bodies only for POST; the API parses PUT and PATCH
+                # itself, later, from the body Django keeps.
+                handlers = [load_handler(h, request) for h in settings.FILE_UPLOAD_HANDLERS]
+                fields, files = MultiPartParser(
+                    request.META, io.BytesIO(request.body), handlers, request.encoding
+                ).parse()
+            return guards.fields_problem(fields) or guards.files_problem(files)
+        return None
+
+
+def _wsgi_bytes(text: str) -> bytes:
+    """A WSGI environ string (the bytes decoded as ISO-8859-1, PEP 3333) back to its bytes."""
+    try:
+        return text.encode("iso-8859-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def bad_input_response(request, message: str, *, status: int = 400, field: str | None = None,
+                       json_body: bool = False):
+    """400 (or 413) for input the edge refuses. For the API and JSON clients, both of the API's
+    error shapes at once: {"detail": message} as every error answers, and {field: [message]}
+    as a serializer names the field to blame. For pages, the 400 page with the message.
+    Rendered without the database: nothing has loaded the session or the user yet."""
+    from django.http import HttpResponse, JsonResponse
+    from django.template.loader import render_to_string
+    from django.utils.cache import patch_cache_control
+
+    from config.input_guards import shown
+
+    if json_body or request.path.startswith("/api/") or request.content_type == "application/json":
+        body = {"detail": message}
+        if field is not None and field != "detail":
+            body[shown(field)] = [message]
+        response = JsonResponse(body, status=status)
+    elif status == 400:
+        response = HttpResponse(render_to_string("400.html", {"problem": message}), status=400)
+    else:
+        response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
 class NoStoreMiddleware:
     """`Cache-Control: no-store` on every response for a signed-in user and on every API
     response: pages and data that hold ratings, exams or reference data must never sit in a

@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import yaml
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -885,7 +886,7 @@ def _front_matter(doc: content_files.VignetteDoc) -> dict:
 
 def vignette_file_text(vignette: Vignette) -> str:
     doc = vignette_doc(vignette)
-    front = yaml.safe_dump(_front_matter(doc), sort_keys=False, allow_unicode=True, width=100)
+    front = content_files.dump_yaml(_front_matter(doc))
     return f"---\n{front}---\n\n{doc.body}"
 
 
@@ -898,7 +899,7 @@ def set_file_text(vignette_set: VignetteSet) -> str:
     if vignette_set.instrument_id:
         data["instrument"] = vignette_set.instrument.slug
     data["vignettes"] = [m.vignette.slug for m in vignette_set.members.select_related("vignette")]
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return content_files.dump_yaml(data)
 
 
 def pack_export(
@@ -936,23 +937,43 @@ def pack_export(
     return buffer.getvalue()
 
 
+# The usual .zip compressions; bzip2 and LZMA are refused (a pack is exported as deflate).
+PACK_COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+_ZIP_ENCRYPTED = 0x1
+# What a damaged archive or entry raises from Python's zipfile and zlib.
+_ZIP_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError,
+               OSError, NotImplementedError, RuntimeError, struct.error)
+
+
 def _pack_files(data: bytes, bundle: content_files.ContentBundle) -> dict[str, str]:
-    """The pack's files by path, after the zip safety checks (problems go to the bundle)."""
+    """The pack's files by path, after the zip safety checks (problems go to the bundle).
+
+    Refused: more than PACK_MAX_FILES entries (folders count), more than PACK_MAX_TOTAL_BYTES
+    unpacked, paths outside vignettes/ and sets/, an entry given twice, encryption, a
+    compression other than stored or deflate, an entry larger than PACK_MAX_FILE_BYTES or
+    holding another size than its header declares, a checksum (CRC-32) mismatch, compressed
+    data that cannot be read."""
     if len(data) > PACK_MAX_BYTES:
         bundle.problem("pack", "-", _("is larger than %(n)d bytes") % {"n": PACK_MAX_BYTES})
         return {}
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        entries = archive.infolist()
+    except _ZIP_DAMAGE:
         bundle.problem("pack", "-", _("is not a .zip file"))
         return {}
-    infos = [i for i in archive.infolist() if not i.is_dir()]
-    if len(infos) > PACK_MAX_FILES:
+    if len(entries) > PACK_MAX_FILES:
         bundle.problem("pack", "-", _("has more than %(n)d files") % {"n": PACK_MAX_FILES})
         return {}
+    if sum(info.file_size for info in entries) > PACK_MAX_TOTAL_BYTES:
+        bundle.problem("pack", "-", _("unpacks to more than %(n)d bytes")
+                       % {"n": PACK_MAX_TOTAL_BYTES})
+        return {}
     files: dict[str, str] = {}
-    total = 0
-    for info in infos:
+    seen: set[str] = set()
+    for info in entries:
+        if info.is_dir():
+            continue
         name = info.filename
         path = PurePosixPath(name)
         if (
@@ -967,18 +988,38 @@ def _pack_files(data: bytes, bundle: content_files.ContentBundle) -> dict[str, s
                                                 ("sets", ".yml")):
             bundle.problem(name, "-", _("only .md vignettes and .yaml sets are allowed"))
             continue
+        if name in seen:
+            bundle.problem(name, "-", _("appears twice in the pack"))
+            continue
+        seen.add(name)
+        if info.flag_bits & _ZIP_ENCRYPTED:
+            bundle.problem(name, "-", _("is encrypted; a pack must be a plain .zip file"))
+            continue
+        if info.compress_type not in PACK_COMPRESSIONS:
+            bundle.problem(name, "-", _(
+                "uses compression method %(method)d; only stored and deflate (the usual .zip) "
+                "are read") % {"method": info.compress_type})
+            continue
         if info.file_size > PACK_MAX_FILE_BYTES:
             bundle.problem(name, "-", _("is larger than %(n)d bytes") % {"n": PACK_MAX_FILE_BYTES})
             continue
-        total += info.file_size
-        if total > PACK_MAX_TOTAL_BYTES:
-            bundle.problem("pack", "-", _("unpacks to more than %(n)d bytes")
-                           % {"n": PACK_MAX_TOTAL_BYTES})
-            return {}
-        with archive.open(info) as handle:
-            raw = handle.read(PACK_MAX_FILE_BYTES + 1)
-        if len(raw) > PACK_MAX_FILE_BYTES:
-            bundle.problem(name, "-", _("is larger than %(n)d bytes") % {"n": PACK_MAX_FILE_BYTES})
+        try:
+            with archive.open(info) as handle:
+                raw = handle.read(PACK_MAX_FILE_BYTES + 1)
+        except zipfile.BadZipFile as exc:
+            if "CRC" in str(exc):
+                bundle.problem(name, "-", _("is damaged: its checksum (CRC-32) does not match "
+                                            "its contents"))
+            else:
+                bundle.problem(name, "-", _("is damaged: %(what)s") % {"what": exc})
+            continue
+        except _ZIP_DAMAGE:
+            bundle.problem(name, "-", _("is damaged: its compressed data cannot be read"))
+            continue
+        if len(raw) != info.file_size:
+            bundle.problem(name, "-", _(
+                "is damaged: its header declares %(declared)d bytes but it holds %(actual)d")
+                % {"declared": info.file_size, "actual": len(raw)})
             continue
         try:
             files[name] = raw.decode("utf-8")

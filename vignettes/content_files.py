@@ -206,10 +206,84 @@ def split_front_matter(text: str) -> tuple[str, str] | None:
     return match.group(1), match.group(2)
 
 
+# --- YAML: the one reader for every content file -------------------------------------------
+
+# Limits on one YAML document (an instrument, a set, a vignette's front matter). The bundled
+# files are far below them: the largest instrument is ~10 KB, ~600 values, 5 levels deep.
+YAML_MAX_CHARS = 200_000
+YAML_MAX_NODES = 10_000
+YAML_MAX_DEPTH = 20
+
+
+class YAMLRefused(yaml.MarkedYAMLError):
+    """YAML that is well formed but not accepted in a content file."""
+
+
+class ContentYAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (plain data only) without anchors and aliases, and with a bound on
+    the number of values and their nesting. Each alias repeats what it names, so a few nested
+    aliases turn a few kilobytes into hundreds of megabytes; content files never need them."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise YAMLRefused(
+                None, None, "anchors and aliases (&name, *name) are not allowed in content "
+                "files; write the value out", event.start_mark,
+            )
+        self._nodes += 1
+        if self._nodes > YAML_MAX_NODES:
+            raise YAMLRefused(None, None, f"holds more than {YAML_MAX_NODES} values",
+                              event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > YAML_MAX_DEPTH:
+                raise YAMLRefused(None, None, f"is nested more than {YAML_MAX_DEPTH} levels "
+                                  "deep", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class ContentYAMLDumper(yaml.SafeDumper):
+    """Writes content files the loader reads back: a value used twice is written out twice,
+    never as an anchor and an alias."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def dump_yaml(data) -> str:
+    return yaml.dump(data, Dumper=ContentYAMLDumper, sort_keys=False, allow_unicode=True,
+                     width=100)
+
+
+def load_yaml(text: str):
+    """Parse one YAML document of a content file, or raise yaml.YAMLError (reported by
+    _yaml_error as a problem line). Every content file is read through here."""
+    if len(text) > YAML_MAX_CHARS:
+        raise YAMLRefused(problem=f"is longer than {YAML_MAX_CHARS} characters")
+    loader = ContentYAMLLoader(text)
+    try:
+        return loader.get_single_data()
+    except (ValueError, TypeError, OverflowError) as exc:
+        # A value YAML recognises but cannot build, such as the date 2026-13-45.
+        raise YAMLRefused(problem=f"has a value that cannot be read ({exc})") from exc
+    finally:
+        loader.dispose()
+
+
 def _yaml_error(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, YAMLRefused):
+        return f"YAML{where}: {problem}" if mark else f"YAML {problem}"
     return f"malformed YAML{where}: {problem}"
 
 
@@ -230,7 +304,7 @@ def _str(data: Mapping, key: str, bundle: ContentBundle, path: str, *, required=
 
 def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentDoc | None:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         bundle.problem(path, "-", _yaml_error(exc))
         return None
@@ -317,7 +391,7 @@ def parse_vignette(
         return None
     front, body = split
     try:
-        meta = yaml.safe_load(front)
+        meta = load_yaml(front)
     except yaml.YAMLError as exc:
         bundle.problem(path, "front matter", _yaml_error(exc))
         return None
@@ -600,7 +674,7 @@ def check_shared_paragraphs(docs: Iterable[VignetteDoc], bundle: ContentBundle) 
 
 def parse_set(path: str, text: str, bundle: ContentBundle) -> SetDoc | None:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         bundle.problem(path, "-", _yaml_error(exc))
         return None

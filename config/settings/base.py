@@ -86,6 +86,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Input at the edge, before anything reads it: bodies over the limits answer 413; NUL,
+    # lone surrogates and control characters in any field, and JSON nested too deep, 400.
+    "config.middleware.BodySizeLimitMiddleware",
+    "config.middleware.TextGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -97,7 +101,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.middleware.NoIndexMiddleware",
-    "config.middleware.BodySizeLimitMiddleware",
     "config.middleware.NoStoreMiddleware",
     "training.middleware.ContentNoticeMiddleware",
     "training.middleware.OrganizationTimeZoneMiddleware",
@@ -267,6 +270,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Calibrate <calibrate@
 
 # Request body limits (bytes): JSON for the API, forms and uploads for the HTML pages.
 CALIBRATE_MAX_JSON_BODY = int(os.environ.get("CALIBRATE_MAX_JSON_BODY", 256 * 1024))
+# Arrays and objects nested deeper than this in a JSON body answer 400 (nothing the API takes
+# goes beyond four levels; deep nesting exhausts the parser's recursion).
+CALIBRATE_MAX_JSON_DEPTH = int(os.environ.get("CALIBRATE_MAX_JSON_DEPTH", 64))
 CALIBRATE_MAX_FORM_BODY = int(os.environ.get("CALIBRATE_MAX_FORM_BODY", 2 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = CALIBRATE_MAX_FORM_BODY
 
