@@ -41,7 +41,7 @@ urlpatterns = [
     path("accounts/logout/", account_views.SignOutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", include("vignettes.urls")),
-    path("author/", include("vignettes.authoring_urls")),
+    path("author/", include("vignettes.authoring.urls")),
     path("", include("training.urls")),
     path("invitations/", include("training.organisation.invitation_urls")),
     path("admin/", admin.site.urls),

@@ -49,7 +49,7 @@ def test_instructor_edits_a_draft_runs_a_reference_panel_and_records_consensus(
     from django.db import connection
 
     from tests.vignettes.test_authoring import make_draft, not_applicable
-    from vignettes import authoring
+    from vignettes.authoring import panels as authoring_panels
     from vignettes.models import ReferencePanel, VignetteSet
 
     org = Organization.objects.create(name="Panel Service", slug="panel-service")
@@ -83,7 +83,7 @@ def test_instructor_edits_a_draft_runs_a_reference_panel_and_records_consensus(
     scoring.get_by_label("If it does not apply: why").fill(reason)
     scoring.get_by_role("button", name="Submit my scoring").click()
     page.get_by_text("Your scoring is submitted.").wait_for()
-    authoring.panel_scoring_submit(panel=panel, user=expert, ref_input=not_applicable())
+    authoring_panels.panel_scoring_submit(panel=panel, user=expert, ref_input=not_applicable())
     connection.close()
 
     page.reload()
@@ -124,7 +124,7 @@ def test_author_corrects_a_reference_and_moves_content_to_another_organisation_b
 
     from tests.vignettes.test_authoring import make_draft, publish_ready
     from training.models import Membership
-    from vignettes import authoring
+    from vignettes.authoring import vignettes as authoring_vignettes
 
     north = Organization.objects.create(name="North Authors", slug="north-authors")
     south = Organization.objects.create(name="South Authors", slug="south-authors")
@@ -134,9 +134,9 @@ def test_author_corrects_a_reference_and_moves_content_to_another_organisation_b
     vignette = make_draft(north, lead)
     publish_ready(vignette, lead, experts)
     for action in ("submit_for_review", "publish"):
-        authoring.vignette_transition(vignette=vignette, organization=north, actor=lead,
+        authoring_vignettes.vignette_transition(vignette=vignette, organization=north, actor=lead,
                                       action=action)
-    before = authoring.current_references(vignette.current_revision)["cport"]
+    before = authoring_vignettes.current_references(vignette.current_revision)["cport"]
     connection.close()
     page = watched.page
     base = live_server.url
@@ -150,7 +150,7 @@ def test_author_corrects_a_reference_and_moves_content_to_another_organisation_b
     watched.shot("correct-reference")
     page.get_by_role("button", name="Publish the correction").click()
     page.get_by_text("Corrected reference published.").wait_for()
-    after = authoring.current_references(vignette.current_revision)["cport"]
+    after = authoring_vignettes.current_references(vignette.current_revision)["cport"]
     assert after.number == before.number + 1
     assert after.item_states()["CPORT-1"] == 1
 
@@ -180,6 +180,6 @@ def test_author_corrects_a_reference_and_moves_content_to_another_organisation_b
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("Pack imported: 1 change(s).").wait_for()
     imported = Vignette.objects.get(owner=south, slug=vignette.slug)
-    assert authoring.current_references(imported.current_revision)["cport"].item_states() == (
+    assert authoring_vignettes.current_references(imported.current_revision)["cport"].item_states() == (
         after.item_states())
     watched.assert_clean()

@@ -94,7 +94,7 @@ def test_submission_whose_answer_cannot_be_built_is_not_stored(trainee):
     api = api_for(trainee)
     attempt_id = start(api)
     assert put(api, attempt_id, reference_body(PRACTICE, "cport")).status_code == 200
-    with mock.patch("training.api._attempt_payload",
+    with mock.patch("training.attempts.api._attempt_payload",
                     side_effect=OperationalError("server closed the connection unexpectedly")):
         response = api.post(f"/api/v1/attempts/{attempt_id}/submit/")
     assert_503(response, json_body=True)

@@ -15,8 +15,12 @@ from training.attempts import selectors
 from training.attempts import services as attempt_services
 from training.exceptions import Conflict
 from training.models import AuditEvent, Role
-from vignettes import authoring
 from vignettes import selectors as content_selectors
+from vignettes.authoring import packs as authoring_packs
+from vignettes.authoring import panels as authoring_panels
+from vignettes.authoring import references as authoring_references
+from vignettes.authoring import sets as authoring_sets
+from vignettes.authoring import vignettes as authoring_vignettes
 from vignettes.content_files import SECTIONS
 from vignettes.models import (
     ContentStatus,
@@ -46,7 +50,7 @@ def case_body(name: str, seed: str) -> str:
 
 
 def make_draft(org, author, slug="oliver-t-csem", pool="exam", name="Oliver T."):
-    return authoring.vignette_create(
+    return authoring_vignettes.vignette_create(
         organization=org, actor=author, slug=slug, pool=pool,
         title=f"{name}: possession of images, first conviction",
         case_types=["csem-exclusive"], difficulty="standard", body=case_body(name, slug),
@@ -55,13 +59,13 @@ def make_draft(org, author, slug="oliver-t-csem", pool="exam", name="Oliver T.")
 
 def scoring_input(version, value_for, rationale="Scored from the case file."):
     codes = {item.code: value_for(item) for item in version.spec.items}
-    return authoring.ScoringInput(
+    return authoring_references.ScoringInput(
         applicable=True, codes=codes, rationales=dict.fromkeys(codes, rationale)
     )
 
 
 def not_applicable():
-    return authoring.ScoringInput(
+    return authoring_references.ScoringInput(
         applicable=False, reason="Not scored: his only offence is a CSEM offence."
     )
 
@@ -77,15 +81,15 @@ def experts(org):
 
 def agree_reference(vignette, instrument, lead, experts, ref_input, *, first=None):
     """Run a panel: experts score (the first one may differ), the lead records consensus."""
-    panel = authoring.panel_create(
+    panel = authoring_panels.panel_create(
         vignette=vignette, organization=vignette.owner, lead=lead, instrument_slug=instrument,
         expert_ids=[e.pk for e in experts],
     )
     for i, expert in enumerate(experts):
-        authoring.panel_scoring_submit(
+        authoring_panels.panel_scoring_submit(
             panel=panel, user=expert, ref_input=first if (i == 0 and first) else ref_input
         )
-    return panel, authoring.panel_consensus_record(panel=panel, actor=lead, ref_input=ref_input)
+    return panel, authoring_panels.panel_consensus_record(panel=panel, actor=lead, ref_input=ref_input)
 
 
 def publish_ready(vignette, lead, experts):
@@ -107,12 +111,12 @@ def test_edit_creates_a_revision_only_when_content_changes(org, instructor):
     values = {"pool": "exam", "title": rev.title, "case_types": rev.case_types,
               "difficulty": rev.difficulty, "hard_because": "", "body": body}
     # Whitespace-only edits are not changes.
-    same = authoring.vignette_update(
+    same = authoring_vignettes.vignette_update(
         vignette=vignette, organization=org, actor=instructor,
         **{**values, "body": body.replace("\n", "\r\n") + "   \n"},
     )
     assert same.pk == rev.pk
-    changed = authoring.vignette_update(
+    changed = authoring_vignettes.vignette_update(
         vignette=vignette, organization=org, actor=instructor,
         **{**values, "body": body + "\nOne more line.\n"},
     )
@@ -125,7 +129,7 @@ def test_trainees_cannot_author_and_bundled_content_is_read_only(org, instructor
         make_draft(org, trainee)
     bundled = Vignette.objects.get(slug="daniel-r-csem", owner__isnull=True)
     with pytest.raises(PermissionDenied):
-        authoring.vignette_transition(
+        authoring_vignettes.vignette_transition(
             vignette=bundled, organization=org, actor=instructor, action="retire"
         )
     client = browser_for(instructor)
@@ -137,11 +141,11 @@ def test_trainees_cannot_author_and_bundled_content_is_read_only(org, instructor
 
 def test_other_organisation_gets_404_on_every_page(org, other_org, instructor, experts):
     vignette = make_draft(org, instructor)
-    panel = authoring.panel_create(
+    panel = authoring_panels.panel_create(
         vignette=vignette, organization=org, lead=instructor, instrument_slug="cport",
         expert_ids=[e.pk for e in experts],
     )
-    vignette_set = authoring.vignette_set_save(
+    vignette_set = authoring_sets.vignette_set_save(
         organization=org, actor=instructor, slug="north-exam", title="North exam pool",
         kind="exam", instrument_slug="cport", vignette_slugs=[vignette.slug],
     )
@@ -158,7 +162,7 @@ def test_other_organisation_gets_404_on_every_page(org, other_org, instructor, e
         assert client.get(url).status_code == 404, url
     assert vignette.slug not in client.get("/author/").content.decode()
     # Nor can it be exported by the other organisation.
-    data = authoring.pack_export(organization=other_org)
+    data = authoring_packs.pack_export(organization=other_org)
     assert zipfile.ZipFile(io.BytesIO(data)).namelist() == []
 
 
@@ -192,29 +196,29 @@ def test_experts_cannot_see_each_others_codes_until_all_have_submitted(
     org, instructor, experts
 ):
     vignette = make_draft(org, instructor)
-    panel = authoring.panel_create(
+    panel = authoring_panels.panel_create(
         vignette=vignette, organization=org, lead=instructor, instrument_slug="cport",
         expert_ids=[e.pk for e in experts],
     )
     version = panel.instrument_version
     first = scoring_input(version, lambda item: 1 if item.code == "CPORT-2" else 0,
                           rationale="Expert one reasoning here.")
-    authoring.panel_scoring_submit(panel=panel, user=experts[0], ref_input=first)
-    assert authoring.panel_agreement(panel) is None
+    authoring_panels.panel_scoring_submit(panel=panel, user=experts[0], ref_input=first)
+    assert authoring_panels.panel_agreement(panel) is None
     page = browser_for(experts[1]).get(f"/author/panels/{panel.pk}/")
     assert page.status_code == 200
     assert page.context["agreement"] is None
     assert "Expert one reasoning here." not in page.content.decode()
     # The lead cannot record a consensus yet.
     with pytest.raises(Conflict):
-        authoring.panel_consensus_record(panel=panel, actor=instructor, ref_input=first)
+        authoring_panels.panel_consensus_record(panel=panel, actor=instructor, ref_input=first)
     with pytest.raises(Conflict):
-        authoring.panel_scoring_submit(panel=panel, user=experts[0], ref_input=first)
+        authoring_panels.panel_scoring_submit(panel=panel, user=experts[0], ref_input=first)
 
-    authoring.panel_scoring_submit(
+    authoring_panels.panel_scoring_submit(
         panel=panel, user=experts[1], ref_input=scoring_input(version, lowest)
     )
-    agreement = authoring.panel_agreement(panel)
+    agreement = authoring_panels.panel_agreement(panel)
     disagree = [i.code for i in agreement.items if not i.agree]
     assert disagree == ["CPORT-2"]
     assert agreement.percent_agreement == pytest.approx(6 / 7)
@@ -228,7 +232,7 @@ def test_panel_needs_two_staff_experts_of_the_organisation(org, other_org, instr
     south = make_member(other_org, Role.INSTRUCTOR, "south-expert")
     for ids in ([instructor.pk], [instructor.pk, trainee.pk], [instructor.pk, south.pk]):
         with pytest.raises(ValidationError):
-            authoring.panel_create(
+            authoring_panels.panel_create(
                 vignette=vignette, organization=org, lead=instructor, instrument_slug="cport",
                 expert_ids=ids,
             )
@@ -236,24 +240,24 @@ def test_panel_needs_two_staff_experts_of_the_organisation(org, other_org, instr
 
 def test_consensus_is_validated_and_keeps_provenance(org, instructor, experts):
     vignette = make_draft(org, instructor)
-    panel = authoring.panel_create(
+    panel = authoring_panels.panel_create(
         vignette=vignette, organization=org, lead=instructor, instrument_slug="static-99r",
         expert_ids=[e.pk for e in experts],
     )
     for expert in experts:
-        authoring.panel_scoring_submit(panel=panel, user=expert, ref_input=not_applicable())
+        authoring_panels.panel_scoring_submit(panel=panel, user=expert, ref_input=not_applicable())
     version = panel.instrument_version
     # Static-99R does not apply to a CSEM-only case under its rule.
     with pytest.raises(ValidationError) as exc:
-        authoring.panel_consensus_record(
+        authoring_panels.panel_consensus_record(
             panel=panel, actor=instructor, ref_input=scoring_input(version, lowest)
         )
     assert "does not apply" in str(exc.value)
     with pytest.raises(PermissionDenied):
-        authoring.panel_consensus_record(
+        authoring_panels.panel_consensus_record(
             panel=panel, actor=experts[0], ref_input=not_applicable()
         )
-    reference = authoring.panel_consensus_record(
+    reference = authoring_panels.panel_consensus_record(
         panel=panel, actor=instructor, ref_input=not_applicable()
     )
     assert reference.source_panel == panel and reference.agreement["experts"]
@@ -267,25 +271,25 @@ def test_publishing_runs_the_content_checks_and_changes_nothing_on_failure(
     org, instructor, experts
 ):
     vignette = make_draft(org, instructor)
-    authoring.vignette_transition(
+    authoring_vignettes.vignette_transition(
         vignette=vignette, organization=org, actor=instructor, action="submit_for_review"
     )
     with pytest.raises(ValidationError) as exc:
-        authoring.vignette_transition(
+        authoring_vignettes.vignette_transition(
             vignette=vignette, organization=org, actor=instructor, action="publish"
         )
     assert "references.cport" in str(exc.value)
     vignette.refresh_from_db()
     assert vignette.status == ContentStatus.IN_REVIEW
-    authoring.vignette_transition(
+    authoring_vignettes.vignette_transition(
         vignette=vignette, organization=org, actor=instructor, action="return_to_draft"
     )
     publish_ready(vignette, instructor, experts)
-    assert authoring.publish_problems(vignette) == []
-    authoring.vignette_transition(
+    assert authoring_vignettes.publish_problems(vignette) == []
+    authoring_vignettes.vignette_transition(
         vignette=vignette, organization=org, actor=instructor, action="submit_for_review"
     )
-    authoring.vignette_transition(
+    authoring_vignettes.vignette_transition(
         vignette=vignette, organization=org, actor=instructor, action="publish"
     )
     vignette.refresh_from_db()
@@ -299,10 +303,10 @@ def test_private_exam_pool_is_usable_only_inside_its_organisation(
     vignette = make_draft(org, instructor)
     publish_ready(vignette, instructor, experts)
     for action in ("submit_for_review", "publish"):
-        authoring.vignette_transition(
+        authoring_vignettes.vignette_transition(
             vignette=vignette, organization=org, actor=instructor, action=action
         )
-    pool = authoring.vignette_set_save(
+    pool = authoring_sets.vignette_set_save(
         organization=org, actor=instructor, slug="north-cport-exam", title="North CPORT exam",
         kind="exam", instrument_slug="cport", vignette_slugs=[vignette.slug],
     )
@@ -318,13 +322,13 @@ def test_private_exam_pool_is_usable_only_inside_its_organisation(
     if page.status_code == 200:
         assert "North CPORT exam" in page.content.decode()
     with pytest.raises(ValidationError):
-        authoring.vignette_set_save(
+        authoring_sets.vignette_set_save(
             organization=org, actor=instructor, slug="bad", title="Bad", kind="practice",
             instrument_slug=None, vignette_slugs=[vignette.slug],
         )
     south = make_member(other_org, Role.INSTRUCTOR, "south-i")
     with pytest.raises(ValidationError):
-        authoring.vignette_set_save(
+        authoring_sets.vignette_set_save(
             organization=other_org, actor=south, slug="steal", title="Steal", kind="exam",
             instrument_slug=None, vignette_slugs=[vignette.slug],
         )
@@ -339,7 +343,7 @@ def test_correction_keeps_ratings_on_their_reference_and_records_the_decision(
     vignette = make_draft(org, instructor, slug="oliver-t-practice", pool="practice")
     publish_ready(vignette, instructor, experts)
     for action in ("submit_for_review", "publish"):
-        authoring.vignette_transition(
+        authoring_vignettes.vignette_transition(
             vignette=vignette, organization=org, actor=instructor, action=action
         )
     attempt = attempt_services.attempt_start_practice(
@@ -355,7 +359,7 @@ def test_correction_keeps_ratings_on_their_reference_and_records_the_decision(
     original = rating.reference_scoring
     version = original.instrument_version
     corrected = scoring_input(version, lambda item: 1 if item.code == "CPORT-1" else 0)
-    decision = authoring.reference_correct(
+    decision = authoring_references.reference_correct(
         vignette=vignette, organization=org, actor=instructor, instrument_slug="cport",
         ref_input=corrected, re_evaluate=True, note="CPORT-1 was miscoded.",
     )
@@ -381,10 +385,10 @@ def _published_content(org, instructor, experts):
     for vignette in (first, second):
         publish_ready(vignette, instructor, experts)
         for action in ("submit_for_review", "publish"):
-            authoring.vignette_transition(
+            authoring_vignettes.vignette_transition(
                 vignette=vignette, organization=org, actor=instructor, action=action
             )
-    authoring.vignette_set_save(
+    authoring_sets.vignette_set_save(
         organization=org, actor=instructor, slug="north-cport-exam", title="North CPORT exam",
         kind="exam", instrument_slug="cport", vignette_slugs=[first.slug, second.slug],
     )
@@ -393,13 +397,13 @@ def _published_content(org, instructor, experts):
 
 def test_pack_export_preview_import_is_idempotent(org, instructor, experts):
     _published_content(org, instructor, experts)
-    data = authoring.pack_export(organization=org)
+    data = authoring_packs.pack_export(organization=org)
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert sorted(names) == ["sets/north-cport-exam.yaml", "vignettes/oliver-t-csem.md",
                              "vignettes/peter-w-csem.md"]
-    bundle = authoring.pack_read(data=data, organization=org)
+    bundle = authoring_packs.pack_read(data=data, organization=org)
     assert bundle.problems == []
-    preview = authoring.pack_preview(bundle=bundle, organization=org)
+    preview = authoring_packs.pack_preview(bundle=bundle, organization=org)
     assert {c.change for c in preview} == {"unchanged"}
 
 
@@ -413,15 +417,15 @@ def _zip(files: dict[str, str]) -> bytes:
 
 def test_a_pack_with_one_bad_file_imports_nothing(org, other_org, instructor, experts):
     _published_content(org, instructor, experts)
-    files = {n: zipfile.ZipFile(io.BytesIO(authoring.pack_export(organization=org))).read(n)
+    files = {n: zipfile.ZipFile(io.BytesIO(authoring_packs.pack_export(organization=org))).read(n)
              .decode() for n in zipfile.ZipFile(io.BytesIO(
-                 authoring.pack_export(organization=org))).namelist()}
+                 authoring_packs.pack_export(organization=org))).namelist()}
     bad, n = re.subn(r"(CPORT-1:\n\s+value: )0", r"\g<1>7", files["vignettes/peter-w-csem.md"])
     assert n == 1
     files["vignettes/peter-w-csem.md"] = bad
     south = make_member(other_org, Role.INSTRUCTOR, "south-importer")
     with pytest.raises(ContentProblems) as exc:
-        authoring.pack_import(data=_zip(files), organization=other_org, actor=south)
+        authoring_packs.pack_import(data=_zip(files), organization=other_org, actor=south)
     assert any("CPORT-1" in str(p) for p in exc.value.problems)
     assert not Vignette.objects.filter(owner=other_org).exists()
     assert not VignetteSet.objects.filter(owner=other_org).exists()
@@ -430,19 +434,19 @@ def test_a_pack_with_one_bad_file_imports_nothing(org, other_org, instructor, ex
 @pytest.mark.parametrize("name", ["../evil.md", "/etc/passwd", "vignettes/../../x.md",
                                   "vignettes/run.py", "instruments/cport.yaml"])
 def test_pack_zip_safety(org, name):
-    bundle = authoring.pack_read(data=_zip({name: "x"}), organization=org)
+    bundle = authoring_packs.pack_read(data=_zip({name: "x"}), organization=org)
     assert bundle.problems and not bundle.vignettes
 
 
 def test_pack_size_limit_and_not_a_zip(org):
-    assert authoring.pack_read(data=b"not a zip", organization=org).problems
-    big = b"0" * (authoring.PACK_MAX_BYTES + 1)
-    assert authoring.pack_read(data=big, organization=org).problems
+    assert authoring_packs.pack_read(data=b"not a zip", organization=org).problems
+    big = b"0" * (authoring_packs.PACK_MAX_BYTES + 1)
+    assert authoring_packs.pack_read(data=big, organization=org).problems
 
 
 def test_import_pages_preview_then_apply(org, other_org, instructor, experts):
     _published_content(org, instructor, experts)
-    data = authoring.pack_export(organization=org)
+    data = authoring_packs.pack_export(organization=org)
     south = make_member(other_org, Role.INSTRUCTOR, "south-page")
     client = browser_for(south)
     client.get("/author/packs/import/")
@@ -469,10 +473,10 @@ def test_content_pack_round_trips_into_a_fresh_database(content, django_user_mod
     lead = make_member(north, Role.INSTRUCTOR, "lead")
     panel = [make_member(north, Role.INSTRUCTOR, f"rt-expert-{i}") for i in (1, 2)]
     _published_content(north, lead, panel)
-    exported = authoring.pack_export(organization=north)
+    exported = authoring_packs.pack_export(organization=north)
     before = {
         v.slug: (v.pool, v.status, v.current_revision.content_hash,
-                 {s: r.content_hash for s, r in authoring.current_references(
+                 {s: r.content_hash for s, r in authoring_vignettes.current_references(
                      v.current_revision).items()})
         for v in Vignette.objects.filter(owner=north)
     }
@@ -481,12 +485,12 @@ def test_content_pack_round_trips_into_a_fresh_database(content, django_user_mod
     call_command("load_content", verbosity=0)
     fresh = OrganizationFactory(name="North Service", slug="north")
     importer = make_member(fresh, Role.INSTRUCTOR, "importer")
-    authoring.pack_import(data=exported, organization=fresh, actor=importer)
+    authoring_packs.pack_import(data=exported, organization=fresh, actor=importer)
 
-    assert authoring.pack_export(organization=fresh) == exported
+    assert authoring_packs.pack_export(organization=fresh) == exported
     after = {
         v.slug: (v.pool, v.status, v.current_revision.content_hash,
-                 {s: r.content_hash for s, r in authoring.current_references(
+                 {s: r.content_hash for s, r in authoring_vignettes.current_references(
                      v.current_revision).items()})
         for v in Vignette.objects.filter(owner=fresh)
     }

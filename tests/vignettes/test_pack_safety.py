@@ -9,7 +9,8 @@ import zipfile
 import pytest
 
 from tests.conftest import browser_for
-from vignettes import authoring, content_files
+from vignettes import content_files
+from vignettes.authoring import packs as authoring_packs
 
 pytestmark = pytest.mark.django_db
 
@@ -97,22 +98,22 @@ def truncated():
     (truncated, "is not a .zip file"),
 ])
 def test_a_damaged_or_unusual_zip_is_a_problem_line(org, make, problem):
-    bundle = authoring.pack_read(data=bytes(make()), organization=org)
+    bundle = authoring_packs.pack_read(data=bytes(make()), organization=org)
     assert any(problem in str(p) for p in bundle.problems), bundle.problems
 
 
 def test_too_many_entries_and_too_much_unpacked(org, monkeypatch):
-    many = _zip({f"vignettes/v-{i}.md": b"x" for i in range(authoring.PACK_MAX_FILES + 1)})
-    assert "has more than" in str(authoring.pack_read(data=bytes(many), organization=org)
+    many = _zip({f"vignettes/v-{i}.md": b"x" for i in range(authoring_packs.PACK_MAX_FILES + 1)})
+    assert "has more than" in str(authoring_packs.pack_read(data=bytes(many), organization=org)
                                   .problems)
     # Folders count as entries too: thousands of them are not a way round the limit.
-    folders = _zip({f"vignettes/d{i}/": b"" for i in range(authoring.PACK_MAX_FILES + 1)})
-    assert "has more than" in str(authoring.pack_read(data=bytes(folders), organization=org)
+    folders = _zip({f"vignettes/d{i}/": b"" for i in range(authoring_packs.PACK_MAX_FILES + 1)})
+    assert "has more than" in str(authoring_packs.pack_read(data=bytes(folders), organization=org)
                                   .problems)
-    monkeypatch.setattr(authoring, "PACK_MAX_TOTAL_BYTES", 1000)
+    monkeypatch.setattr(authoring_packs, "PACK_MAX_TOTAL_BYTES", 1000)
     big = _zip({NAME: TEXT, "vignettes/c-d-csem.md": TEXT})
     assert "unpacks to more than 1000 bytes" in str(
-        authoring.pack_read(data=bytes(big), organization=org).problems)
+        authoring_packs.pack_read(data=bytes(big), organization=org).problems)
 
 
 ALIAS_BOMB = "\n".join(
@@ -123,7 +124,7 @@ ALIAS_BOMB = "\n".join(
 
 
 def test_yaml_aliases_are_refused_not_expanded(org):
-    bundle = authoring.pack_read(data=bytes(_zip({"vignettes/bomb-x-csem.md":
+    bundle = authoring_packs.pack_read(data=bytes(_zip({"vignettes/bomb-x-csem.md":
                                                   ALIAS_BOMB.encode()})), organization=org)
     assert len(bundle.problems) == 1
     assert "anchors and aliases (&name, *name) are not allowed" in str(bundle.problems[0])

@@ -21,7 +21,7 @@ from training.models import (
 )
 from training.tenancy import not_found_in
 from vignettes import scoring
-from vignettes.authoring import correction_note
+from vignettes.authoring.references import correction_note
 from vignettes.models import ReferenceItemScore
 
 

@@ -15,7 +15,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from training.exceptions import Conflict
 from training.models import Membership
 from training.tenancy import STAFF_ROLES, get_in_organization, with_membership
-from vignettes import authoring, content_files
+from vignettes import content_files
+from vignettes.authoring import packs as authoring_packs
+from vignettes.authoring import panels as authoring_panels
+from vignettes.authoring import references as authoring_references
+from vignettes.authoring import sets as authoring_sets
+from vignettes.authoring import vignettes as authoring_vignettes
 from vignettes.models import (
     CaseType,
     ContentStatus,
@@ -94,7 +99,7 @@ def _vignette_form_values(request, vignette=None) -> dict:
     if vignette is None:
         return {"slug": "", "pool": Pool.PRACTICE, "title": "", "case_types": [],
                 "difficulty": Difficulty.STANDARD, "hard_because": "",
-                "body": authoring.body_template()}
+                "body": authoring_vignettes.body_template()}
     rev = vignette.current_revision
     return {"slug": vignette.slug, "pool": vignette.pool, "title": rev.title,
             "case_types": rev.case_types, "difficulty": rev.difficulty,
@@ -114,18 +119,18 @@ def _vignette_form(request, vignette=None):
                 panel="", agreed_on=None, body=values["body"].strip() + "\n", references={},
             )
             bundle = content_files.ContentBundle()
-            content_files.check_vignette_text(doc, bundle, authoring.explicit_terms())
+            content_files.check_vignette_text(doc, bundle, authoring_vignettes.explicit_terms())
             problems = [f"{p.field}: {p.message}" for p in bundle.problems]
         else:
             try:
                 if vignette is None:
-                    vignette = authoring.vignette_create(
+                    vignette = authoring_vignettes.vignette_create(
                         organization=request.organization, actor=request.user, **values
                     )
                     messages.success(request, _("Draft created."))
                 else:
                     values.pop("slug")
-                    authoring.vignette_update(
+                    authoring_vignettes.vignette_update(
                         vignette=vignette, organization=request.organization,
                         actor=request.user, **values,
                     )
@@ -162,7 +167,7 @@ def vignette_edit(request, pk):
 def vignette_detail(request, pk):
     vignette = _vignette(request, pk)
     revision = vignette.current_revision
-    references = authoring.current_references(revision)
+    references = authoring_vignettes.current_references(revision)
     refs = []
     for instrument in _bundled_instruments():
         ref = references.get(instrument.slug)
@@ -179,7 +184,7 @@ def vignette_detail(request, pk):
             ),
         })
     problems = (
-        authoring.publish_problems(vignette)
+        authoring_vignettes.publish_problems(vignette)
         if vignette.status in (ContentStatus.DRAFT, ContentStatus.IN_REVIEW) else []
     )
     return render(request, "vignettes/author/vignette_detail.html", {
@@ -195,7 +200,7 @@ def vignette_detail(request, pk):
 def vignette_transition(request, pk):
     vignette = _vignette(request, pk)
     try:
-        authoring.vignette_transition(
+        authoring_vignettes.vignette_transition(
             vignette=vignette, organization=request.organization, actor=request.user,
             action=request.POST.get("action", ""),
         )
@@ -225,7 +230,7 @@ def panel_new(request, pk):
         except ValueError:
             ids = []
         try:
-            panel = authoring.panel_create(
+            panel = authoring_panels.panel_create(
                 vignette=vignette, organization=request.organization, lead=request.user,
                 instrument_slug=request.POST.get("instrument", ""), expert_ids=ids,
             )
@@ -241,7 +246,7 @@ def panel_new(request, pk):
     })
 
 
-def _scoring_input(post) -> authoring.ScoringInput:
+def _scoring_input(post) -> authoring_references.ScoringInput:
     applicable = {"yes": True, "no": False}.get(post.get("applicable"))
     codes, rationales = {}, {}
     for key, raw in post.items():
@@ -256,12 +261,12 @@ def _scoring_input(post) -> authoring.ScoringInput:
                     codes[code] = raw  # the scoring function reports it
         elif key.startswith("rationale-"):
             rationales[key[10:]] = raw
-    return authoring.ScoringInput(
+    return authoring_references.ScoringInput(
         applicable=applicable, reason=post.get("reason", ""), codes=codes, rationales=rationales
     )
 
 
-def _scoring_rows(version, values: authoring.ScoringInput | None):
+def _scoring_rows(version, values: authoring_references.ScoringInput | None):
     rows = []
     for item in version.items.prefetch_related("allowed_values"):
         rows.append({
@@ -291,20 +296,20 @@ def panel_detail(request, pk):
         values = _scoring_input(request.POST)
         try:
             if request.POST.get("action") == "consensus":
-                authoring.panel_consensus_record(
+                authoring_panels.panel_consensus_record(
                     panel=panel, actor=request.user, ref_input=values,
                     panel_text=request.POST.get("panel_text", ""),
                 )
                 messages.success(request, _("Consensus reference recorded."))
                 return redirect("author:vignette", pk=panel.vignette_id)
-            authoring.panel_scoring_submit(panel=panel, user=request.user, ref_input=values)
+            authoring_panels.panel_scoring_submit(panel=panel, user=request.user, ref_input=values)
             messages.success(request, _("Your scoring is submitted."))
             return redirect("author:panel", pk=panel.pk)
         except ValidationError as exc:
             errors = _errors(exc)
-        except (Conflict, authoring.PermissionDenied) as exc:
+        except (Conflict, authoring_vignettes.PermissionDenied) as exc:
             errors = [str(exc)]
-    agreement = authoring.panel_agreement(panel)
+    agreement = authoring_panels.panel_agreement(panel)
     members = [
         {"user": m.user, "submitted": hasattr(m, "scoring")}
         for m in panel.members.select_related("user", "scoring")
@@ -332,14 +337,14 @@ def reference_correct(request, pk, instrument):
     vignette = _vignette(request, pk)
     if vignette.status != ContentStatus.PUBLISHED:
         raise Http404
-    current = authoring.current_references(vignette.current_revision).get(instrument)
+    current = authoring_vignettes.current_references(vignette.current_revision).get(instrument)
     if current is None:
         raise Http404
     errors = []
     if request.method == "POST":
         values = _scoring_input(request.POST)
         try:
-            authoring.reference_correct(
+            authoring_references.reference_correct(
                 vignette=vignette, organization=request.organization, actor=request.user,
                 instrument_slug=instrument, ref_input=values,
                 re_evaluate=request.POST.get("re_evaluate") == "yes",
@@ -352,7 +357,7 @@ def reference_correct(request, pk, instrument):
         except Conflict as exc:
             errors = [str(exc)]
     else:
-        values = authoring.ScoringInput(
+        values = authoring_references.ScoringInput(
             applicable=current.applicable, reason=current.not_applicable_reason,
             codes=current.item_states(),
             rationales={s.item.code: s.rationale
@@ -379,7 +384,7 @@ def set_form(request, pk=None):
                   "kind": p.get("kind", ""), "instrument": p.get("instrument", ""),
                   "vignettes": p.getlist("vignettes")}
         try:
-            saved = authoring.vignette_set_save(
+            saved = authoring_sets.vignette_set_save(
                 organization=request.organization, actor=request.user, slug=values["slug"],
                 title=values["title"], kind=values["kind"],
                 instrument_slug=values["instrument"] or None,
@@ -411,7 +416,7 @@ def pack_export(request):
     org = request.organization
     if request.method == "POST":
         chosen = request.POST.getlist("vignettes")
-        data = authoring.pack_export(
+        data = authoring_packs.pack_export(
             organization=org, vignette_slugs=chosen or None,
         )
         response = HttpResponse(data, content_type="application/zip")
@@ -431,7 +436,7 @@ def pack_import(request):
         data = b""
         if "pack" in request.FILES:
             upload = request.FILES["pack"]
-            data = upload.read(authoring.PACK_MAX_BYTES + 1)
+            data = upload.read(authoring_packs.PACK_MAX_BYTES + 1)
         elif request.POST.get("pack_data"):
             try:
                 data = base64.b64decode(request.POST["pack_data"], validate=True)
@@ -441,17 +446,17 @@ def pack_import(request):
             context["errors"] = [_("Choose a .zip content pack.")]
         elif request.POST.get("confirm") == "yes":
             try:
-                report = authoring.pack_import(data=data, organization=org, actor=request.user)
+                report = authoring_packs.pack_import(data=data, organization=org, actor=request.user)
                 messages.success(request, _("Pack imported: %(n)d change(s).")
                                  % {"n": len(report.changes)})
                 return redirect("author:index")
             except ContentProblems as exc:
                 context["problems"] = [str(p) for p in exc.problems]
         else:
-            bundle = authoring.pack_read(data=data, organization=org)
+            bundle = authoring_packs.pack_read(data=data, organization=org)
             if bundle.problems:
                 context["problems"] = [str(p) for p in bundle.problems]
             else:
-                context["changes"] = authoring.pack_preview(bundle=bundle, organization=org)
+                context["changes"] = authoring_packs.pack_preview(bundle=bundle, organization=org)
                 context["pack_data"] = base64.b64encode(data).decode("ascii")
     return render(request, "vignettes/author/pack_import.html", context)
