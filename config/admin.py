@@ -8,12 +8,13 @@ from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from training.accounts.twofactor import session_is_verified_or_unneeded
+
 
 class CalibrateAdminSite(admin.AdminSite):
     def has_permission(self, request):
         if not super().has_permission(request):
             return False
-        from training.accounts.twofactor import session_is_verified_or_unneeded
 
         return session_is_verified_or_unneeded(request.user)
 

@@ -1,3 +1,6 @@
+from config import input_guards as guards
+from config.input_guards import shown
+
 
 class NoIndexMiddleware:
     """Ask search engines not to index anything but the public home page.
@@ -67,7 +70,6 @@ class TextGuardMiddleware:
         from django.core.exceptions import RequestDataTooBig
         from django.http.multipartparser import MultiPartParserError
 
-        from config import input_guards as guards
 
         try:
             refusal = self.refusal(request)
@@ -84,7 +86,6 @@ class TextGuardMiddleware:
 
     def refusal(self, request) -> tuple[str, str | None] | None:
         """(message, field) for the first bad piece of text in the request, or None."""
-        from config import input_guards as guards
 
         problem = guards.text_problem(request.path_info)
         if problem:
@@ -111,7 +112,6 @@ class TextGuardMiddleware:
         from django.core.files.uploadhandler import load_handler
         from django.http.multipartparser import MultiPartParser
 
-        from config import input_guards as guards
 
         content_type = request.content_type or ""
         if content_type == "application/json" or content_type.endswith("+json"):
@@ -153,7 +153,6 @@ def bad_input_response(request, message: str, *, status: int = 400, field: str |
     from django.template.loader import render_to_string
     from django.utils.cache import patch_cache_control
 
-    from config.input_guards import shown
 
     if json_body or request.path.startswith("/api/") or request.content_type == "application/json":
         body = {"detail": message}

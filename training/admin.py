@@ -135,5 +135,5 @@ if admin.site.is_registered(User):
     admin.site.unregister(User)
 admin.site.register(User, AuditedUserAdmin)
 
-# Two-factor devices: deleting one is the recovery path, audited (training/twofactor_admin.py).
-  # noqa: E402, F401
+# Two-factor devices: deleting one is the recovery path, audited (training/accounts/admin.py).
+from training.accounts import admin as twofactor_admin  # noqa: E402, F401

@@ -24,6 +24,8 @@ class TrainingConfig(AppConfig):
 
         from training import audit
         from training.accounts import tokens
+        from training.attempts.signals import attempt_sealed
+        from training.certification.decisions import exam_sealed
 
         user_model = get_user_model()
         pre_delete.connect(audit.account_deleted, sender=user_model,
@@ -32,6 +34,8 @@ class TrainingConfig(AppConfig):
                          dispatch_uid="audit-account-active-noted")
         post_save.connect(audit.account_active_changed, sender=user_model,
                           dispatch_uid="audit-account-active-changed")
+        # A sealed exam is evaluated against the certification rules.
+        attempt_sealed.connect(exam_sealed, dispatch_uid="certification-exam-sealed")
         pre_save.connect(tokens.remember_access_change, sender=user_model,
                          dispatch_uid="calibrate-remember-access-change")
         post_save.connect(tokens.end_access_after_change, sender=user_model,

@@ -30,7 +30,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from training.models import AuditEvent, Organization
+from training.models import AuditEvent, AuditRedaction, Erasure, Organization
 
 # Payload keys whose values are user ids (or lists of user ids); pages show usernames.
 USER_KEYS = frozenset({"user", "users", "trainees", "instructors", "expert", "experts",
@@ -239,7 +239,6 @@ def _user_ids(data, found: set):
 def erasure_aliases(organization) -> dict[int, tuple[str, dt.datetime]]:
     """{original user id: (pseudonym, erased_at)} for members erased from this organisation
     whose account lives on elsewhere."""
-    from training.models import Erasure
 
     return {
         original_id: (pseudonym, at)
@@ -269,7 +268,6 @@ class EventView:
 
 
 def audit_display(events, *, organization) -> list[EventView]:
-    from training.models import AuditRedaction
 
     events = list(events)
     aliases = erasure_aliases(organization) if organization is not None else {}

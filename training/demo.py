@@ -11,12 +11,27 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from training.models import Assignment, Cohort, Mode, Organization, Rating, Role
+from training.attempts.services import (
+    attempt_start_assignment,
+    attempt_submit,
+    rating_save_draft,
+)
+from training.certification.rules import rule_save
+from training.models import (
+    Assignment,
+    CertificationRule,
+    Cohort,
+    FeedbackPolicy,
+    Mode,
+    Organization,
+    Rating,
+    Role,
+)
 from training.organisation.cohorts import assignment_save
 from training.organisation.members import membership_set_role
 from training.simulation import PlantedTruth, simulate_cohort
 from training.tenancy import profile_for
-from vignettes.models import VignetteSet
+from vignettes.models import ReferenceScoring, VignetteSet
 
 DEMO_ORG_SLUG = "demo-probation-service"
 DEMO_COHORT = "Demo cohort 2026"
@@ -125,8 +140,6 @@ def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
     cohort: 10 of the 14 bundled exam cases per attempt. No case is ever drawn twice for a
     person, so the pool carries one attempt per candidate; a retake is refused with that
     reason, and the instructor's assignment list says how many cases the pool lacks."""
-    from training.certification.rules import rule_save
-    from training.models import CertificationRule, FeedbackPolicy
 
     if not CertificationRule.objects.filter(organization=org).exists():
         rule_save(actor=admin, organization=org, instrument_slug="cport",
@@ -163,12 +176,6 @@ def _seed_passed_exam(*, org, exam, holder, taken) -> None:
     from the start. The ratings copy the reference scoring, except one item of one case (a
     near miss, as a good rater's would be); the decision and the certificate come from the
     services, as for any exam."""
-    from training.attempts.services import (
-        attempt_start_assignment,
-        attempt_submit,
-        rating_save_draft,
-    )
-    from vignettes.models import ReferenceScoring
 
     attempt = attempt_start_assignment(user=holder, organization=org, assignment=exam,
                                        now=taken)

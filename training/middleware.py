@@ -1,7 +1,13 @@
+import zoneinfo
+
+from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
+from django_otp.middleware import OTPMiddleware
 
-from training.tenancy import profile_for
+from training.accounts.twofactor import session_is_verified_or_unneeded
+from training.tenancy import active_membership, profile_for
 
 EXEMPT_PREFIXES = ("/notice/", "/accounts/", "/static/", "/api/", "/admin/", "/healthz",
                    "/verify/", "/invitations/")
@@ -35,12 +41,6 @@ class OrganizationTimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        import zoneinfo
-
-        from django.utils import timezone
-
-        from training.tenancy import active_membership
-
         user = getattr(request, "user", None)
         membership = active_membership(user) if user is not None and user.is_authenticated else None
         # Views and templates reuse it instead of asking again.
@@ -68,13 +68,8 @@ class TwoFactorSessionMiddleware:
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            from training.accounts.twofactor import session_is_verified_or_unneeded
-
-            if not session_is_verified_or_unneeded(user):
-                from django.contrib.auth import logout
-                from django_otp.middleware import OTPMiddleware
-
-                logout(request)
-                OTPMiddleware._init_user_fields(request.user)
+        if (user is not None and user.is_authenticated
+                and not session_is_verified_or_unneeded(user)):
+            logout(request)
+            OTPMiddleware._init_user_fields(request.user)
         return self.get_response(request)

@@ -2,6 +2,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 
+from training.tenancy import active_membership
 from vignettes import selectors
 from vignettes.models import CaseType, Difficulty, Vignette
 from vignettes.serializers import (
@@ -51,7 +52,6 @@ class VignetteListApi(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Vignette.objects.none()
         params = self.request.query_params
-        from training.tenancy import active_membership
 
         membership = active_membership(self.request.user)
         attempted = {"true": True, "false": False}.get(params.get("attempted", "").lower())
@@ -73,7 +73,6 @@ class VignetteDetailApi(generics.RetrieveAPIView):
     lookup_field = "slug"
 
     def get_object(self):
-        from training.tenancy import active_membership
 
         membership = active_membership(self.request.user)
         return selectors.practice_vignette_get(

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
-from vignettes.models import ContentStatus, Instrument, Pool, Vignette
+from training.models import Rating
+from vignettes.models import (
+    ContentStatus,
+    CorrectionDecision,
+    Instrument,
+    Pool,
+    Vignette,
+    VignetteSet,
+)
 
 
 def _visible_owner_q(organization) -> Q:
@@ -63,7 +72,6 @@ def practice_library(
         )
     if user is None:
         return qs.order_by("slug")
-    from training.models import Rating
 
     done = Rating.objects.filter(
         attempt__user=user,
@@ -91,10 +99,49 @@ def practice_vignette_get(*, slug: str, organization=None) -> Vignette:
 def exam_pool_list(*, organization=None) -> QuerySet:
     """Exam pools an organisation may draw exams from: the bundled ones and its own private
     pools (never another organisation's)."""
-    from vignettes.models import VignetteSet
 
     return (
         VignetteSet.objects.filter(_visible_owner_q(organization), kind=VignetteSet.Kind.EXAM)
         .select_related("instrument")
         .order_by("owner_id", "slug")
     )
+
+
+def correction_note(rating) -> str:
+    """A note for a feedback page when the rating's reference was corrected later.
+
+    The rating keeps its original comparison; where the instructor chose to re-evaluate, the
+    comparison with the corrected reference is given in addition."""
+    if rating.reference_scoring_id is None or rating.submitted_at is None:
+        return ""
+    decision = (
+        CorrectionDecision.objects.filter(old_reference_id=rating.reference_scoring_id)
+        .select_related("new_reference")
+        .order_by("-at", "-pk")
+        .first()
+    )
+    if decision is None:
+        return ""
+    new = decision.new_reference
+    note = _("The reference was corrected after your rating (reference %(old)d → %(new)d on "
+             "%(day)s).") % {"old": decision.old_reference.number, "new": new.number,
+                             "day": decision.at.date().isoformat()}
+    if decision.note:
+        note += " " + decision.note
+    if not decision.re_evaluate:
+        return note + " " + _("Your result stays compared with the original reference.")
+    if not rating.applicable or not new.applicable:
+        agrees = bool(rating.applicable) == new.applicable
+        return note + " " + (
+            _("Against the correction, your applicability decision agrees.") if agrees
+            else _("Against the correction, your applicability decision differs.")
+        )
+    mine = rating.codes or {}
+    ref = new.item_states()
+    matches = sum(1 for code, value in ref.items() if code in mine and mine[code] == value)
+    result = new.result()
+    return note + " " + _(
+        "Re-evaluated against the correction: %(m)d of %(n)d items agree; reference total "
+        "%(ref)s, yours %(mine)s."
+    ) % {"m": matches, "n": len(ref), "ref": result.total if result else "–",
+         "mine": rating.total if rating.total is not None else "–"}

@@ -3,13 +3,13 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from training.tenancy import active_membership
 from vignettes import selectors
 from vignettes.models import CaseType, Difficulty
 from vignettes.rendering import render_markdown
 
 
 def _active_organization(request):
-    from training.tenancy import active_membership
 
     membership = active_membership(request.user)
     return membership.organization if membership else None

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from config.api.authentication import ExpiringTokenAuthentication
 from config.throttling import cool_off_minutes
-from training.accounts import tokens
+from training.accounts import tokens, twofactor
 from training.models import ApiToken
 
 
@@ -55,7 +55,6 @@ class OTPAuthTokenSerializer(AuthTokenSerializer):
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        from training.accounts import twofactor
 
         user = attrs["user"]
         if not twofactor.is_enabled(user):

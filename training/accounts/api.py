@@ -6,8 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from training.accounts import selectors as account_selectors
+from training.accounts.profile import profile_switch_organization
 from training.attempts.serializers import MembershipSerializer
-from training.organisation.members import profile_switch_organization
 from training.tenancy import active_membership
 
 

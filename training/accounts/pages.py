@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from training.organisation.members import (
+from training.accounts.profile import (
     profile_acknowledge_content_notice,
     profile_switch_organization,
 )

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from training.models import (
+    ApiToken,
     Membership,
 )
 
@@ -21,7 +22,6 @@ def memberships_for(user):
 def api_token_list(*, user, now: dt.datetime | None = None) -> list:
     """The user's own API tokens that still work, newest first (an expired one is gone for
     good: it is deleted the next time it is presented)."""
-    from training.models import ApiToken
 
     now = now or timezone.now()
     return list(ApiToken.objects.filter(user=user).filter(Q(expiry__isnull=True)

@@ -79,6 +79,7 @@ class AttemptListCreateApi(OrganizationScopedApi, generics.GenericAPIView):
         attempt = selectors.attempt_get(
             user=request.user, organization=self.organization, attempt_id=attempt.pk
         )
+        attempt = attempt_services.attempt_open(attempt=attempt)
         return Response(_attempt_payload(attempt), status=status.HTTP_201_CREATED)
 
 
@@ -98,6 +99,7 @@ class AttemptDetailApi(OrganizationScopedApi):
         attempt = selectors.attempt_get(
             user=request.user, organization=self.organization, attempt_id=attempt_id
         )
+        attempt = attempt_services.attempt_open(attempt=attempt)
         return Response(_attempt_payload(attempt))
 
 
@@ -123,6 +125,7 @@ class RatingSaveApi(OrganizationScopedApi):
             user=request.user, organization=self.organization, attempt_id=attempt_id,
             related=False,
         )
+        attempt = attempt_services.attempt_open(attempt=attempt)
         # The write and the reads that build the answer are one transaction: if the database
         # goes away before the answer is built, the write rolls back and the client gets 503,
         # never a 503 for a save that was stored (nor a 2xx for one that was not).
@@ -170,6 +173,7 @@ class AttemptSubmitApi(OrganizationScopedApi):
         attempt = selectors.attempt_get(
             user=request.user, organization=self.organization, attempt_id=attempt_id
         )
+        attempt = attempt_services.attempt_open(attempt=attempt)
         with transaction.atomic():  # the write and the answer's reads together
             submitted = attempt_services.attempt_submit(attempt=attempt)
             # The answer reuses what was read above (its vignettes and instruments never
@@ -186,6 +190,7 @@ class AttemptFeedbackApi(OrganizationScopedApi):
         attempt = selectors.attempt_get(
             user=request.user, organization=self.organization, attempt_id=attempt_id
         )
+        attempt = attempt_services.attempt_open(attempt=attempt)
         if not selectors.feedback_allowed(attempt):
             return Response(
                 {"detail": selectors.feedback_release_note(attempt), "code": "not_available"},

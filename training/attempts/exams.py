@@ -23,6 +23,7 @@ from training.models import (
     Organization,
     Rating,
 )
+from vignettes.models import ContentStatus, VignetteSetMember
 
 # --- exams: starting and drawing -----------------------------------------------------------
 
@@ -204,7 +205,6 @@ def exam_pool_capacity(*, assignment: Assignment) -> PoolCapacity:
     allowed -> P // N attempts per candidate, and N * A - P more cases needed (unlimited
     attempts: counted as one more than the pool supports). Candidates who have already seen
     cases (here or in another organisation) count as blocked when fewer than N remain."""
-    from vignettes.models import ContentStatus, VignetteSetMember
 
     pool_ids = set(VignetteSetMember.objects.filter(
         vignette_set=assignment.vignette_set, vignette__status=ContentStatus.PUBLISHED,

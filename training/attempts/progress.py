@@ -16,7 +16,9 @@ from training.models import (
     Rating,
     RatingItem,
 )
+from training.reliability.reference import mean_signed_deviation
 from vignettes.models import ReferenceItemScore
+from vignettes.selectors import practice_library
 
 # --- progress ------------------------------------------------------------------------------
 
@@ -55,7 +57,6 @@ def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentP
     the ratings whose reference the trainee may see (training.disclosure)."""
     import zoneinfo
 
-    from training.reliability.reference import mean_signed_deviation
 
     zone = zoneinfo.ZoneInfo(tz)
     rows = list(
@@ -180,7 +181,6 @@ def recommended_cases(*, user, organization, limit: int = 3) -> list[Recommendat
     """Practice cases, not yet attempted, whose reference exercises the items and values the
     trainee misses most (the reference value they missed), counting only ratings whose
     reference the trainee may see (training.disclosure)."""
-    from vignettes.selectors import practice_library
 
     rows = list(
         disclosure.released_ratings(Rating.objects.filter(

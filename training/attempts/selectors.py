@@ -21,8 +21,8 @@ from training.models import (
 )
 from training.tenancy import not_found_in
 from vignettes import scoring
-from vignettes.authoring.references import correction_note
 from vignettes.models import ReferenceItemScore
+from vignettes.selectors import correction_note
 
 
 def attempt_list(*, user, organization):
@@ -45,7 +45,9 @@ def attempt_get(*, user, organization, attempt_id, related: bool = True) -> Atte
     trainee's attempt must not be distinguishable from one that does not exist).
 
     `related=False` skips prefetching its vignettes and instruments, for a caller that only
-    writes (a draft save looks up the one rating it needs)."""
+    writes (a draft save looks up the one rating it needs). It only reads: a caller about to
+    show or change the attempt calls `attempt_open` (training.attempts.services), which
+    starts an exam's clock at its first open and finalises an attempt past its deadline."""
     try:
         attempt_id = int(attempt_id)
     except (TypeError, ValueError):
@@ -58,10 +60,7 @@ def attempt_get(*, user, organization, attempt_id, related: bool = True) -> Atte
     attempt = attempts.filter(pk=attempt_id).first()
     if attempt is None:
         raise not_found_in(Attempt, organization=organization, pk=attempt_id)
-    # An exam's clock starts at its first open; an overdue attempt is finalised when read.
-    from training.attempts.services import attempt_open
-
-    return attempt_open(attempt=attempt)
+    return attempt
 
 
 @dataclass

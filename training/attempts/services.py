@@ -17,6 +17,8 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from training.attempts.exams import exam_draw, exam_start_check
+from training.attempts.signals import attempt_sealed
 from training.exceptions import Conflict
 from training.models import (
     Assignment,
@@ -133,7 +135,6 @@ def attempt_start_assignment(
             code="attempts_exhausted",
         )
     if assignment.mode == Mode.EXAM:
-        from training.attempts.exams import exam_start_check
 
         exam_start_check(user=user, organization=organization, assignment=assignment, now=now)
     members = list(
@@ -162,7 +163,6 @@ def attempt_start_assignment(
             )
             chosen = [m for m in members if m.vignette_id not in done][:1] or members[:1]
     else:
-        from training.attempts.exams import exam_draw
 
         draw_seed, chosen = exam_draw(
             user=user, organization=organization, assignment=assignment, members=members
@@ -548,11 +548,9 @@ def attempt_finalise(*, attempt: Attempt, now: dt.datetime | None = None) -> Att
 
 
 def _after_sealed(attempt: Attempt, now: dt.datetime) -> None:
-    """An exam, once submitted or finalised, is evaluated against the certification rules."""
-    if attempt.mode == Mode.EXAM:
-        from training.certification.decisions import decisions_for_attempt
-
-        decisions_for_attempt(attempt=attempt, now=now)
+    """An exam, once submitted or finalised, is evaluated against the certification rules:
+    certification listens for the signal (training.attempts.signals)."""
+    attempt_sealed.send(sender=Attempt, attempt=attempt, now=now)
 
 
 def attempts_finalise_due(*, now: dt.datetime | None = None) -> int:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from training import charts
 from training.attempts import progress as progress_reads
 from training.attempts import selectors
 from training.attempts import services as attempt_services
@@ -133,6 +134,7 @@ def attempt_score(request, attempt_id):
     attempt = selectors.attempt_get(
         user=request.user, organization=request.organization, attempt_id=attempt_id
     )
+    attempt = attempt_services.attempt_open(attempt=attempt)
     vignettes = list(attempt.attempt_vignettes.all())
     current_slug = request.GET.get("v") or request.POST.get("vignette") or (
         vignettes[0].vignette_revision.vignette.slug if vignettes else None
@@ -210,6 +212,7 @@ def attempt_submit(request, attempt_id):
     attempt = selectors.attempt_get(
         user=request.user, organization=request.organization, attempt_id=attempt_id
     )
+    attempt = attempt_services.attempt_open(attempt=attempt)
     if not attempt.is_open:
         return redirect("attempt-feedback", attempt_id=attempt.pk)
     if request.method == "POST":
@@ -235,6 +238,7 @@ def attempt_feedback(request, attempt_id):
     attempt = selectors.attempt_get(
         user=request.user, organization=request.organization, attempt_id=attempt_id
     )
+    attempt = attempt_services.attempt_open(attempt=attempt)
     if attempt.is_open:
         return redirect("attempt-score", attempt_id=attempt.pk)
     allowed = selectors.feedback_allowed(attempt)
@@ -252,7 +256,6 @@ def attempt_feedback(request, attempt_id):
 
 @with_membership()
 def progress(request):
-    from training import charts
 
     rows = progress_reads.trainee_progress(
         user=request.user, organization=request.organization,

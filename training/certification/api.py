@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from config.throttling import client_address
 from training.certification import certificates, decisions
+from training.certification.recalibration import display_status
 from training.models import Certificate, CertificationDecision, Role
 from training.tenancy import ORG_HEADER, OrganizationScopedApi
 
@@ -90,7 +91,6 @@ class CertificateSerializer(_OnInstrumentVersion):
     verify_url = serializers.SerializerMethodField()
 
     def get_status(self, cert) -> str:
-        from training.certification.recalibration import display_status
 
         return display_status(cert)
 

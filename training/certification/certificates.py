@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from config.throttling import rate_limit_hit
 from training.audit import audit_record
+from training.certification.recalibration import RECALIBRATION_DUE, display_status
 from training.certification.rules import _int_or_404
 from training.exceptions import Conflict
 from training.models import (
@@ -183,7 +184,6 @@ def _display_status(cert: Certificate, now=None) -> str:
     """'recalibration_due' while an active certificate is flagged (drift or an overdue
     recalibration), else the
     effective status (active, suspended, expired, ...)."""
-    from training.certification.recalibration import RECALIBRATION_DUE, display_status
 
     status = display_status(cert, now)
     return "recalibration due" if status == RECALIBRATION_DUE else status

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from training import reliability
 from training.attempts import disclosure
 from training.attempts.exams import _rules_for_instruments
+from training.attempts.services import attempt_finalise, attempts_finalise_due
 from training.audit import audit_record
 from training.certification.certificates import certificate_issue
 from training.certification.rules import _int_or_404, _rule_state, rule_list
@@ -49,7 +50,6 @@ CRITERION_LABELS = {
 def exams_finalise_due(*, now: dt.datetime | None = None) -> int:
     """Finalise every attempt past its deadline, and exam attempts never opened whose
     assignment has closed. Idempotent: a finalised attempt is never touched again."""
-    from training.attempts.services import attempt_finalise, attempts_finalise_due
 
     now = now or timezone.now()
     count = attempts_finalise_due(now=now)
@@ -217,6 +217,12 @@ def attempt_evidence(attempt: Attempt, version: InstrumentVersion) -> list[Vigne
 def _decision_state(decision: CertificationDecision) -> dict:
     return {"attempt": decision.attempt_id, "passed": decision.passed,
             "failed": [c["key"] for c in decision.criteria if not c["passed"]]}
+
+
+def exam_sealed(sender, *, attempt: Attempt, now: dt.datetime, **kwargs) -> None:
+    """Receiver of training.attempts.signals.attempt_sealed: a sealed exam is evaluated."""
+    if attempt.mode == Mode.EXAM:
+        decisions_for_attempt(attempt=attempt, now=now)
 
 
 def decisions_for_attempt(*, attempt: Attempt, now: dt.datetime | None = None

@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from training import reliability
 from training.audit import audit_record
+from training.charts import line_chart
 from training.models import (
     AlertStatus,
     Attempt,
@@ -524,7 +525,6 @@ def alert_transition(*, actor, organization: Organization, alert_id, action: str
 
 
 def alert_chart(alert: DriftAlert):
-    from training.charts import line_chart
 
     ev = alert.evidence
     xs = [str(i + 1) for i in range(len(ev.get("series", [])))]

@@ -64,6 +64,7 @@ from training.models import (
 )
 from training.organisation.members import PSEUDONYM_PREFIX, other_admins
 from training.tenancy import profile_for
+from vignettes.models import CorrectionDecision, PanelMember, ReferencePanel
 
 ERASED_REASON = "holder erased"
 
@@ -204,7 +205,6 @@ def _move_records(organization, user, pseudonym_user) -> int:
         accepted_by=pseudonym_user)
     DriftAlert.objects.filter(organization=organization, actor=user).update(actor=pseudonym_user)
     if apps.is_installed("vignettes"):
-        from vignettes.models import CorrectionDecision, PanelMember, ReferencePanel
 
         ReferencePanel.objects.filter(vignette__owner=organization, lead=user).update(
             lead=pseudonym_user)

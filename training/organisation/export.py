@@ -28,6 +28,7 @@ from training.models import (
     Reminder,
 )
 from training.tenancy import profile_for
+from vignettes.models import PanelMember
 
 DRIFT_REFERENCE_KEYS = ("series", "upper", "lower")
 WITHHELD_NOTE = gettext_lazy("Withheld until the exam or recalibration feedback policy "
@@ -159,7 +160,6 @@ def member_export(*, actor, organization: Organization, user,
         Q(actor=user) | Q(subject=user)).order_by("at", "pk")
     panels = []
     if apps.is_installed("vignettes"):
-        from vignettes.models import PanelMember
 
         for member in PanelMember.objects.filter(
             user=user, panel__vignette__owner=organization

@@ -1,4 +1,4 @@
-"""Members of an organisation: roles, removal, invitations (e-mail and CSV), the active organisation and the content notice."""
+"""Members of an organisation: roles, removal, invitations (e-mail and CSV import)."""
 
 from __future__ import annotations
 
@@ -322,22 +322,3 @@ def members_import_csv(
             for email, role in rows
         ]
     return CsvImportResult(invitations=results)
-
-
-def profile_switch_organization(*, user, organization_slug: str):
-    membership = Membership.objects.filter(
-        user=user, organization__slug=organization_slug
-    ).select_related("organization").first()
-    if membership is None:
-        raise ValidationError({"organization": _("You are not a member of that organisation.")})
-    profile = profile_for(user)
-    profile.active_organization = membership.organization
-    profile.save(update_fields=["active_organization"])
-    return membership
-
-
-def profile_acknowledge_content_notice(*, user, now: dt.datetime | None = None) -> None:
-    profile = profile_for(user)
-    if profile.content_notice_seen_at is None:
-        profile.content_notice_seen_at = now or timezone.now()
-        profile.save(update_fields=["content_notice_seen_at"])

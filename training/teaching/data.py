@@ -14,6 +14,7 @@ from django.db.models import Q
 from training.models import Cohort, Rating, RatingComment, RatingItem
 from training.tenancy import not_found_in
 from vignettes.models import (
+    Band,
     Instrument,
     Item,
     ItemValue,
@@ -225,7 +226,6 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
 
 
 def _bands(instrument) -> dict[int, list[tuple[int, int, str]]]:
-    from vignettes.models import Band
 
     out = defaultdict(list)
     for version_id, low, high, code in Band.objects.filter(

@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from training.models import Cohort, Rating, RatingItem
+from vignettes.models import ReferenceItemScore
 
 EXPORT_COLUMNS = [
     "trainee", "vignette", "vignette_revision", "instrument", "instrument_version", "item",
@@ -74,7 +75,6 @@ def cohort_export_rows(*, cohort: Cohort, instrument=None) -> Iterator[list]:
         if key not in seen:
             seen.add(key)
             first.add(row[0])
-    from vignettes.models import ReferenceItemScore
 
     reference = {
         (ref_id, item_id): value

@@ -1,5 +1,7 @@
 from django import template
 
+from training.accounts.selectors import memberships_for
+from training.accounts.twofactor import is_offered
 from training.tenancy import active_membership
 
 register = template.Library()
@@ -23,7 +25,6 @@ def user_memberships(context):
     request = context.get("request")
     if request is None or not request.user.is_authenticated:
         return []
-    from training.accounts.selectors import memberships_for
 
     return list(memberships_for(request.user))
 
@@ -38,7 +39,6 @@ def two_factor_offered(context):
     is_verified = getattr(request.user, "is_verified", None)
     if is_verified is not None and is_verified():
         return True
-    from training.accounts.twofactor import is_offered
 
     return is_offered(request.user)
 

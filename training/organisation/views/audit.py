@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from training.audit import audit_display
 from training.models import (
     AuditEvent,
+    Erasure,
     Role,
 )
 from training.tenancy import with_membership
@@ -26,7 +27,6 @@ def _audit_actor_choices(events, organization) -> list[tuple[str, str]]:
     """Filter choices for the actor: people by their current name, members erased from this
     organisation by their pseudonym (events up to the erasure), deleted accounts by the name
     their events kept ("n:<name>"), "system" for the rest."""
-    from training.models import Erasure
 
     choices = []
     if events.filter(actor__isnull=True, actor_username="").exists():
@@ -48,7 +48,6 @@ def _audit_actor_choices(events, organization) -> list[tuple[str, str]]:
 
 
 def _audit_filter_actor(events, organization, actor: str):
-    from training.models import Erasure
 
     if actor == "system":
         return events.filter(actor__isnull=True, actor_username="")

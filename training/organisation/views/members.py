@@ -11,10 +11,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from training.accounts.twofactor import users_with_two_factor
 from training.models import (
     Cohort,
     Invitation,
     Membership,
+    Profile,
     Role,
 )
 from training.organisation import members as member_services
@@ -35,10 +37,8 @@ def _members_page(request, *, invite_form=None, import_form=None, row_errors=Non
         .order_by("user__username")
     )
     memberships = list(memberships)
-    from training.accounts.twofactor import users_with_two_factor
 
     two_factor = users_with_two_factor(m.user_id for m in memberships)
-    from training.models import Profile
 
     erased = set(Profile.objects.filter(
         user__memberships__organization=organization, erased_at__isnull=False

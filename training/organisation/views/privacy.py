@@ -12,7 +12,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from training.models import (
+    Attempt,
+    Certificate,
     Cohort,
+    Erasure,
     Role,
 )
 from training.organisation import erasure, retention
@@ -27,7 +30,6 @@ from training.tenancy import with_membership
 @never_cache
 @with_membership(Role.ORG_ADMIN)
 def member_detail(request, membership_id):
-    from training.models import Attempt, Certificate, Erasure
 
     membership = _membership_or_404(request, membership_id)
     organization = request.organization
