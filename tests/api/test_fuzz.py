@@ -28,7 +28,7 @@ def tokens(org):
     # A passed exam, so the certificate and decision routes answer with real records.
     import time_machine
 
-    from tests.training.test_certification import T0, make_exam, take_and_pass
+    from tests.training.certification.test_certification import T0, make_exam, take_and_pass
     from training.certification import rules
 
     rules.rule_save(actor=users["org_admin"], organization=org, instrument_slug="cport",

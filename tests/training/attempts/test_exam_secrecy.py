@@ -171,7 +171,7 @@ def test_a_recalibration_follows_the_rules_policy_as_an_exam_does(org, org_admin
     rule = rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                                    now=T0 - dt.timedelta(days=3))
     slug = applicable_exam_case()
-    from tests.training.test_recalibration import certify
+    from tests.training.certification.test_recalibration import certify
     from training.models import Recalibration
 
     cert = certify(org, trainee, at=T0 - dt.timedelta(days=200), rule=rule)

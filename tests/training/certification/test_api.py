@@ -7,7 +7,7 @@ import pytest
 import time_machine
 
 from tests.conftest import api_for, make_member
-from tests.training.test_certification import T0, make_exam, start, take_and_pass
+from tests.training.certification.test_certification import T0, make_exam, start, take_and_pass
 from training.certification import certificates, rules
 from training.models import Certificate, CertificationDecision, FeedbackPolicy, Role
 
@@ -95,7 +95,7 @@ def test_a_trainee_sees_a_decision_only_when_the_feedback_policy_releases_it(
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
         attempt = start(api, exam)
-        from tests.training.test_certification import fill
+        from tests.training.certification.test_certification import fill
 
         fill(api, attempt)
         assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from tests.accounts.test_two_factor import code_for, enrol
+from tests.training.accounts.test_two_factor import code_for, enrol
 from training.accounts import twofactor
 from training.models import ApiToken, AuditEvent
 
