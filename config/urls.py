@@ -21,7 +21,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("verify/<str:code>", cert_views.verify, name="verify"),
     path("favicon.ico", views.favicon),
-    # Sign-in in two steps for users with two-factor sign-in on (training/twofactor_views.py).
+    # Sign-in in two steps for users with two-factor sign-in on (training/accounts/twofactor_views.py).
     path("accounts/login/", twofactor_views.SignInView.as_view(), name="login"),
     path("accounts/login/code/", twofactor_views.sign_in_code, name="login-code"),
     path("accounts/two-factor/", twofactor_views.two_factor, name="two-factor"),
@@ -33,7 +33,7 @@ urlpatterns = [
          name="two-factor-backup-codes"),
     # Before Django's auth URLs, so the rate-limited reset form answers this name and path.
     path("accounts/password_reset/", views.password_reset, name="password_reset"),
-    # The account page: API tokens and "Sign out everywhere" (training/account_views.py).
+    # The account page: API tokens and "Sign out everywhere" (training/accounts/views.py).
     path("accounts/", account_views.account, name="account"),
     path("accounts/tokens/revoke/", account_views.token_revoke, name="account-token-revoke"),
     path("accounts/sign-out-everywhere/", account_views.sign_out_everywhere,

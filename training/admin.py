@@ -115,7 +115,7 @@ class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 class AuditedUserAdmin(UserAdmin):
     """Deleting, deactivating and reactivating an account here is recorded in the audit trail
-    with the staff member who did it (the recording itself: training/services/audit.py)."""
+    with the staff member who did it (the recording itself: training/audit.py)."""
 
     def save_model(self, request, obj, form, change):
         with acting_as(request.user):

@@ -18,7 +18,7 @@ class TrainingConfig(AppConfig):
     def ready(self):
         post_migrate.connect(_create_cache_table, sender=self)
         # Deleting, deactivating and reactivating an account are audited however they happen
-        # (the Django admin, a queryset, the shell): see training/services/audit.py. A new
+        # (the Django admin, a queryset, the shell): see training/audit.py. A new
         # password or a deactivation ends the user's API tokens, however it was made.
         from django.contrib.auth import get_user_model
 

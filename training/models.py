@@ -22,7 +22,7 @@ class Organization(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Data retention (personal data is not kept longer than needed); empty = keep forever.
     # Applied by `manage.py apply_retention` (also run by `certification_tick`); see
-    # training/services/privacy.py.
+    # training/organisation/retention.py.
     draft_retention_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36500)],
         help_text=_("Unsubmitted practice attempts untouched for longer are deleted. "
@@ -458,7 +458,7 @@ class CertificationRule(models.Model):
     validity_months = models.PositiveIntegerField(default=24)
     retake_wait_days = models.PositiveIntegerField(default=14)
     # What an exam candidate learns of the reference scorings of the cases they were drawn
-    # (training.disclosure). An exam assignment may only tighten it; "never" shows the
+    # (training.attempts.disclosure). An exam assignment may only tighten it; "never" shows the
     # decision's result and criteria and nothing case by case.
     exam_feedback_policy = models.CharField(
         max_length=16, choices=FeedbackPolicy.choices, default=FeedbackPolicy.NEVER,
@@ -468,7 +468,7 @@ class CertificationRule(models.Model):
     updated_at = models.DateTimeField()
 
     # Recalibration and drift monitoring of certificate holders; empty = the defaults in
-    # training.recalibration.
+    # training.certification.recalibration.
     recalibration_interval_days = models.PositiveIntegerField(
         null=True, blank=True, help_text=_("Days between recalibrations (empty: 180).")
     )

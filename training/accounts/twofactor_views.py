@@ -1,7 +1,7 @@
 """Two-factor sign-in pages: the two-step sign-in (/accounts/login/, then
 /accounts/login/code/) and the "Two-factor sign-in" page (/accounts/two-factor/) where staff,
 org admins and instructors turn it on and off. Thin: the rules are in
-training/services/twofactor.py.
+training/accounts/twofactor.py.
 
 A user with two-factor sign-in on is not signed in after the password: the session only
 remembers, for five minutes, who typed a correct password. Only a correct code signs them in.

@@ -1,6 +1,6 @@
 """The account page (/accounts/): password, two-factor sign-in, the user's API tokens with a
 Revoke button each, and "Sign out everywhere"; and the sign-out page, which says what plain
-"Sign out" leaves working. Thin: the rules are in training/services/tokens.py."""
+"Sign out" leaves working. Thin: the rules are in training/accounts/tokens.py."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ class InstrumentProgress:
 
 def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentProgress]:
     """Agreement with the reference over time, missed items, lenient/severe tendency, from
-    the ratings whose reference the trainee may see (training.disclosure)."""
+    the ratings whose reference the trainee may see (training.attempts.disclosure)."""
     import zoneinfo
 
 
@@ -180,7 +180,7 @@ class Recommendation:
 def recommended_cases(*, user, organization, limit: int = 3) -> list[Recommendation]:
     """Practice cases, not yet attempted, whose reference exercises the items and values the
     trainee misses most (the reference value they missed), counting only ratings whose
-    reference the trainee may see (training.disclosure)."""
+    reference the trainee may see (training.attempts.disclosure)."""
 
     rows = list(
         disclosure.released_ratings(Rating.objects.filter(

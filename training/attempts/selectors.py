@@ -114,7 +114,7 @@ def attempt_ratings(attempt: Attempt) -> dict[tuple[str, str], RatingDraft]:
 
 
 def feedback_allowed(attempt: Attempt, *, now: dt.datetime | None = None) -> bool:
-    """See training.disclosure: the one rule for what a trainee learns of a reference."""
+    """See training.attempts.disclosure: the one rule for what a trainee learns of a reference."""
     return disclosure.feedback_allowed(attempt, now=now)
 
 

@@ -1,6 +1,6 @@
 """Recalibration pages: the holder's requirements and notices; the org admin's drift alerts
 with their evidence, acknowledgement and resolution. Thin: services in
-training.recalibration."""
+training.certification.recalibration."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def _iso(value):
 
 
 def _released_rating_ids(organization, user) -> set[int]:
-    """The member's ratings whose reference they may see now (training.disclosure): the
+    """The member's ratings whose reference they may see now (training.attempts.disclosure): the
     export is handed to the member, so it carries nothing derived from a reference the
     policy still withholds (an instructor's comment may quote it; a drift series is the
     distance from it)."""
