@@ -181,12 +181,7 @@ class ItemCodeMapFieldSchema(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema, direction):
         schema = auto_schema._map_serializer_field(self.target, direction,
                                                    bypass_extensions=True)
-        # OpenAPI 3.0 has no propertyNames: the item code's length is stated in words.
-        description = " ".join(filter(None, [
-            schema.get("description"),
-            f"(at most {MAX_ITEMS_PER_RATING} entries; an item code has at most "
-            f"{MAX_ITEM_CODE_CHARS} characters)"]))
-        return {**schema, "maxProperties": MAX_ITEMS_PER_RATING, "description": description}
+        return {**schema, "maxProperties": MAX_ITEMS_PER_RATING}
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -235,12 +230,14 @@ class RatingSaveSerializer(serializers.Serializer):
     items = ItemCodeMapField(
         child=ItemValueField(), required=False, allow_null=True,
         error_messages={"not_a_dict": gettext_lazy("Must be an object of item code to value.")},
-        help_text="item code -> value; null = omitted (only where the item allows it)",
+        help_text="item code -> value; null = omitted (only where the item allows it). "
+                  f"An item code has at most {MAX_ITEM_CODE_CHARS} characters.",
     )
     notes = ItemCodeMapField(
         child=RatingTextField(limit=MAX_NOTE_CHARS), required=False, allow_null=True,
         error_messages={"not_a_dict": gettext_lazy("Must be an object of item code to note.")},
-        help_text="item code -> note; an empty note (or null) removes it",
+        help_text="item code -> note; an empty note (or null) removes it. An item code "
+                  f"has at most {MAX_ITEM_CODE_CHARS} characters.",
     )
     rationale = RatingTextField(limit=MAX_RATIONALE_CHARS, required=False)
     revision = RevisionField(help_text="The rating's revision you last saw; 0 if new.")
