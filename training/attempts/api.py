@@ -1,6 +1,5 @@
 """The attempts API: start, read, save ratings, submit, feedback; the trainee's assignments."""
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -12,6 +11,7 @@ from config.api.parsers import StrictJSONParser
 from training.attempts import selectors
 from training.attempts import services as attempt_services
 from training.attempts.serializers import (
+    RATING_DRAFT_FIELDS,
     AssignmentSerializer,
     AttemptCreateSerializer,
     AttemptDetailSerializer,
@@ -103,9 +103,6 @@ class AttemptDetailApi(OrganizationScopedApi):
         return Response(_attempt_payload(attempt))
 
 
-RATING_FIELDS = {"vignette", "instrument", "applicable", "items", "notes", "rationale", "revision"}
-
-
 @extend_schema(
     parameters=[ORG_HEADER],
     request=RatingSaveSerializer,
@@ -133,17 +130,9 @@ class RatingSaveApi(OrganizationScopedApi):
             return self._save(request, attempt)
 
     def _save(self, request, attempt):
-        body = request.data
-        if not isinstance(body, dict):
-            raise ValidationError("The body must be a JSON object.")
-        unknown = sorted(set(body) - RATING_FIELDS)
-        if unknown:
-            raise ValidationError(
-                dict.fromkeys(unknown, "This field cannot be set by a client.")
-            )
-        missing = [k for k in ("vignette", "instrument", "revision") if k not in body]
-        if missing:
-            raise ValidationError(dict.fromkeys(missing, "This field is required."))
+        data = RatingSaveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
         saved = attempt_services.rating_save_draft(
             attempt=attempt,
             vignette=body["vignette"],
@@ -153,7 +142,7 @@ class RatingSaveApi(OrganizationScopedApi):
             items=body.get("items"),
             notes=body.get("notes"),
             rationale=body.get("rationale"),
-            fields_sent=frozenset(body) & {"applicable", "items", "notes", "rationale"},
+            fields_sent=frozenset(body) & RATING_DRAFT_FIELDS,
         )
         # The answer is the rating as the save left it; reading the attempt and all its drafts
         # again would double the work of the most frequent write (autosave).

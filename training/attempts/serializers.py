@@ -1,9 +1,22 @@
 """Trainee-facing serializers. None of them has a reference field: reference data reaches a
 trainee only through FeedbackSerializer, which the API serves only when feedback is allowed."""
 
+from collections.abc import Mapping
+
+from django.utils.translation import gettext_lazy
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from training.attempts import disclosure
+from training.attempts.limits import (
+    MAX_ITEM_CODE_CHARS,
+    MAX_ITEMS_PER_RATING,
+    MAX_NOTE_CHARS,
+    MAX_RATIONALE_CHARS,
+    MAX_REVISION,
+    text_problem,
+)
 from training.models import Assignment, Attempt
 from vignettes.rendering import render_markdown
 
@@ -109,19 +122,158 @@ class AttemptCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class RatingSaveSerializer(serializers.Serializer):
-    """For the schema: the body of PUT /attempts/{id}/ratings/ (validated by the service)."""
+class RatingTextField(serializers.CharField):
+    """A note or rationale exactly as sent: never made from a number, never trimmed; NUL
+    characters, lone surrogates and over-long text are refused (limits.text_problem)."""
 
-    vignette = serializers.CharField()
-    instrument = serializers.CharField()
-    applicable = serializers.BooleanField(allow_null=True, required=False)
-    items = serializers.DictField(
-        child=serializers.IntegerField(allow_null=True), required=False,
-        help_text="item code -> value; null = omitted (only where the item allows it)",
+    def __init__(self, *, limit: int, **kwargs):
+        super().__init__(max_length=limit, allow_blank=True, allow_null=True,
+                         trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        problem = text_problem(data, self.max_length)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return data
+
+
+class ItemValueField(serializers.IntegerField):
+    """An item's value as JSON sends it: a whole number (never a string or true/false), or
+    null for an omitted item. Whether the value is allowed is the instrument's rule, which
+    the service applies."""
+
+    default_error_messages = {
+        "invalid": gettext_lazy("{value} is not an allowed value: send the item's value as a "
+                                "whole number, or null to omit it."),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid", value=repr(data))
+        return data
+
+
+class ItemCodeMapField(serializers.DictField):
+    """An object keyed by item code, with at most MAX_ITEMS_PER_RATING entries."""
+
+    default_error_messages = {
+        "too_many": gettext_lazy("At most {n} items."),
+        "long_code": gettext_lazy("An item code has at most {n} characters."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            if len(data) > MAX_ITEMS_PER_RATING:
+                self.fail("too_many", n=MAX_ITEMS_PER_RATING)
+            if any(len(str(code)) > MAX_ITEM_CODE_CHARS for code in data):
+                self.fail("long_code", n=MAX_ITEM_CODE_CHARS)
+        return super().to_internal_value(data)
+
+
+class ItemCodeMapFieldSchema(OpenApiSerializerFieldExtension):
+    """The schema of an ItemCodeMapField states its bounds."""
+
+    target_class = "training.attempts.serializers.ItemCodeMapField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction,
+                                                   bypass_extensions=True)
+        return {**schema, "maxProperties": MAX_ITEMS_PER_RATING}
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false as JSON sends them, never "yes", "1" or 1."""
+
+    default_error_messages = {"invalid": gettext_lazy("Must be true, false or null.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class RevisionField(serializers.IntegerField):
+    """A rating's revision as JSON sends it: a whole number from 0, never a string."""
+
+    def __init__(self, **kwargs):
+        message = gettext_lazy("Send the revision you last saw (0 for a new rating).")
+        errors = ("null", "invalid", "min_value", "max_value", "max_string_length")
+        super().__init__(min_value=0, max_value=MAX_REVISION,
+                         error_messages=dict.fromkeys(errors, message), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return data
+
+
+RATING_DRAFT_FIELDS = frozenset({"applicable", "items", "notes", "rationale"})
+
+
+class RatingSaveSerializer(serializers.Serializer):
+    """The body of PUT /attempts/{id}/ratings/: one draft of one rating (vignette x
+    instrument). Only the fields below may be sent (a computed total, a status or a
+    reference value is refused by name); errors about an entry of `items` or `notes` are
+    named by its path (`items.CPORT-1`), as the service names them."""
+
+    default_error_messages = {
+        "invalid": gettext_lazy("The body must be a JSON object."),
+        "unknown": gettext_lazy("This field cannot be set by a client."),
+    }
+
+    vignette = serializers.CharField(max_length=100)
+    instrument = serializers.CharField(max_length=64)
+    applicable = StrictBooleanField(allow_null=True, required=False)
+    items = ItemCodeMapField(
+        child=ItemValueField(), required=False, allow_null=True,
+        error_messages={"not_a_dict": gettext_lazy("Must be an object of item code to value.")},
+        help_text="item code -> value; null = omitted (only where the item allows it). "
+                  f"An item code has at most {MAX_ITEM_CODE_CHARS} characters.",
     )
-    notes = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
-    rationale = serializers.CharField(allow_blank=True, required=False)
-    revision = serializers.IntegerField(help_text="The rating's revision you last saw; 0 if new.")
+    notes = ItemCodeMapField(
+        child=RatingTextField(limit=MAX_NOTE_CHARS), required=False, allow_null=True,
+        error_messages={"not_a_dict": gettext_lazy("Must be an object of item code to note.")},
+        help_text="item code -> note; an empty note (or null) removes it. An item code "
+                  f"has at most {MAX_ITEM_CODE_CHARS} characters.",
+    )
+    rationale = RatingTextField(limit=MAX_RATIONALE_CHARS, required=False)
+    revision = RevisionField(help_text="The rating's revision you last saw; 0 if new.")
+
+    def validate_empty_values(self, data):
+        if data is None:  # a body of JSON null
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [self.error_messages["invalid"]]},
+                code="invalid")
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    dict.fromkeys(unknown, [self.error_messages["unknown"]]), code="unknown")
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(_by_path(exc.detail)) from None
+
+
+def _by_path(detail):
+    """{"items": {"CPORT-1": [...]}} -> {"items.CPORT-1": [...]}: one level of errors, keyed
+    by the path of what is wrong."""
+    if not isinstance(detail, dict):
+        return detail
+    flat = {}
+    for field, errors in detail.items():
+        if isinstance(errors, dict):
+            for key, inner in errors.items():
+                flat[f"{field}.{key}"] = inner
+        else:
+            flat[field] = errors
+    return flat
 
 
 class RatingSavedSerializer(RatingDraftSerializer):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from training.attempts.exams import exam_draw, exam_start_check
+from training.attempts.limits import MAX_NOTE_CHARS, MAX_RATIONALE_CHARS, text_problem
 from training.attempts.signals import attempt_sealed
 from training.exceptions import Conflict
 from training.models import (
@@ -41,10 +42,6 @@ from vignettes.models import (
     VignetteSetMember,
 )
 from vignettes.selectors import practice_vignette_get
-
-MAX_NOTE_CHARS = 2000
-MAX_RATIONALE_CHARS = 10000
-
 
 # --- starting ------------------------------------------------------------------------------
 
@@ -229,20 +226,9 @@ def attempt_open(*, attempt: Attempt, now: dt.datetime | None = None) -> Attempt
 def _clean_text(value, field: str, limit: int) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise ValidationError({field: _("Must be text.")})
-    if "\x00" in value:
-        raise ValidationError({field: _("Must not contain NUL characters.")})
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            {field: _("Contains an invalid character (a lone surrogate).")}
-        ) from None
-    if len(value) > limit:
-        raise ValidationError(
-            {field: _("At most %(n)d characters (this has %(m)d).") % {"n": limit, "m": len(value)}}
-        )
+    problem = text_problem(value, limit)
+    if problem:
+        raise ValidationError({field: problem})
     return value
 
 

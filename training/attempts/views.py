@@ -15,6 +15,7 @@ from training import charts
 from training.attempts import progress as progress_reads
 from training.attempts import selectors
 from training.attempts import services as attempt_services
+from training.attempts.forms import RatingForm
 from training.exceptions import Conflict
 from training.models import Assignment, AttemptStatus, Role
 from training.tenancy import (
@@ -107,26 +108,6 @@ def attempt_list(request):
     return render(request, "training/attempt_list.html", {"attempts": attempts[:100]})
 
 
-def _parse_rating_form(post, spec):
-    """The no-JavaScript form: radio groups item-<code>, textareas note-<code>."""
-    items, notes = {}, {}
-    for item in spec.items:
-        raw = post.get(f"item-{item.code}")
-        if raw in (None, ""):
-            pass
-        elif raw == "omit":
-            items[item.code] = None
-        else:
-            try:
-                items[item.code] = int(raw)
-            except ValueError:
-                items[item.code] = raw  # the service names it as not allowed
-        if f"note-{item.code}" in post:
-            notes[item.code] = post.get(f"note-{item.code}", "")
-    applicable = {"yes": True, "no": False}.get(post.get("applicable", ""))
-    return items, notes, applicable
-
-
 @never_cache
 @with_membership()
 @require_http_methods(["GET", "POST"])
@@ -154,34 +135,31 @@ def attempt_score(request, attempt_id):
         ).first()
         if version is None:
             raise Http404
-        items, notes, applicable = _parse_rating_form(request.POST, version.spec)
-        try:
-            revision = int(request.POST.get("revision", ""))
-        except ValueError:
-            revision = -1
-        try:
-            attempt_services.rating_save_draft(
-                attempt=attempt,
-                vignette=current_slug,
-                instrument=version.instrument.slug,
-                revision=revision,
-                applicable=applicable,
-                items=items,
-                notes=notes,
-                rationale=request.POST.get("rationale", ""),
-            )
-        except Conflict as exc:
-            messages.error(request, exc.message)
-            return redirect(f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}")
-        except ValidationError as exc:
-            errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-            status = 400
+        form = RatingForm(request.POST, spec=version.spec)
+        if not form.is_valid():
+            errors, status = form.rating_errors(), 400
         else:
-            messages.success(request, _("Saved."))
-            return redirect(
-                f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}"
-                f"#rating-{version.instrument.slug}"
-            )
+            try:
+                attempt_services.rating_save_draft(
+                    attempt=attempt,
+                    vignette=current_slug,
+                    instrument=version.instrument.slug,
+                    **form.rating_input(),
+                )
+            except Conflict as exc:
+                messages.error(request, exc.message)
+                return redirect(
+                    f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}")
+            except ValidationError as exc:
+                errors = (exc.message_dict if hasattr(exc, "error_dict")
+                          else {"__all__": exc.messages})
+                status = 400
+            else:
+                messages.success(request, _("Saved."))
+                return redirect(
+                    f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}"
+                    f"#rating-{version.instrument.slug}"
+                )
     drafts = selectors.attempt_ratings(attempt)
     instruments = []
     for version in attempt.instrument_versions.all().prefetch_related(

@@ -20,6 +20,7 @@ from config.throttling import client_address
 from training.attempts import exams
 from training.certification import certificates as certificate_services
 from training.certification import decisions, rules
+from training.certification.filters import CertificateRegisterQuerySerializer
 from training.exceptions import Conflict
 from training.models import CertificationRule, FeedbackPolicy, Role
 from training.teaching.exports import csv_lines
@@ -204,12 +205,18 @@ FILTERS = {
 @never_cache
 @with_membership(Role.ORG_ADMIN)
 def certificates(request):
-    filter_ = request.GET.get("filter", "")
-    if filter_ not in FILTERS:
-        filter_ = ""
+    # The API's rule for the status filter. A value it refuses answers 400 here too, with
+    # the same message, and the page lists every certificate so the filter can be chosen again.
+    query = CertificateRegisterQuerySerializer(data=request.GET)
+    if query.is_valid():
+        filter_ = query.validated_data.get("filter", "")
+        export = query.validated_data.get("format") == "csv"
+        query_errors, status = {}, 200
+    else:
+        filter_, export, query_errors, status = "", False, query.errors, 400
     rows = certificate_services.certificates_for_admin(organization=request.organization,
                                                 filter_=filter_)
-    if request.GET.get("format") == "csv":
+    if export:
         response = StreamingHttpResponse(
             csv_lines(certificate_services.certificates_csv_rows(rows)),
             content_type="text/csv; charset=utf-8")
@@ -218,7 +225,8 @@ def certificates(request):
         return response
     return render(request, "training/cert/certificates.html", {
         "rows": rows, "filter": filter_, "filters": FILTERS.items(),
-    })
+        "query_errors": query_errors,
+    }, status=status)
 
 
 @with_membership(Role.ORG_ADMIN)

@@ -13,6 +13,7 @@ from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
 from training.teaching import trainees as trainee_stats
 from training.teaching.exports import cohort_export_rows, csv_lines
+from training.teaching.serializers import CohortReliabilityQuerySerializer
 from training.tenancy import ORG_HEADER, OrganizationScopedApi
 
 
@@ -97,12 +98,7 @@ class CohortListApi(StaffScopedApi, generics.ListAPIView):
 
 
 @extend_schema(
-    parameters=[
-        ORG_HEADER,
-        OpenApiParameter("instrument", str, required=True),
-        OpenApiParameter("window", str, enum=["month", "week", "rolling"]),
-        OpenApiParameter("size", int, description="Ratings per rolling window (default 50)."),
-    ],
+    parameters=[ORG_HEADER, CohortReliabilityQuerySerializer],
     responses=ReliabilitySerializer,
 )
 class CohortReliabilityApi(StaffScopedApi):
@@ -111,19 +107,13 @@ class CohortReliabilityApi(StaffScopedApi):
 
     def get(self, request, cohort_id):
         cohort = self.cohort(cohort_id)
-        slug = request.query_params.get("instrument", "")
-        instrument = teaching_data.instruments_rated(cohort).filter(slug=slug).first()
+        query = CohortReliabilityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window, size = query.validated_data["window"], query.validated_data["size"]
+        instrument = teaching_data.instruments_rated(cohort).filter(
+            slug=query.validated_data["instrument"]).first()
         if instrument is None:
             raise serializers.ValidationError({"instrument": "Unknown instrument."})
-        window = request.query_params.get("window", "month")
-        if window not in ("month", "week", "rolling"):
-            raise serializers.ValidationError({"window": "One of month, week, rolling."})
-        try:
-            size = int(request.query_params.get("size", 50))
-        except ValueError:
-            raise serializers.ValidationError({"size": "A whole number."}) from None
-        if not 4 <= size <= 1000:
-            raise serializers.ValidationError({"size": "Between 4 and 1000."})
         data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
         payload = {
             "cohort": cohort.pk,

@@ -22,6 +22,11 @@ from training.teaching import reliability as cohort_reliability
 from training.teaching import trainees as trainee_stats
 from training.teaching.comments import can_teach, rating_comment_add
 from training.teaching.exports import cohort_export_rows, csv_lines
+from training.teaching.serializers import (
+    DEFAULT_SIZE,
+    DEFAULT_WINDOW,
+    ReliabilityWindowSerializer,
+)
 from training.tenancy import not_found_in, with_membership
 from vignettes.models import Instrument
 
@@ -63,13 +68,15 @@ def _pct(value):
 @with_membership(*STAFF)
 def dashboard(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
-    window = request.GET.get("window", "month")
-    if window not in ("month", "week", "rolling"):
-        window = "month"
-    try:
-        size = max(4, min(1000, int(request.GET.get("size", 50))))
-    except ValueError:
-        size = 50
+    # The API's rule for window and size. A value it refuses answers 400 here too, with the
+    # same message, and the page still shows the defaults so the form can be corrected.
+    query = ReliabilityWindowSerializer(data=request.GET)
+    status = 200
+    if query.is_valid():
+        window, size = query.validated_data["window"], query.validated_data["size"]
+    else:
+        window, size, status = DEFAULT_WINDOW, DEFAULT_SIZE, 400
+        context["query_errors"] = query.errors
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
     rows = trainee_stats.trainee_rows(data, now=timezone.now())
     windows = cohort_reliability.reliability_over_time(data, window=window, size=size, tz=context["tz"])
@@ -111,7 +118,7 @@ def dashboard(request, cohort_id):
         "item_windows": item_windows, "labels": labels,
         "most_lenient": lenient, "most_severe": severe, "ratings": data.n,
     })
-    return render(request, "training/teach/dashboard.html", context)
+    return render(request, "training/teach/dashboard.html", context, status=status)
 
 
 @never_cache

@@ -8,6 +8,7 @@ from django.db import connection
 
 from tests.conftest import api_for, browser_for
 from tests.training.helpers import PRACTICE, reference_body, reference_for, reference_secrets
+from training.attempts.serializers import RatingSaveSerializer
 from training.models import Attempt, AttemptStatus, Rating
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +146,71 @@ def test_bad_rating_input_is_400_naming_the_field_and_stores_nothing(api, change
     assert field in errors, errors
     assert message in json.dumps(errors, ensure_ascii=False)
     assert not Rating.objects.filter(attempt_id=attempt["id"], revision__gt=0).exists()
+
+
+GOOD_BODY = {"vignette": PRACTICE, "instrument": "cport", "revision": 0,
+             "items": {"CPORT-2": 0}}
+
+# What the input serializer refuses by itself, before the service sees the body.
+REFUSED_BY_THE_SERIALIZER = [
+    ({"total": 7}, "total", "cannot be set by a client"),
+    ({"applicable": "yes"}, "applicable", "true, false or null"),
+    ({"applicable": 1}, "applicable", "true, false or null"),
+    ({"items": {"CPORT-1": "1"}}, "items.CPORT-1", "not an allowed value"),
+    ({"items": {"CPORT-1": True}}, "items.CPORT-1", "not an allowed value"),
+    ({"items": {"CPORT-1": 1.5}}, "items.CPORT-1", "not an allowed value"),
+    ({"items": [1, 2]}, "items", "Must be an object"),
+    ({"items": {f"CPORT-{i}": 0 for i in range(101)}}, "items", "At most 100 items"),
+    ({"items": {"C" * 33: 0}}, "items", "at most 32 characters"),
+    ({"notes": {"CPORT-1": "x" * 2001}}, "notes.CPORT-1", "At most 2000 characters"),
+    ({"notes": {"CPORT-1": 5}}, "notes.CPORT-1", "Must be text"),
+    ({"notes": {"CPORT-1": "a\x00b"}}, "notes.CPORT-1", "NUL"),
+    ({"rationale": "x" * 10001}, "rationale", "At most 10000 characters"),
+    ({"rationale": 5}, "rationale", "Must be text"),
+    ({"rationale": "ok\ud800"}, "rationale", "lone surrogate"),
+    ({"revision": "0"}, "revision", "Send the revision"),
+    ({"revision": -1}, "revision", "Send the revision"),
+    ({"revision": True}, "revision", "Send the revision"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), REFUSED_BY_THE_SERIALIZER)
+def test_the_rating_body_is_validated_by_its_serializer(change, field, message):
+    serializer = RatingSaveSerializer(data={**GOOD_BODY, **change})
+    assert not serializer.is_valid()
+    assert field in serializer.errors, serializer.errors
+    assert message in json.dumps(serializer.errors, ensure_ascii=False)
+
+
+def test_the_rating_serializer_keeps_text_as_sent_and_only_what_was_sent():
+    serializer = RatingSaveSerializer(data={**GOOD_BODY, "notes": {"CPORT-2": "  spaced  "},
+                                            "rationale": None, "items": {"CPORT-1": None}})
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data == {
+        "vignette": PRACTICE, "instrument": "cport", "revision": 0,
+        "items": {"CPORT-1": None}, "notes": {"CPORT-2": "  spaced  "}, "rationale": None}
+    for body in (None, [GOOD_BODY], "text"):
+        serializer = RatingSaveSerializer(data=body)
+        assert not serializer.is_valid()
+        assert serializer.errors == {"non_field_errors": ["The body must be a JSON object."]}
+
+
+def test_too_many_items_are_refused_before_any_is_looked_at(api):
+    attempt = start(api, instruments=["cport"])
+    response = put(api, attempt["id"], {**GOOD_BODY, "items": {
+        f"CPORT-{i}": 0 for i in range(1, 102)}})
+    assert response.status_code == 400
+    assert response.json() == {"items": ["At most 100 items."]}
+    assert not Rating.objects.filter(attempt_id=attempt["id"]).exists()
+
+
+def test_the_schema_states_the_rating_body_limits(api):
+    schema = api.get("/api/v1/schema/?format=json").json()
+    body = schema["components"]["schemas"]["RatingSave"]["properties"]
+    assert body["rationale"]["maxLength"] == 10000
+    assert body["notes"]["additionalProperties"]["maxLength"] == 2000
+    assert body["items"]["maxProperties"] == 100 and body["notes"]["maxProperties"] == 100
+    assert body["revision"]["minimum"] == 0
 
 
 def test_duplicate_item_key_is_rejected(api):

@@ -121,6 +121,23 @@ def test_form_errors_are_shown_and_nothing_is_stored(trainee):
     assert not Rating.objects.filter(attempt=attempt).exists()
 
 
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"applicable": "maybe"}, b"applicable", b"Must be yes, no or not decided"),
+    ({"item-CPORT-1": "abc"}, b"items.CPORT-1", b"abc is not an allowed value (allowed: 0, 1)"),
+    ({"note-CPORT-1": "x" * 2001}, b"notes.CPORT-1", b"At most 2000 characters"),
+    ({"rationale": "x" * 10001}, b"rationale", b"At most 10000 characters"),
+    ({"revision": "one"}, b"revision", b"Send the revision you last saw"),
+])
+def test_the_scoring_form_names_what_is_wrong_as_the_api_does(trainee, change, field, message):
+    client = browser_for(trainee)
+    attempt = start_practice(client, instruments=["cport"])
+    url = reverse("attempt-score", args=[attempt.pk])
+    response = post(client, url, {**form_data("cport"), **change})
+    assert response.status_code == 400
+    assert field + b": " + message in response.content
+    assert not Rating.objects.filter(attempt=attempt).exists()
+
+
 def test_stale_form_is_refused(trainee):
     client = browser_for(trainee)
     attempt = start_practice(client, instruments=["cport"])

@@ -5,8 +5,9 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.utils.html import escape
 
-from tests.conftest import api_for, make_member
+from tests.conftest import api_for, browser_for, make_member
 from tests.training.certification.test_certification import T0, make_exam, start, take_and_pass
 from training.certification import certificates, rules
 from training.models import Certificate, CertificationDecision, FeedbackPolicy, Role
@@ -84,6 +85,39 @@ def test_the_org_admin_sees_every_one_and_filters(passed, org_admin, trainee):
                                          reason="Recalibration missed.")
     row = api.get(f"/api/v1/certificates/{cert.pk}/").json()
     assert row["status"] == "suspended" and row["status_reason"] == "Recalibration missed."
+
+
+CERTIFICATE_FILTER_MESSAGE = ("Unknown filter 'everything'; use one of active, expiring, "
+                              "suspended, revoked.")
+
+
+def test_a_bad_certificate_filter_is_400_naming_it_on_the_api_and_the_page(passed, org_admin):
+    api = api_for(org_admin)
+    response = api.get("/api/v1/certificates/?status=everything")
+    assert response.status_code == 400
+    assert response.json() == {"status": [CERTIFICATE_FILTER_MESSAGE]}
+    response = api.get("/api/v1/certificates/?holder=" + "x" * 151)
+    assert response.status_code == 400 and set(response.json()) == {"holder"}
+    assert api.get("/api/v1/certificates/?status=").json()["count"] == 1
+
+    page = browser_for(org_admin).get("/certification/manage/certificates/?filter=everything")
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert f"<li>filter: {escape(CERTIFICATE_FILTER_MESSAGE)}</li>" in html
+    assert "trainee-a" in html  # the page still lists every certificate
+    page = browser_for(org_admin).get("/certification/manage/certificates/?format=pdf")
+    assert page.status_code == 400 and "<li>format: " in page.content.decode()
+
+
+def test_the_schema_documents_the_certificate_filters(org_admin):
+    schema = api_for(org_admin).get("/api/v1/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/certificates/"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert params["status"]["enum"] == ["active", "expiring", "suspended", "revoked", ""]
+    assert params["holder"]["maxLength"] == 150
+    ref = operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
+    bad_request = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert {"status", "holder"} <= set(bad_request["properties"])
 
 
 def test_a_trainee_sees_a_decision_only_when_the_feedback_policy_releases_it(

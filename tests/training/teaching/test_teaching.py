@@ -115,6 +115,51 @@ def test_reliability_api(instructor, taught):
                    ).status_code == 400
 
 
+WINDOW_REFUSED = [
+    ("window=year", "window", "One of month, week, rolling."),
+    ("window=rolling&size=2", "size", "Between 4 and 1000."),
+    ("size=1001", "size", "Between 4 and 1000."),
+    ("size=x", "size", "A whole number."),
+    ("size=6.5", "size", "A whole number."),
+]
+
+
+@pytest.mark.parametrize(("query", "field", "message"), WINDOW_REFUSED)
+def test_window_and_size_follow_one_rule_on_the_api_and_the_page(instructor, taught, query,
+                                                                 field, message):
+    response = api_for(instructor).get(
+        f"/api/v1/cohorts/{taught.pk}/reliability/?instrument=stable-2007&{query}")
+    assert response.status_code == 400
+    assert response.json() == {field: [message]}
+    page = browser_for(instructor).get(
+        f"/teach/cohorts/{taught.pk}/?instrument=stable-2007&{query}")
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert f"<li>{field}: {message}</li>" in html
+    # The page still renders, with the defaults in its form.
+    assert 'id="reliability-table"' in html
+    assert '<option value="month" selected>' in html and 'name="size" value="50"' in html
+
+
+def test_an_empty_window_or_size_is_the_default_on_both(instructor, taught):
+    api = api_for(instructor)
+    data = api.get(f"/api/v1/cohorts/{taught.pk}/reliability/?instrument=stable-2007"
+                   "&window=&size=").json()
+    assert data["window"] == "month"
+    page = browser_for(instructor).get(
+        f"/teach/cohorts/{taught.pk}/?instrument=stable-2007&window=&size=")
+    assert page.status_code == 200
+
+
+def test_the_schema_documents_the_reliability_query(instructor):
+    schema = api_for(instructor).get("/api/v1/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/cohorts/{cohort_id}/reliability/"]["get"]
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert params["instrument"]["required"] is True
+    assert params["window"]["schema"]["enum"] == ["month", "week", "rolling"]
+    assert (params["size"]["schema"]["minimum"], params["size"]["schema"]["maximum"]) == (4, 1000)
+
+
 def test_item_vignette_and_session_views(instructor, taught):
     client = browser_for(instructor)
     html = client.get(f"/teach/cohorts/{taught.pk}/items/?instrument=stable-2007"
