@@ -63,7 +63,7 @@ def content_load(
     # Instruments already in the database that the files do not define (org content packs
     # refer to bundled instruments).
     for slug in {s for v in bundle.vignettes.values() for s in v.references} - set(versions):
-        instrument = Instrument.objects.filter(slug=slug, owner__isnull=True).first()
+        instrument = Instrument.objects.bundled().filter(slug=slug).first()
         if instrument is None or instrument.current_version is None:
             raise ContentProblems(
                 [content_files.ContentProblem("-", f"references.{slug}", "unknown instrument")]
@@ -76,7 +76,7 @@ def content_load(
         _load_vignette(doc, owner, versions, report)
 
     if owner is None:
-        gone = Vignette.objects.filter(owner__isnull=True).exclude(slug__in=seen_slugs)
+        gone = Vignette.objects.bundled().exclude(slug__in=seen_slugs)
         for vignette in gone.exclude(status=ContentStatus.RETIRED):
             vignette.status = ContentStatus.RETIRED
             vignette.save(update_fields=["status"])
@@ -219,7 +219,7 @@ def _load_reference(doc, slug, ref, revision, version, report) -> ReferenceScori
 
 def _load_set(doc, owner, report) -> VignetteSet:
     instrument = (
-        Instrument.objects.filter(slug=doc.instrument, owner__isnull=True).first()
+        Instrument.objects.bundled().filter(slug=doc.instrument).first()
         if doc.instrument
         else None
     )

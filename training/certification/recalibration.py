@@ -171,8 +171,8 @@ def recalibration_candidates(cert: Certificate) -> tuple[list[Vignette], bool]:
                                          status=ContentStatus.PUBLISHED))
     if own:
         return own, True
-    return usable(Vignette.objects.filter(owner__isnull=True, pool=Pool.PRACTICE,
-                                          status=ContentStatus.PUBLISHED)), False
+    return usable(Vignette.objects.bundled().filter(pool=Pool.PRACTICE,
+                                                    status=ContentStatus.PUBLISHED)), False
 
 
 def _next_recalibration_at(cert: Certificate, params: RuleParams) -> dt.datetime:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -71,8 +70,8 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
             values["exam_feedback_policy"] not in FeedbackPolicy.values:
         errors["exam_feedback_policy"] = _("Choose one of the feedback policies.")
     if rule is None:
-        instrument = Instrument.objects.filter(
-            Q(owner__isnull=True) | Q(owner=organization), slug=instrument_slug or ""
+        instrument = Instrument.objects.visible_to(organization).filter(
+            slug=instrument_slug or ""
         ).first()
         if instrument is None:
             errors["instrument"] = _("Choose one of the instruments.")

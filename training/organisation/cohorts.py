@@ -193,10 +193,7 @@ def assignment_save(
         errors["retake_wait_days"] = _("Only for an exam; at most 365 days, or empty for the "
                                        "certification rule's waiting period.")
     slugs = list(dict.fromkeys(instrument_slugs or []))
-    instruments = list(
-        Instrument.objects.filter(slug__in=slugs, owner__isnull=True)
-        | Instrument.objects.filter(slug__in=slugs, owner=organization)
-    )
+    instruments = list(Instrument.objects.visible_to(organization).filter(slug__in=slugs))
     if not slugs:
         errors["instruments"] = _("Choose at least one instrument.")
     elif len(instruments) != len(slugs):

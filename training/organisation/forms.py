@@ -7,7 +7,6 @@ import zoneinfo
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -179,8 +178,8 @@ class AssignmentForm(forms.Form):
     def __init__(self, *args, cohorts, organization, time_zone, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cohort"].queryset = cohorts
-        self.fields["vignette_set"].queryset = VignetteSet.objects.filter(
-            Q(owner__isnull=True) | Q(owner=organization)
+        self.fields["vignette_set"].queryset = VignetteSet.objects.visible_to(
+            organization
         ).order_by("kind", "title")
         self.fields["instruments"].queryset = content_selectors.instrument_list(
             organization=organization

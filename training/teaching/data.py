@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection
-from django.db.models import Q
 
 from training.models import Cohort, Rating, RatingComment, RatingItem
 from training.tenancy import not_found_in
@@ -310,6 +309,6 @@ def cohort_get(*, membership, cohort_id) -> Cohort:
 
 
 def instruments_rated(cohort: Cohort):
-    return Instrument.objects.filter(
-        Q(owner__isnull=True) | Q(owner=cohort.organization), current_version__isnull=False
+    return Instrument.objects.visible_to(cohort.organization).filter(
+        current_version__isnull=False
     ).order_by("short_name")

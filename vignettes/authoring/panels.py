@@ -53,8 +53,8 @@ def panel_create(
     vignette = Vignette.objects.select_for_update().get(pk=vignette.pk)
     if vignette.status != ContentStatus.DRAFT:
         raise Conflict(_("Panels score drafts; return the vignette to draft first."))
-    instrument = Instrument.objects.filter(
-        slug=instrument_slug, owner__isnull=True, current_version__isnull=False
+    instrument = Instrument.objects.bundled().filter(
+        slug=instrument_slug, current_version__isnull=False
     ).first()
     if instrument is None:
         raise ValidationError({"instrument": [_("Choose a bundled instrument.")]})

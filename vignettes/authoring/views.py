@@ -64,8 +64,8 @@ def _errors(exc: ValidationError) -> list[str]:
 
 
 def _bundled_instruments():
-    return Instrument.objects.filter(
-        owner__isnull=True, current_version__isnull=False
+    return Instrument.objects.bundled().filter(
+        current_version__isnull=False
     ).select_related("current_version").order_by("short_name")
 
 

@@ -51,9 +51,9 @@ def bundled_instrument_docs() -> dict[str, content_files.InstrumentDoc]:
     limited to those loaded in the database."""
     docs, _terms = _bundled_files()
     loaded = set(
-        Instrument.objects.filter(owner__isnull=True, current_version__isnull=False).values_list(
-            "slug", flat=True
-        )
+        Instrument.objects.bundled()
+        .filter(current_version__isnull=False)
+        .values_list("slug", flat=True)
     )
     return {slug: doc for slug, doc in docs.items() if slug in loaded}
 
