@@ -45,6 +45,14 @@ class CaseType(models.TextChoices):
     CONTACT_ONLY = "contact-only", _("Contact offending without CSEM")
 
 
+def next_number(rows: QuerySet, *, field: str = "number") -> int:
+    """The number a new revision (version, reference, period) takes after `rows`: one more
+    than the highest so far, 1 for the first. Works on a `select_for_update()` query, which
+    then locks the latest row while the new one is written."""
+    latest = rows.order_by(f"-{field}").values_list(field, flat=True).first()
+    return (latest or 0) + 1
+
+
 class OwnedContentQuerySet(models.QuerySet):
     def bundled(self) -> QuerySet:
         """Content shipped with the platform (no owner): read-only, its files are its source."""

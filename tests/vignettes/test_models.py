@@ -3,11 +3,19 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 import vignettes.migrations
 from tests.factories import OrganizationFactory
 from training.models import Organization
-from vignettes.models import Instrument, OwnedContent, Vignette, VignetteSet
+from vignettes.models import (
+    Instrument,
+    OwnedContent,
+    Vignette,
+    VignetteRevision,
+    VignetteSet,
+    next_number,
+)
 
 
 @pytest.mark.parametrize("model", [Instrument, Vignette, VignetteSet])
@@ -38,7 +46,8 @@ def test_visible_to_is_the_bundled_content_and_the_organisations_own(content):
     assert not own.is_bundled
 
 
-@pytest.mark.django_db(transaction=True)  # SQLite's schema editor refuses an open transaction
+# SQLite's schema editor cannot start inside the test's transaction; PostgreSQL's can.
+@pytest.mark.django_db(transaction=connection.vendor == "sqlite")
 def test_the_owned_content_migration_changes_nothing_in_the_database():
     [migration] = Path(vignettes.migrations.__file__).parent.glob("*_owned_content_abstract_model.py")
     out = io.StringIO()
@@ -47,3 +56,12 @@ def test_the_owned_content_migration_changes_nothing_in_the_database():
                   if line.strip() and not line.startswith("--")
                   and line.strip() not in ("BEGIN;", "COMMIT;")]
     assert statements == []
+
+
+def test_next_number_follows_the_highest_and_starts_at_one(content):
+    vignette = Vignette.objects.create(slug="numbered-case", owner=OrganizationFactory())
+    assert next_number(vignette.revisions.all()) == 1
+    for number in (1, 3):  # a gap is never filled: numbers are never reused
+        VignetteRevision.objects.create(vignette=vignette, number=number, title="t",
+                                        body="b", content_hash=str(number))
+    assert next_number(vignette.revisions.all()) == 4

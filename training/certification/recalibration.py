@@ -52,7 +52,7 @@ from training.models import (
     Reminder,
 )
 from training.tenancy import not_found_in
-from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette
+from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette, next_number
 
 DEFAULT_INTERVAL_DAYS = 180
 DEFAULT_SIZE = 5
@@ -192,8 +192,7 @@ def recalibration_assign(*, cert: Certificate, params: RuleParams, now: dt.datet
     vignettes, own_pool = recalibration_candidates(cert)
     if not vignettes:
         return None
-    period = (cert.recalibrations.order_by("-period").values_list("period", flat=True).first()
-              or 0) + 1
+    period = next_number(cert.recalibrations.all(), field="period")
     rng = random.Random(f"{cert.pk}:{period}")
     chosen = rng.sample(vignettes, k=min(params.size, len(vignettes)))
     attempt = Attempt.objects.create(user=cert.holder, organization=cert.organization,

@@ -9,7 +9,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,6 +22,7 @@ from vignettes.models import (
     ReferenceScoring,
     Vignette,
     VignetteRevision,
+    next_number,
 )
 
 EXPERT_ROLES = (Role.INSTRUCTOR, Role.ORG_ADMIN)
@@ -196,9 +196,9 @@ def vignette_update(
     revision = vignette.current_revision
     new_hash = _revision_hash(fields)
     if revision.content_hash != new_hash:
-        number = (vignette.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
         revision = VignetteRevision.objects.create(
-            vignette=vignette, number=number, content_hash=new_hash, **fields
+            vignette=vignette, number=next_number(vignette.revisions.all()),
+            content_hash=new_hash, **fields
         )
         vignette.current_revision = revision
     vignette.pool = pool
