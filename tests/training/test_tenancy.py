@@ -2,19 +2,23 @@
 and is recorded server-side (user, organisations, object, method, path, client IP), at most
 a few times a minute per user."""
 
+import ast
 import datetime as dt
 import logging
 import re
+from pathlib import Path
 
 import pytest
 import time_machine
+from django.http import Http404
 from django.test import Client
 
 from tests.conftest import api_for, make_member
 from tests.training.helpers import PRACTICE
-from training import security
+from training import security, tenancy
 from training.attempts import services as attempt_services
 from training.models import Cohort, Membership, Role
+from training.tenancy import STAFF_ROLES, int_or_404
 
 pytestmark = pytest.mark.django_db
 
@@ -169,3 +173,59 @@ def test_a_denial_is_one_json_line_with_its_fields_in_production(trainee, south_
     assert line["logger"] == "calibrate.security" and line["level"] == "WARNING"
     assert line["event"] == "cross_organization_denied" and line["user_id"] == trainee.pk
     assert line["object_organization"] == "south" and line["ip"] == "203.0.113.7"
+
+
+@pytest.mark.parametrize("value, expected", [("12", 12), (12, 12), (" 7 ", 7)])
+def test_int_or_404_takes_whole_numbers(value, expected):
+    assert int_or_404(value) == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "", None, "1.5", "12x", [3]])
+def test_int_or_404_answers_anything_else_as_missing(value):
+    with pytest.raises(Http404):
+        int_or_404(value)
+
+
+def _modules():
+    root = Path(__file__).resolve().parents[2]
+    for package in ("training", "vignettes", "config"):
+        for path in sorted((root / package).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path.relative_to(root).as_posix(), ast.parse(path.read_text())
+
+
+def _role_names(nodes) -> set[str]:
+    return {n.attr for n in nodes if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "Role"}
+
+
+def test_the_staff_roles_are_spelled_out_once():
+    places = []
+    for name, tree in _modules():
+        for node in ast.walk(tree):
+            elements = (node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set)
+                        else node.args if isinstance(node, ast.Call) else [])
+            if {"INSTRUCTOR", "ORG_ADMIN"} <= _role_names(elements):
+                places.append(f"{name}:{node.lineno}")
+    assert places == ["training/tenancy.py:" + str(_staff_roles_line())]
+    assert STAFF_ROLES == (Role.INSTRUCTOR, Role.ORG_ADMIN)
+
+
+def _staff_roles_line() -> int:
+    source = Path(tenancy.__file__).read_text().splitlines()
+    return next(i for i, line in enumerate(source, 1) if line.startswith("STAFF_ROLES ="))
+
+
+def test_ids_become_404s_in_one_place():
+    places = []
+    for name, tree in _modules():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Try):
+                continue
+            converts = any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "int"
+                           for stmt in node.body for n in ast.walk(stmt))
+            answers_404 = any(isinstance(n, ast.Raise) and "Http404" in ast.unparse(n)
+                              for h in node.handlers for n in ast.walk(h))
+            if converts and answers_404:
+                places.append(name)
+    assert places == ["training/tenancy.py"]

@@ -29,7 +29,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -51,7 +50,7 @@ from training.models import (
     Recalibration,
     Reminder,
 )
-from training.tenancy import not_found_in
+from training.tenancy import int_or_404, not_found_in
 from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette, next_number
 
 DEFAULT_INTERVAL_DAYS = 180
@@ -470,10 +469,7 @@ def alerts_for_admin(*, organization: Organization, status: str = ""):
 
 
 def alert_get(*, organization: Organization, alert_id) -> DriftAlert:
-    try:
-        pk = int(alert_id)
-    except (TypeError, ValueError):
-        raise Http404 from None
+    pk = int_or_404(alert_id)
     alert = alerts_for_admin(organization=organization).filter(pk=pk).first()
     if alert is None:
         raise not_found_in(DriftAlert, organization=organization, pk=pk)

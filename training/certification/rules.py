@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,7 +19,7 @@ from training.models import (
     Organization,
     Rating,
 )
-from training.tenancy import not_found_in
+from training.tenancy import int_or_404, not_found_in
 from vignettes.models import Instrument, ReferenceScoring
 
 RULE_FIELDS = (
@@ -106,17 +105,11 @@ def rule_list(*, organization: Organization):
 
 
 def rule_get(*, organization: Organization, rule_id) -> CertificationRule:
-    rule = rule_list(organization=organization).filter(pk=_int_or_404(rule_id)).first()
+    rule_id = int_or_404(rule_id)
+    rule = rule_list(organization=organization).filter(pk=rule_id).first()
     if rule is None:
-        raise not_found_in(CertificationRule, organization=organization, pk=int(rule_id))
+        raise not_found_in(CertificationRule, organization=organization, pk=rule_id)
     return rule
-
-
-def _int_or_404(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404 from None
 
 
 # --- the rule page's G-study and D-study ---------------------------------------------------

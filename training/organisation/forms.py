@@ -17,6 +17,7 @@ from training.models import (
     Mode,
     Role,
 )
+from training.tenancy import STAFF_ROLES
 from vignettes import selectors as content_selectors
 from vignettes.models import VignetteSet
 
@@ -114,9 +115,7 @@ class CohortForm(forms.Form):
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["trainees"].queryset = _org_users(organization, [Role.TRAINEE])
-        self.fields["instructors"].queryset = _org_users(
-            organization, [Role.INSTRUCTOR, Role.ORG_ADMIN]
-        )
+        self.fields["instructors"].queryset = _org_users(organization, STAFF_ROLES)
 
 
 class VignetteSetChoiceField(forms.ModelChoiceField):

@@ -15,17 +15,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from training import charts
-from training.models import Rating, Role
+from training.models import Rating
 from training.teaching import data as teaching_data
 from training.teaching import items as item_stats
 from training.teaching import reliability as cohort_reliability
 from training.teaching import trainees as trainee_stats
 from training.teaching.comments import can_teach, rating_comment_add
 from training.teaching.exports import cohort_export_rows, csv_lines
-from training.tenancy import not_found_in, with_membership
+from training.tenancy import STAFF_ROLES, not_found_in, with_membership
 from vignettes.models import Instrument
-
-STAFF = (Role.INSTRUCTOR, Role.ORG_ADMIN)
 
 
 def _instrument(request, cohort) -> Instrument:
@@ -48,7 +46,7 @@ def _context(request, cohort_id):
     }
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def cohorts(request):
     return render(request, "training/teach/cohorts.html", {
         "cohorts": teaching_data.instructor_cohorts(membership=request.membership),
@@ -60,7 +58,7 @@ def _pct(value):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def dashboard(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     window = request.GET.get("window", "month")
@@ -115,7 +113,7 @@ def dashboard(request, cohort_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def items(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
@@ -131,7 +129,7 @@ def items(request, cohort_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def vignettes(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
@@ -143,7 +141,7 @@ def vignettes(request, cohort_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def trainee(request, cohort_id, user_id):
     cohort, instrument, context = _context(request, cohort_id)
     if not cohort.trainees.filter(pk=user_id).exists():
@@ -180,7 +178,7 @@ def trainee(request, cohort_id, user_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def session(request, cohort_id):
     """Calibration session: one vignette, the cohort's codes per item beside the reference."""
     cohort, instrument, context = _context(request, cohort_id)
@@ -217,7 +215,7 @@ def session(request, cohort_id):
     return render(request, "training/teach/session.html", context)
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 @require_POST
 def comment(request, rating_id):
     rating = Rating.objects.filter(
@@ -243,7 +241,7 @@ def comment(request, rating_id):
     return redirect(target)
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def export_csv(request, cohort_id):
     cohort = teaching_data.cohort_get(membership=request.membership, cohort_id=cohort_id)
     instrument = None
@@ -255,7 +253,7 @@ def export_csv(request, cohort_id):
     )
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def statistics_csv(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 
 from training.audit import audit_record
 from training.exceptions import Conflict
-from training.models import Membership, Organization, Role
+from training.models import Membership, Organization
+from training.tenancy import STAFF_ROLES
 from vignettes import content_files
 from vignettes.models import (
     ContentStatus,
@@ -25,7 +26,6 @@ from vignettes.models import (
     next_number,
 )
 
-EXPERT_ROLES = (Role.INSTRUCTOR, Role.ORG_ADMIN)
 BUNDLED_CONTENT_DIR = Path(settings.BASE_DIR) / "vignettes" / "content"
 
 
@@ -68,7 +68,7 @@ def _now(now):
 
 def _require_author(organization: Organization, user) -> None:
     if not Membership.objects.filter(
-        organization=organization, user=user, role__in=EXPERT_ROLES
+        organization=organization, user=user, role__in=STAFF_ROLES
     ).exists():
         raise PermissionDenied(_("Only instructors and organisation admins author content."))
 
