@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.http import Http404
-from django.test import Client
 
-from tests.conftest import api_for, make_member
+from tests.conftest import api_for, make_member, signed_in
 from tests.training.helpers import PRACTICE
 from training import security, tenancy
 from training.attempts import services as attempt_services
@@ -24,6 +23,7 @@ pytestmark = pytest.mark.django_db
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 MISSING = 999_999
+ADDRESS = "203.0.113.7"  # the client address the denial records carry
 
 
 @pytest.fixture
@@ -42,12 +42,6 @@ def denials(caplog):
     return records
 
 
-def signed_in(user) -> Client:
-    client = Client(REMOTE_ADDR="203.0.113.7")
-    client.force_login(user)
-    return client
-
-
 def same_page(a, b) -> bool:
     # A page carries a fresh CSP nonce and CSRF token each time; nothing else may differ.
     def normal(html):
@@ -60,7 +54,7 @@ def same_page(a, b) -> bool:
 
 def test_another_organisations_attempt_on_a_page_answers_as_missing_and_is_recorded(
         trainee, south_attempt, denials):
-    client = signed_in(trainee)
+    client = signed_in(trainee, REMOTE_ADDR=ADDRESS)
     missing = client.get(f"/attempts/{MISSING}/")
     assert missing.status_code == 404 and denials() == []  # a missing object is not a probe
     foreign = client.get(f"/attempts/{south_attempt.pk}/")
@@ -123,7 +117,7 @@ def test_other_pages_looking_up_ids_answer_and_record_the_same(url, org_admin, o
                                                                outsider, denials):
     ids = {"membership": Membership.objects.get(user=outsider).pk,
            "cohort": Cohort.objects.create(organization=other_org, name="South cohort").pk}
-    client = signed_in(org_admin)
+    client = signed_in(org_admin, REMOTE_ADDR=ADDRESS)
     missing = client.get(url.format(membership=MISSING, cohort=MISSING))
     foreign = client.get(url.format(**ids))
     assert foreign.status_code == 404 and same_page(foreign, missing)
@@ -137,14 +131,14 @@ def test_another_trainees_attempt_in_the_same_organisation_is_not_a_cross_organi
     neighbour = make_member(org, Role.TRAINEE, "neighbour")
     attempt = attempt_services.attempt_start_practice(
         user=neighbour, organization=org, vignette_slug=PRACTICE, instrument_slugs=["cport"])
-    assert signed_in(trainee).get(f"/attempts/{attempt.pk}/").status_code == 404
+    assert signed_in(trainee, REMOTE_ADDR=ADDRESS).get(f"/attempts/{attempt.pk}/").status_code == 404
     assert denials() == []
 
 
 def test_denials_are_capped_per_user_and_minute_then_summarised(trainee, trainee2,
                                                                  south_attempt, denials):
     limit = security.DENIALS_LOGGED_PER_MINUTE
-    client = signed_in(trainee)
+    client = signed_in(trainee, REMOTE_ADDR=ADDRESS)
     with time_machine.travel(T0, tick=False):
         for _ in range(limit + 5):
             assert client.get(f"/attempts/{south_attempt.pk}/").status_code == 404
@@ -152,7 +146,7 @@ def test_denials_are_capped_per_user_and_minute_then_summarised(trainee, trainee
         assert events == ["cross_organization_denied"] * limit + [
             "cross_organization_denied_suppressed"]
         # Another user has a budget of their own.
-        signed_in(trainee2).get(f"/attempts/{south_attempt.pk}/")
+        signed_in(trainee2, REMOTE_ADDR=ADDRESS).get(f"/attempts/{south_attempt.pk}/")
         assert denials()[-1].security["user_id"] == trainee2.pk
     # The next minute, recording resumes.
     with time_machine.travel(T0 + dt.timedelta(minutes=1), tick=False):
@@ -167,7 +161,7 @@ def test_a_denial_is_one_json_line_with_its_fields_in_production(trainee, south_
 
     from config.logging import JsonFormatter
 
-    signed_in(trainee).get(f"/attempts/{south_attempt.pk}/")
+    signed_in(trainee, REMOTE_ADDR=ADDRESS).get(f"/attempts/{south_attempt.pk}/")
     [record] = denials()
     line = json.loads(JsonFormatter().format(record))
     assert line["logger"] == "calibrate.security" and line["level"] == "WARNING"
