@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.factories import OrganizationFactory, UserFactory
+from training.certification import rules
 from training.models import ApiToken, Membership, Role
 from training.tenancy import profile_for
 from vignettes.models import Vignette
@@ -100,10 +101,39 @@ def org_admin(org):
     return make_member(org, Role.ORG_ADMIN, "admin-a")
 
 
+@pytest.fixture
+def admin_b(other_org):
+    return make_member(other_org, Role.ORG_ADMIN, "admin-south")
+
+
+@pytest.fixture
+def staff(db):
+    """A site staff user (the Django admin), member of no organisation."""
+    return UserFactory(username="site-staff", email="staff@example.org", is_staff=True,
+                       is_superuser=True)
+
+
+RULE_SAVED_AT = dt.datetime(2025, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def rule(org, org_admin):
+    """North's CPORT certification rule with the defaults, set before any test's exam."""
+    return rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+                           now=RULE_SAVED_AT)
+
+
 def api_for(user) -> APIClient:
     client = APIClient()
     _, key = ApiToken.objects.create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def signed_in(user, **defaults) -> Client:
+    """A client signed in by force_login; `defaults` are request defaults (REMOTE_ADDR...)."""
+    client = Client(**defaults)
+    client.force_login(user)
     return client
 
 

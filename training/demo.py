@@ -107,7 +107,7 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
 
     with transaction.atomic():
         if not Assignment.objects.filter(organization=org).exists():
-            practice = VignetteSet.objects.get(slug="stable-2007-practice", owner__isnull=True)
+            practice = VignetteSet.objects.bundled().get(slug="stable-2007-practice")
             assignment_save(
                 actor=instructor,
                 organization=org,
@@ -151,7 +151,7 @@ def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
             organization=org,
             title="CPORT certification exam",
             cohort=cohort,
-            vignette_set=VignetteSet.objects.get(slug="cport-exam-pool", owner__isnull=True),
+            vignette_set=VignetteSet.objects.bundled().get(slug="cport-exam-pool"),
             instrument_slugs=["cport"],
             mode=Mode.EXAM,
             opens_at=now - dt.timedelta(days=14),

@@ -126,13 +126,13 @@ def simulate_cohort(
     instrument_slugs = instruments or ["cport", "static-99r", "stable-2007"]
     versions = {
         i.slug: i.current_version
-        for i in Instrument.objects.filter(slug__in=instrument_slugs, owner__isnull=True)
+        for i in Instrument.objects.bundled().filter(slug__in=instrument_slugs)
         .select_related("current_version")
     }
     pool = list(
-        Vignette.objects.filter(
-            owner__isnull=True, pool=Pool.PRACTICE, status=ContentStatus.PUBLISHED
-        ).order_by("slug")
+        Vignette.objects.bundled()
+        .filter(pool=Pool.PRACTICE, status=ContentStatus.PUBLISHED)
+        .order_by("slug")
     )
     rng.shuffle(pool)
     chosen = sorted(pool[:vignettes], key=lambda v: v.slug)

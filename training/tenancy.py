@@ -50,7 +50,18 @@ def require_role(membership: Membership | None, *roles: str) -> Membership:
     return membership
 
 
+# The organisation's staff: instructors and org admins. They teach cohorts, see cohort data,
+# author the organisation's content and sit on its reference panels.
 STAFF_ROLES = (Role.INSTRUCTOR, Role.ORG_ADMIN)
+
+
+def int_or_404(value) -> int:
+    """An object id from a URL or a request as an int; anything else is a 404, the same
+    answer as an id that does not exist."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404 from None
 
 
 def not_found_in(model, *, organization, via: str = "organization",

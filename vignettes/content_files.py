@@ -302,14 +302,25 @@ def _str(data: Mapping, key: str, bundle: ContentBundle, path: str, *, required=
 # --- instruments ---------------------------------------------------------------------------
 
 
-def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentDoc | None:
+def _load_mapping(path: str, text: str, bundle: ContentBundle, *, field: str,
+                  must: str) -> dict | None:
+    """The YAML mapping `text` holds, or None with one problem line on `field`: the parse
+    error, or `must` when the document is not a mapping."""
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        bundle.problem(path, "-", _yaml_error(exc))
+        bundle.problem(path, field, _yaml_error(exc))
         return None
     if not isinstance(data, dict):
-        bundle.problem(path, "-", "must be a YAML mapping of instrument fields")
+        bundle.problem(path, field, must)
+        return None
+    return data
+
+
+def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentDoc | None:
+    data = _load_mapping(path, text, bundle, field="-",
+                         must="must be a YAML mapping of instrument fields")
+    if data is None:
         return None
     before = len(bundle.problems)
     for key in ("slug", "name", "short_name", "version", "description", "source", "notice",
@@ -390,13 +401,9 @@ def parse_vignette(
                        "between two '---' lines")
         return None
     front, body = split
-    try:
-        meta = load_yaml(front)
-    except yaml.YAMLError as exc:
-        bundle.problem(path, "front matter", _yaml_error(exc))
-        return None
-    if not isinstance(meta, dict):
-        bundle.problem(path, "front matter", "must be a YAML mapping")
+    meta = _load_mapping(path, front, bundle, field="front matter",
+                         must="must be a YAML mapping")
+    if meta is None:
         return None
     slug = _str(meta, "slug", bundle, path)
     if slug and not SLUG_RE.match(slug):
@@ -673,13 +680,8 @@ def check_shared_paragraphs(docs: Iterable[VignetteDoc], bundle: ContentBundle) 
 
 
 def parse_set(path: str, text: str, bundle: ContentBundle) -> SetDoc | None:
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        bundle.problem(path, "-", _yaml_error(exc))
-        return None
-    if not isinstance(data, dict):
-        bundle.problem(path, "-", "must be a YAML mapping of set fields")
+    data = _load_mapping(path, text, bundle, field="-", must="must be a YAML mapping of set fields")
+    if data is None:
         return None
     before = len(bundle.problems)
     slug = _str(data, "slug", bundle, path)

@@ -7,7 +7,7 @@ compared keeps pointing at the exact row it used.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from vignettes import scoring
@@ -45,18 +45,69 @@ class CaseType(models.TextChoices):
     CONTACT_ONLY = "contact-only", _("Contact offending without CSEM")
 
 
-class Instrument(models.Model):
-    """An instrument's identity across its versions (CPORT, STABLE-2007, ...)."""
+def next_number(rows: QuerySet, *, field: str = "number") -> int:
+    """The number a new revision (version, reference, period) takes after `rows`: one more
+    than the highest so far, 1 for the first. Works on a `select_for_update()` query, which
+    then locks the latest row while the new one is written."""
+    latest = rows.order_by(f"-{field}").values_list(field, flat=True).first()
+    return (latest or 0) + 1
 
-    slug = models.SlugField(max_length=64)
-    owner = models.ForeignKey(
+
+class OwnedContentQuerySet(models.QuerySet):
+    def bundled(self) -> QuerySet:
+        """Content shipped with the platform (no owner): read-only, its files are its source."""
+        return self.filter(owner__isnull=True)
+
+    def visible_to(self, organization) -> QuerySet:
+        """What an organisation may use: the bundled content and its own (bundled only when
+        there is no organisation)."""
+        visible = Q(owner__isnull=True)
+        if organization is not None:
+            visible |= Q(owner=organization)
+        return self.filter(visible)
+
+
+def _owner_field(related_name: str) -> models.ForeignKey:
+    return models.ForeignKey(
         "training.Organization",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="instruments",
+        related_name=related_name,
         help_text=_("Empty for bundled content."),
     )
+
+
+def unique_slug_per_owner(name: str) -> list[models.UniqueConstraint]:
+    """A slug names one bundled item and, separately, one item per organisation (NULL owners
+    never collide in a plain unique constraint, hence the partial one for bundled content)."""
+    return [
+        models.UniqueConstraint(
+            fields=["slug"], condition=Q(owner__isnull=True), name=f"uniq_bundled_{name}"
+        ),
+        models.UniqueConstraint(fields=["owner", "slug"], name=f"uniq_owned_{name}"),
+    ]
+
+
+class OwnedContent(models.Model):
+    """Content that is either bundled (no owner) or one organisation's private content."""
+
+    owner = _owner_field("%(class)ss")
+
+    objects = OwnedContentQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_bundled(self) -> bool:
+        return self.owner_id is None
+
+
+class Instrument(OwnedContent):
+    """An instrument's identity across its versions (CPORT, STABLE-2007, ...)."""
+
+    slug = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
     short_name = models.CharField(max_length=64)
     current_version = models.ForeignKey(
@@ -65,19 +116,10 @@ class Instrument(models.Model):
 
     class Meta:
         ordering = ["short_name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["slug"], condition=Q(owner__isnull=True), name="uniq_bundled_instrument"
-            ),
-            models.UniqueConstraint(fields=["owner", "slug"], name="uniq_owned_instrument"),
-        ]
+        constraints = unique_slug_per_owner("instrument")
 
     def __str__(self):
         return self.short_name
-
-    @property
-    def is_bundled(self) -> bool:
-        return self.owner_id is None
 
 
 class InstrumentVersion(models.Model):
@@ -189,18 +231,10 @@ class Band(models.Model):
         return self.label
 
 
-class Vignette(models.Model):
+class Vignette(OwnedContent):
     """A case's identity; its text lives in immutable revisions."""
 
     slug = models.SlugField(max_length=100)
-    owner = models.ForeignKey(
-        "training.Organization",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="vignettes",
-        help_text=_("Empty for bundled content."),
-    )
     pool = models.CharField(max_length=16, choices=Pool.choices, default=Pool.PRACTICE)
     status = models.CharField(
         max_length=16, choices=ContentStatus.choices, default=ContentStatus.DRAFT
@@ -212,19 +246,10 @@ class Vignette(models.Model):
 
     class Meta:
         ordering = ["slug"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["slug"], condition=Q(owner__isnull=True), name="uniq_bundled_vignette"
-            ),
-            models.UniqueConstraint(fields=["owner", "slug"], name="uniq_owned_vignette"),
-        ]
+        constraints = unique_slug_per_owner("vignette")
 
     def __str__(self):
         return self.slug
-
-    @property
-    def is_bundled(self) -> bool:
-        return self.owner_id is None
 
 
 class VignetteRevision(models.Model):
@@ -325,19 +350,14 @@ class ReferenceItemScore(models.Model):
         return f"{self.item.code} = {self.value}"
 
 
-class VignetteSet(models.Model):
+class VignetteSet(OwnedContent):
     class Kind(models.TextChoices):
         PRACTICE = "practice", _("Practice set")
         EXAM = "exam", _("Exam pool")
 
     slug = models.SlugField(max_length=100)
-    owner = models.ForeignKey(
-        "training.Organization",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="vignette_sets",
-    )
+    # The reverse accessor keeps its name (organization.vignette_sets), not "vignettesets".
+    owner = _owner_field("vignette_sets")
     title = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     instrument = models.ForeignKey(
@@ -347,12 +367,7 @@ class VignetteSet(models.Model):
 
     class Meta:
         ordering = ["slug"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["slug"], condition=Q(owner__isnull=True), name="uniq_bundled_set"
-            ),
-            models.UniqueConstraint(fields=["owner", "slug"], name="uniq_owned_set"),
-        ]
+        constraints = unique_slug_per_owner("set")
 
     def __str__(self):
         return self.title

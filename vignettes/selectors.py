@@ -18,16 +18,9 @@ from vignettes.models import (
 )
 
 
-def _visible_owner_q(organization) -> Q:
-    q = Q(owner__isnull=True)
-    if organization is not None:
-        q |= Q(owner=organization)
-    return q
-
-
 def instrument_list(*, organization=None) -> QuerySet[Instrument]:
     return (
-        Instrument.objects.filter(_visible_owner_q(organization), current_version__isnull=False)
+        Instrument.objects.visible_to(organization).filter(current_version__isnull=False)
         .select_related("current_version")
         .prefetch_related("current_version__items__allowed_values", "current_version__bands")
     )
@@ -48,8 +41,7 @@ def practice_library(
     With a user, each vignette is annotated `attempted` (the user has submitted a rating of
     it in this organisation) and those not yet attempted come first.
     """
-    qs = Vignette.objects.filter(
-        _visible_owner_q(organization),
+    qs = Vignette.objects.visible_to(organization).filter(
         pool=Pool.PRACTICE,
         status=ContentStatus.PUBLISHED,
         current_revision__isnull=False,
@@ -101,7 +93,7 @@ def exam_pool_list(*, organization=None) -> QuerySet:
     pools (never another organisation's)."""
 
     return (
-        VignetteSet.objects.filter(_visible_owner_q(organization), kind=VignetteSet.Kind.EXAM)
+        VignetteSet.objects.visible_to(organization).filter(kind=VignetteSet.Kind.EXAM)
         .select_related("instrument")
         .order_by("owner_id", "slug")
     )

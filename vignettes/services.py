@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Max
 
 from training.models import Organization
 from vignettes import content_files
@@ -22,6 +21,7 @@ from vignettes.models import (
     VignetteRevision,
     VignetteSet,
     VignetteSetMember,
+    next_number,
 )
 
 
@@ -63,7 +63,7 @@ def content_load(
     # Instruments already in the database that the files do not define (org content packs
     # refer to bundled instruments).
     for slug in {s for v in bundle.vignettes.values() for s in v.references} - set(versions):
-        instrument = Instrument.objects.filter(slug=slug, owner__isnull=True).first()
+        instrument = Instrument.objects.bundled().filter(slug=slug).first()
         if instrument is None or instrument.current_version is None:
             raise ContentProblems(
                 [content_files.ContentProblem("-", f"references.{slug}", "unknown instrument")]
@@ -76,7 +76,7 @@ def content_load(
         _load_vignette(doc, owner, versions, report)
 
     if owner is None:
-        gone = Vignette.objects.filter(owner__isnull=True).exclude(slug__in=seen_slugs)
+        gone = Vignette.objects.bundled().exclude(slug__in=seen_slugs)
         for vignette in gone.exclude(status=ContentStatus.RETIRED):
             vignette.status = ContentStatus.RETIRED
             vignette.save(update_fields=["status"])
@@ -103,10 +103,9 @@ def _load_instrument(doc, owner, report) -> InstrumentVersion:
     current = instrument.current_version
     if current is not None and current.content_hash == doc.content_hash:
         return current
-    number = (instrument.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = InstrumentVersion.objects.create(
         instrument=instrument,
-        number=number,
+        number=next_number(instrument.versions.all()),
         version_label=str(data["version"]),
         kind=data["kind"],
         description=data["description"].strip(),
@@ -165,10 +164,9 @@ def _load_vignette(doc, owner, versions, report) -> Vignette:
                 report.add(f"vignette {doc.slug}: {attr} {old} -> {new}")
     revision = vignette.current_revision
     if revision is None or revision.content_hash != doc.revision_hash:
-        number = (vignette.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
         revision = VignetteRevision.objects.create(
             vignette=vignette,
-            number=number,
+            number=next_number(vignette.revisions.all()),
             title=doc.title,
             case_types=doc.case_types,
             difficulty=doc.difficulty,
@@ -179,7 +177,7 @@ def _load_vignette(doc, owner, versions, report) -> Vignette:
         vignette.current_revision = revision
         vignette.save(update_fields=["current_revision"])
         if not created:
-            report.add(f"vignette {doc.slug}: new revision {number}")
+            report.add(f"vignette {doc.slug}: new revision {revision.number}")
     for slug, ref in doc.references.items():
         _load_reference(doc, slug, ref, revision, versions[slug], report)
     return vignette
@@ -187,17 +185,16 @@ def _load_vignette(doc, owner, versions, report) -> Vignette:
 
 def _load_reference(doc, slug, ref, revision, version, report) -> ReferenceScoring:
     content_hash = doc.reference_hash(slug)
-    existing = (
-        ReferenceScoring.objects.filter(vignette_revision=revision, instrument_version=version)
-        .order_by("-number")
-        .first()
+    references = ReferenceScoring.objects.filter(
+        vignette_revision=revision, instrument_version=version
     )
+    existing = references.order_by("-number").first()
     if existing is not None and existing.content_hash == content_hash:
         return existing
     scoring_row = ReferenceScoring.objects.create(
         vignette_revision=revision,
         instrument_version=version,
-        number=(existing.number + 1) if existing else 1,
+        number=next_number(references),
         applicable=ref.applicable,
         not_applicable_reason=ref.reason,
         panel=doc.panel,
@@ -219,7 +216,7 @@ def _load_reference(doc, slug, ref, revision, version, report) -> ReferenceScori
 
 def _load_set(doc, owner, report) -> VignetteSet:
     instrument = (
-        Instrument.objects.filter(slug=doc.instrument, owner__isnull=True).first()
+        Instrument.objects.bundled().filter(slug=doc.instrument).first()
         if doc.instrument
         else None
     )

@@ -8,37 +8,6 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from config.wsgi import application
-from tests.conftest import api_for, make_member
-from training.models import Cohort, Role
-
-
-@pytest.fixture
-def tokens(org):
-    users = {
-        "trainee": make_member(org, Role.TRAINEE, "fuzz-trainee"),
-        "instructor": make_member(org, Role.INSTRUCTOR, "fuzz-instructor"),
-        "org_admin": make_member(org, Role.ORG_ADMIN, "fuzz-admin"),
-    }
-    cohort = Cohort.objects.create(organization=org, name="Fuzz cohort")
-    cohort.trainees.add(users["trainee"])
-    cohort.instructors.add(users["instructor"])
-    # One attempt so attempt routes have something real to hit.
-    api_for(users["trainee"]).post("/api/v1/attempts/", {"vignette": "daniel-r-csem",
-                                                         "instrument": "cport"}, format="json")
-    # A passed exam, so the certificate and decision routes answer with real records.
-    import time_machine
-
-    from tests.training.certification.test_certification import T0, make_exam, take_and_pass
-    from training.certification import rules
-
-    rules.rule_save(actor=users["org_admin"], organization=org, instrument_slug="cport",
-                            now=T0)
-    exam = make_exam(org, [users["trainee"]], users["instructor"])
-    with time_machine.travel(T0, tick=False):
-        take_and_pass(api_for(users["trainee"]), exam)
-    from training.models import ApiToken
-
-    return {role: ApiToken.objects.create(user=u)[1] for role, u in users.items()}
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from tests.api.test_fuzz import tokens  # noqa: F401  (the fixture: users, attempt, exam)
-
 DEEP_JSON = '{"a": ' * 5000 + "1" + "}" * 5000
 NUL = "a\x00b"
 ROUTE_PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
@@ -116,7 +114,7 @@ def send(client, method, path, query, body, content_type):
 
 
 @pytest.fixture
-def identities(tokens, django_user_model):  # noqa: F811
+def identities(tokens, django_user_model):
     """Signed out, signed in as a trainee (session) and as an org admin (API token)."""
     signed_out = Client(raise_request_exception=False)
     trainee = Client(raise_request_exception=False)

@@ -6,7 +6,7 @@ import pytest
 
 from tests.browser.conftest import sign_in
 from tests.conftest import make_member
-from tests.vignettes.authoring.test_authoring import case_body
+from tests.vignettes.helpers import case_body, make_draft, not_applicable, publish_ready
 from training.models import Organization, Role
 from vignettes.models import Vignette
 
@@ -48,7 +48,6 @@ def test_instructor_edits_a_draft_runs_a_reference_panel_and_records_consensus(
     start a panel, score as an expert, record the consensus, submit for review, make a set."""
     from django.db import connection
 
-    from tests.vignettes.authoring.test_authoring import make_draft, not_applicable
     from vignettes.authoring import panels as authoring_panels
     from vignettes.models import ReferencePanel, VignetteSet
 
@@ -122,7 +121,6 @@ def test_author_corrects_a_reference_and_moves_content_to_another_organisation_b
 
     from django.db import connection
 
-    from tests.vignettes.authoring.test_authoring import make_draft, publish_ready
     from training.models import Membership
     from vignettes.authoring import vignettes as authoring_vignettes
 

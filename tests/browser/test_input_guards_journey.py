@@ -6,7 +6,7 @@ import pytest
 
 from tests.browser.conftest import sign_in
 from tests.conftest import make_member
-from tests.vignettes.authoring.test_packs import bad_crc
+from tests.vignettes.helpers import bad_crc
 from training.models import Organization, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

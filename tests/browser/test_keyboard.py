@@ -16,7 +16,7 @@ from tests.browser.conftest import (
 )
 from tests.conftest import make_member
 from tests.training.helpers import PRACTICE, reference_for
-from tests.vignettes.authoring.test_authoring import case_body
+from tests.vignettes.helpers import case_body
 from training.models import Attempt, AttemptStatus, Organization, RatingComment, Role
 from vignettes.models import Vignette
 

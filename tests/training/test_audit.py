@@ -6,10 +6,9 @@ import datetime as dt
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import make_member
+from tests.conftest import make_member, signed_in
 from training.audit import acting_as, audit_record
 from training.models import AuditEvent, Membership, Role
 from training.organisation import erasure
@@ -19,17 +18,6 @@ pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def staff(db):
-    return User.objects.create_superuser("site-staff", "staff@example.org", "pw-staff-123")
 
 
 def audit_row(html: str, event: AuditEvent) -> str:

@@ -2,24 +2,28 @@
 and is recorded server-side (user, organisations, object, method, path, client IP), at most
 a few times a minute per user."""
 
+import ast
 import datetime as dt
 import logging
 import re
+from pathlib import Path
 
 import pytest
 import time_machine
-from django.test import Client
+from django.http import Http404
 
-from tests.conftest import api_for, make_member
+from tests.conftest import api_for, make_member, signed_in
 from tests.training.helpers import PRACTICE
-from training import security
+from training import security, tenancy
 from training.attempts import services as attempt_services
 from training.models import Cohort, Membership, Role
+from training.tenancy import STAFF_ROLES, int_or_404
 
 pytestmark = pytest.mark.django_db
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 MISSING = 999_999
+ADDRESS = "203.0.113.7"  # the client address the denial records carry
 
 
 @pytest.fixture
@@ -38,12 +42,6 @@ def denials(caplog):
     return records
 
 
-def signed_in(user) -> Client:
-    client = Client(REMOTE_ADDR="203.0.113.7")
-    client.force_login(user)
-    return client
-
-
 def same_page(a, b) -> bool:
     # A page carries a fresh CSP nonce and CSRF token each time; nothing else may differ.
     def normal(html):
@@ -56,7 +54,7 @@ def same_page(a, b) -> bool:
 
 def test_another_organisations_attempt_on_a_page_answers_as_missing_and_is_recorded(
         trainee, south_attempt, denials):
-    client = signed_in(trainee)
+    client = signed_in(trainee, REMOTE_ADDR=ADDRESS)
     missing = client.get(f"/attempts/{MISSING}/")
     assert missing.status_code == 404 and denials() == []  # a missing object is not a probe
     foreign = client.get(f"/attempts/{south_attempt.pk}/")
@@ -119,7 +117,7 @@ def test_other_pages_looking_up_ids_answer_and_record_the_same(url, org_admin, o
                                                                outsider, denials):
     ids = {"membership": Membership.objects.get(user=outsider).pk,
            "cohort": Cohort.objects.create(organization=other_org, name="South cohort").pk}
-    client = signed_in(org_admin)
+    client = signed_in(org_admin, REMOTE_ADDR=ADDRESS)
     missing = client.get(url.format(membership=MISSING, cohort=MISSING))
     foreign = client.get(url.format(**ids))
     assert foreign.status_code == 404 and same_page(foreign, missing)
@@ -133,14 +131,14 @@ def test_another_trainees_attempt_in_the_same_organisation_is_not_a_cross_organi
     neighbour = make_member(org, Role.TRAINEE, "neighbour")
     attempt = attempt_services.attempt_start_practice(
         user=neighbour, organization=org, vignette_slug=PRACTICE, instrument_slugs=["cport"])
-    assert signed_in(trainee).get(f"/attempts/{attempt.pk}/").status_code == 404
+    assert signed_in(trainee, REMOTE_ADDR=ADDRESS).get(f"/attempts/{attempt.pk}/").status_code == 404
     assert denials() == []
 
 
 def test_denials_are_capped_per_user_and_minute_then_summarised(trainee, trainee2,
                                                                  south_attempt, denials):
     limit = security.DENIALS_LOGGED_PER_MINUTE
-    client = signed_in(trainee)
+    client = signed_in(trainee, REMOTE_ADDR=ADDRESS)
     with time_machine.travel(T0, tick=False):
         for _ in range(limit + 5):
             assert client.get(f"/attempts/{south_attempt.pk}/").status_code == 404
@@ -148,7 +146,7 @@ def test_denials_are_capped_per_user_and_minute_then_summarised(trainee, trainee
         assert events == ["cross_organization_denied"] * limit + [
             "cross_organization_denied_suppressed"]
         # Another user has a budget of their own.
-        signed_in(trainee2).get(f"/attempts/{south_attempt.pk}/")
+        signed_in(trainee2, REMOTE_ADDR=ADDRESS).get(f"/attempts/{south_attempt.pk}/")
         assert denials()[-1].security["user_id"] == trainee2.pk
     # The next minute, recording resumes.
     with time_machine.travel(T0 + dt.timedelta(minutes=1), tick=False):
@@ -163,9 +161,65 @@ def test_a_denial_is_one_json_line_with_its_fields_in_production(trainee, south_
 
     from config.logging import JsonFormatter
 
-    signed_in(trainee).get(f"/attempts/{south_attempt.pk}/")
+    signed_in(trainee, REMOTE_ADDR=ADDRESS).get(f"/attempts/{south_attempt.pk}/")
     [record] = denials()
     line = json.loads(JsonFormatter().format(record))
     assert line["logger"] == "calibrate.security" and line["level"] == "WARNING"
     assert line["event"] == "cross_organization_denied" and line["user_id"] == trainee.pk
     assert line["object_organization"] == "south" and line["ip"] == "203.0.113.7"
+
+
+@pytest.mark.parametrize("value, expected", [("12", 12), (12, 12), (" 7 ", 7)])
+def test_int_or_404_takes_whole_numbers(value, expected):
+    assert int_or_404(value) == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "", None, "1.5", "12x", [3]])
+def test_int_or_404_answers_anything_else_as_missing(value):
+    with pytest.raises(Http404):
+        int_or_404(value)
+
+
+def _modules():
+    root = Path(__file__).resolve().parents[2]
+    for package in ("training", "vignettes", "config"):
+        for path in sorted((root / package).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path.relative_to(root).as_posix(), ast.parse(path.read_text())
+
+
+def _role_names(nodes) -> set[str]:
+    return {n.attr for n in nodes if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "Role"}
+
+
+def test_the_staff_roles_are_spelled_out_once():
+    places = []
+    for name, tree in _modules():
+        for node in ast.walk(tree):
+            elements = (node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set)
+                        else node.args if isinstance(node, ast.Call) else [])
+            if {"INSTRUCTOR", "ORG_ADMIN"} <= _role_names(elements):
+                places.append(f"{name}:{node.lineno}")
+    assert places == ["training/tenancy.py:" + str(_staff_roles_line())]
+    assert STAFF_ROLES == (Role.INSTRUCTOR, Role.ORG_ADMIN)
+
+
+def _staff_roles_line() -> int:
+    source = Path(tenancy.__file__).read_text().splitlines()
+    return next(i for i, line in enumerate(source, 1) if line.startswith("STAFF_ROLES ="))
+
+
+def test_ids_become_404s_in_one_place():
+    places = []
+    for name, tree in _modules():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Try):
+                continue
+            converts = any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "int"
+                           for stmt in node.body for n in ast.walk(stmt))
+            answers_404 = any(isinstance(n, ast.Raise) and "Http404" in ast.unparse(n)
+                              for h in node.handlers for n in ast.walk(h))
+            if converts and answers_404:
+                places.append(name)
+    assert places == ["training/tenancy.py"]

@@ -19,7 +19,7 @@ from training.models import (
     Rating,
     RatingItem,
 )
-from training.tenancy import not_found_in
+from training.tenancy import int_or_404, not_found_in
 from vignettes import scoring
 from vignettes.models import ReferenceItemScore
 from vignettes.selectors import correction_note
@@ -48,10 +48,7 @@ def attempt_get(*, user, organization, attempt_id, related: bool = True) -> Atte
     writes (a draft save looks up the one rating it needs). It only reads: a caller about to
     show or change the attempt calls `attempt_open` (training.attempts.services), which
     starts an exam's clock at its first open and finalises an attempt past its deadline."""
-    try:
-        attempt_id = int(attempt_id)
-    except (TypeError, ValueError):
-        raise Http404 from None
+    attempt_id = int_or_404(attempt_id)
     if related:
         attempts = attempt_list(user=user, organization=organization)
     else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,11 +52,9 @@ def _instruments_for(organization: Organization, slugs: list[str]) -> list[Instr
         raise ValidationError({"instruments": _("Choose at least one instrument.")})
     instruments = {
         i.slug: i
-        for i in Instrument.objects.filter(
-            Q(owner__isnull=True) | Q(owner=organization),
-            slug__in=slugs,
-            current_version__isnull=False,
-        ).select_related("current_version")
+        for i in Instrument.objects.visible_to(organization)
+        .filter(slug__in=slugs, current_version__isnull=False)
+        .select_related("current_version")
     }
     unknown = [s for s in slugs if s not in instruments]
     if unknown:

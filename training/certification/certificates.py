@@ -15,7 +15,6 @@ from django.utils.translation import gettext_lazy
 from config.throttling import rate_limit_hit
 from training.audit import audit_record
 from training.certification.recalibration import RECALIBRATION_DUE, display_status
-from training.certification.rules import _int_or_404
 from training.exceptions import Conflict
 from training.models import (
     Certificate,
@@ -27,7 +26,7 @@ from training.models import (
     Profile,
     Role,
 )
-from training.tenancy import not_found_in
+from training.tenancy import int_or_404, not_found_in
 
 VERIFY_RATE_LIMIT = 30  # requests per IP and window
 VERIFY_RATE_WINDOW = 60  # seconds
@@ -97,7 +96,7 @@ def certificate_set_status(*, actor, organization: Organization, certificate_id,
     A reason is required; revoked is final. Another organisation's certificate: 404."""
     now = now or timezone.now()
     cert = Certificate.objects.select_for_update().filter(
-        organization=organization, pk=_int_or_404(certificate_id)).first()
+        organization=organization, pk=int_or_404(certificate_id)).first()
     if cert is None:
         raise not_found_in(Certificate, organization=organization, pk=int(certificate_id))
     if action not in STATUS_ACTIONS:
@@ -128,7 +127,7 @@ def certificate_set_display(*, user, organization: Organization, certificate_id,
                             show_full_name: bool) -> Certificate:
     """The holder chooses whether the public page shows their full name or initials."""
     cert = Certificate.objects.select_for_update().filter(
-        organization=organization, holder=user, pk=_int_or_404(certificate_id)).first()
+        organization=organization, holder=user, pk=int_or_404(certificate_id)).first()
     if cert is None:
         raise not_found_in(Certificate, organization=organization, pk=int(certificate_id))
     cert.show_full_name = bool(show_full_name)
@@ -153,7 +152,7 @@ def holder_display(cert: Certificate) -> str:
 def certificate_for_viewer(*, membership: Membership, certificate_id) -> Certificate:
     """The holder's own certificate, or any of the organisation's for its org admin."""
     qs = Certificate.objects.filter(
-        organization=membership.organization, pk=_int_or_404(certificate_id)
+        organization=membership.organization, pk=int_or_404(certificate_id)
     ).select_related("holder", "organization", "instrument_version__instrument", "decision")
     if membership.role != Role.ORG_ADMIN:
         qs = qs.filter(holder_id=membership.user_id)

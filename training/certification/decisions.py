@@ -18,7 +18,7 @@ from training.attempts.exams import _rules_for_instruments
 from training.attempts.services import attempt_finalise, attempts_finalise_due
 from training.audit import audit_record
 from training.certification.certificates import certificate_issue
-from training.certification.rules import _int_or_404, _rule_state, rule_list
+from training.certification.rules import _rule_state, rule_list
 from training.models import (
     Attempt,
     AttemptStatus,
@@ -33,7 +33,7 @@ from training.models import (
     Role,
 )
 from training.reliability.reference import wilson_interval
-from training.tenancy import not_found_in
+from training.tenancy import int_or_404, not_found_in
 from vignettes import scoring
 from vignettes.models import InstrumentVersion, ReferenceItemScore, ReferenceScoring
 
@@ -268,7 +268,7 @@ def decision_get(*, membership: Membership, decision_id) -> CertificationDecisio
     """The org admin sees every decision of the organisation; a trainee their own, when the
     exam's effective feedback policy allows. Anything else: 404."""
     decision = CertificationDecision.objects.filter(
-        organization=membership.organization, pk=_int_or_404(decision_id)
+        organization=membership.organization, pk=int_or_404(decision_id)
     ).select_related("attempt__assignment", "user", "instrument_version__instrument").first()
     if decision is None:
         raise not_found_in(CertificationDecision, organization=membership.organization,

@@ -29,7 +29,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -51,8 +50,8 @@ from training.models import (
     Recalibration,
     Reminder,
 )
-from training.tenancy import not_found_in
-from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette
+from training.tenancy import int_or_404, not_found_in
+from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette, next_number
 
 DEFAULT_INTERVAL_DAYS = 180
 DEFAULT_SIZE = 5
@@ -171,8 +170,8 @@ def recalibration_candidates(cert: Certificate) -> tuple[list[Vignette], bool]:
                                          status=ContentStatus.PUBLISHED))
     if own:
         return own, True
-    return usable(Vignette.objects.filter(owner__isnull=True, pool=Pool.PRACTICE,
-                                          status=ContentStatus.PUBLISHED)), False
+    return usable(Vignette.objects.bundled().filter(pool=Pool.PRACTICE,
+                                                    status=ContentStatus.PUBLISHED)), False
 
 
 def _next_recalibration_at(cert: Certificate, params: RuleParams) -> dt.datetime:
@@ -192,8 +191,7 @@ def recalibration_assign(*, cert: Certificate, params: RuleParams, now: dt.datet
     vignettes, own_pool = recalibration_candidates(cert)
     if not vignettes:
         return None
-    period = (cert.recalibrations.order_by("-period").values_list("period", flat=True).first()
-              or 0) + 1
+    period = next_number(cert.recalibrations.all(), field="period")
     rng = random.Random(f"{cert.pk}:{period}")
     chosen = rng.sample(vignettes, k=min(params.size, len(vignettes)))
     attempt = Attempt.objects.create(user=cert.holder, organization=cert.organization,
@@ -471,10 +469,7 @@ def alerts_for_admin(*, organization: Organization, status: str = ""):
 
 
 def alert_get(*, organization: Organization, alert_id) -> DriftAlert:
-    try:
-        pk = int(alert_id)
-    except (TypeError, ValueError):
-        raise Http404 from None
+    pk = int_or_404(alert_id)
     alert = alerts_for_admin(organization=organization).filter(pk=pk).first()
     if alert is None:
         raise not_found_in(DriftAlert, organization=organization, pk=pk)

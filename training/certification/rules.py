@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,7 +19,7 @@ from training.models import (
     Organization,
     Rating,
 )
-from training.tenancy import not_found_in
+from training.tenancy import int_or_404, not_found_in
 from vignettes.models import Instrument, ReferenceScoring
 
 RULE_FIELDS = (
@@ -71,8 +69,8 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
             values["exam_feedback_policy"] not in FeedbackPolicy.values:
         errors["exam_feedback_policy"] = _("Choose one of the feedback policies.")
     if rule is None:
-        instrument = Instrument.objects.filter(
-            Q(owner__isnull=True) | Q(owner=organization), slug=instrument_slug or ""
+        instrument = Instrument.objects.visible_to(organization).filter(
+            slug=instrument_slug or ""
         ).first()
         if instrument is None:
             errors["instrument"] = _("Choose one of the instruments.")
@@ -107,17 +105,11 @@ def rule_list(*, organization: Organization):
 
 
 def rule_get(*, organization: Organization, rule_id) -> CertificationRule:
-    rule = rule_list(organization=organization).filter(pk=_int_or_404(rule_id)).first()
+    rule_id = int_or_404(rule_id)
+    rule = rule_list(organization=organization).filter(pk=rule_id).first()
     if rule is None:
-        raise not_found_in(CertificationRule, organization=organization, pk=int(rule_id))
+        raise not_found_in(CertificationRule, organization=organization, pk=rule_id)
     return rule
-
-
-def _int_or_404(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404 from None
 
 
 # --- the rule page's G-study and D-study ---------------------------------------------------

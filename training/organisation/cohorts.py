@@ -19,6 +19,7 @@ from training.models import (
     Organization,
     Role,
 )
+from training.tenancy import STAFF_ROLES
 from vignettes.models import ContentStatus, Instrument, VignetteSet
 
 
@@ -57,9 +58,7 @@ def cohort_save(
     if clash.exists():
         raise ValidationError({"name": _("A cohort with this name already exists.")})
     _members_with_role(organization, trainee_ids, [Role.TRAINEE], "trainees")
-    _members_with_role(
-        organization, instructor_ids, [Role.INSTRUCTOR, Role.ORG_ADMIN], "instructors"
-    )
+    _members_with_role(organization, instructor_ids, STAFF_ROLES, "instructors")
     before = None
     if cohort is None:
         cohort = Cohort.objects.create(organization=organization, name=name)
@@ -193,10 +192,7 @@ def assignment_save(
         errors["retake_wait_days"] = _("Only for an exam; at most 365 days, or empty for the "
                                        "certification rule's waiting period.")
     slugs = list(dict.fromkeys(instrument_slugs or []))
-    instruments = list(
-        Instrument.objects.filter(slug__in=slugs, owner__isnull=True)
-        | Instrument.objects.filter(slug__in=slugs, owner=organization)
-    )
+    instruments = list(Instrument.objects.visible_to(organization).filter(slug__in=slugs))
     if not slugs:
         errors["instruments"] = _("Choose at least one instrument.")
     elif len(instruments) != len(slugs):

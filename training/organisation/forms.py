@@ -7,7 +7,6 @@ import zoneinfo
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -18,6 +17,7 @@ from training.models import (
     Mode,
     Role,
 )
+from training.tenancy import STAFF_ROLES
 from vignettes import selectors as content_selectors
 from vignettes.models import VignetteSet
 
@@ -115,9 +115,7 @@ class CohortForm(forms.Form):
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["trainees"].queryset = _org_users(organization, [Role.TRAINEE])
-        self.fields["instructors"].queryset = _org_users(
-            organization, [Role.INSTRUCTOR, Role.ORG_ADMIN]
-        )
+        self.fields["instructors"].queryset = _org_users(organization, STAFF_ROLES)
 
 
 class VignetteSetChoiceField(forms.ModelChoiceField):
@@ -179,8 +177,8 @@ class AssignmentForm(forms.Form):
     def __init__(self, *args, cohorts, organization, time_zone, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cohort"].queryset = cohorts
-        self.fields["vignette_set"].queryset = VignetteSet.objects.filter(
-            Q(owner__isnull=True) | Q(owner=organization)
+        self.fields["vignette_set"].queryset = VignetteSet.objects.visible_to(
+            organization
         ).order_by("kind", "title")
         self.fields["instruments"].queryset = content_selectors.instrument_list(
             organization=organization

@@ -8,13 +8,13 @@ from rest_framework import generics, serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from training.models import Cohort, Role
+from training.models import Cohort
 from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
 from training.teaching import trainees as trainee_stats
 from training.teaching.exports import cohort_export_rows, csv_lines
 from training.teaching.serializers import CohortReliabilityQuerySerializer
-from training.tenancy import ORG_HEADER, OrganizationScopedApi
+from training.tenancy import ORG_HEADER, STAFF_ROLES, OrganizationScopedApi
 
 
 class CohortSerializer(serializers.ModelSerializer):
@@ -74,7 +74,7 @@ class ReliabilitySerializer(serializers.Serializer):
 
 class StaffScopedApi(OrganizationScopedApi):
     def check_staff(self):
-        if self.membership.role not in (Role.INSTRUCTOR, Role.ORG_ADMIN):
+        if self.membership.role not in STAFF_ROLES:
             raise PermissionDenied("Only instructors and organisation admins see cohorts.")
 
     def cohort(self, cohort_id):

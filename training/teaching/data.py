@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection
-from django.db.models import Q
 
 from training.models import Cohort, Rating, RatingComment, RatingItem
-from training.tenancy import not_found_in
+from training.tenancy import int_or_404, not_found_in
 from vignettes.models import (
     Band,
     Instrument,
@@ -297,12 +296,7 @@ def instructor_cohorts(*, membership) -> list[Cohort]:
 
 
 def cohort_get(*, membership, cohort_id) -> Cohort:
-    from django.http import Http404
-
-    try:
-        cohort_id = int(cohort_id)
-    except (TypeError, ValueError):
-        raise Http404 from None
+    cohort_id = int_or_404(cohort_id)
     for cohort in instructor_cohorts(membership=membership):
         if cohort.pk == cohort_id:
             return cohort
@@ -310,6 +304,6 @@ def cohort_get(*, membership, cohort_id) -> Cohort:
 
 
 def instruments_rated(cohort: Cohort):
-    return Instrument.objects.filter(
-        Q(owner__isnull=True) | Q(owner=cohort.organization), current_version__isnull=False
+    return Instrument.objects.visible_to(cohort.organization).filter(
+        current_version__isnull=False
     ).order_by("short_name")

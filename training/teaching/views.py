@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from training import charts
-from training.models import Rating, Role
+from training.models import Rating
 from training.teaching import data as teaching_data
 from training.teaching import items as item_stats
 from training.teaching import reliability as cohort_reliability
@@ -27,10 +27,8 @@ from training.teaching.serializers import (
     DEFAULT_WINDOW,
     ReliabilityWindowSerializer,
 )
-from training.tenancy import not_found_in, with_membership
+from training.tenancy import STAFF_ROLES, not_found_in, with_membership
 from vignettes.models import Instrument
-
-STAFF = (Role.INSTRUCTOR, Role.ORG_ADMIN)
 
 
 def _instrument(request, cohort) -> Instrument:
@@ -53,7 +51,7 @@ def _context(request, cohort_id):
     }
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def cohorts(request):
     return render(request, "training/teach/cohorts.html", {
         "cohorts": teaching_data.instructor_cohorts(membership=request.membership),
@@ -65,7 +63,7 @@ def _pct(value):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def dashboard(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     # The API's rule for window and size. A value it refuses answers 400 here too, with the
@@ -122,7 +120,7 @@ def dashboard(request, cohort_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def items(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
@@ -138,7 +136,7 @@ def items(request, cohort_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def vignettes(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
@@ -150,7 +148,7 @@ def vignettes(request, cohort_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def trainee(request, cohort_id, user_id):
     cohort, instrument, context = _context(request, cohort_id)
     if not cohort.trainees.filter(pk=user_id).exists():
@@ -187,7 +185,7 @@ def trainee(request, cohort_id, user_id):
 
 
 @never_cache
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def session(request, cohort_id):
     """Calibration session: one vignette, the cohort's codes per item beside the reference."""
     cohort, instrument, context = _context(request, cohort_id)
@@ -224,7 +222,7 @@ def session(request, cohort_id):
     return render(request, "training/teach/session.html", context)
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 @require_POST
 def comment(request, rating_id):
     rating = Rating.objects.filter(
@@ -250,7 +248,7 @@ def comment(request, rating_id):
     return redirect(target)
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def export_csv(request, cohort_id):
     cohort = teaching_data.cohort_get(membership=request.membership, cohort_id=cohort_id)
     instrument = None
@@ -262,7 +260,7 @@ def export_csv(request, cohort_id):
     )
 
 
-@with_membership(*STAFF)
+@with_membership(*STAFF_ROLES)
 def statistics_csv(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)

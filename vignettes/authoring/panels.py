@@ -13,6 +13,7 @@ from training.audit import audit_record
 from training.exceptions import Conflict
 from training.models import Membership, Organization
 from training.reliability import fleiss_kappa, icc, krippendorff_alpha, percent_agreement
+from training.tenancy import STAFF_ROLES
 from vignettes import scoring
 from vignettes.authoring.references import (
     ScoringInput,
@@ -21,7 +22,7 @@ from vignettes.authoring.references import (
     _reference_rules_problems,
     _validate_scoring,
 )
-from vignettes.authoring.vignettes import EXPERT_ROLES, _now, _require_author, _require_private
+from vignettes.authoring.vignettes import _now, _require_author, _require_private
 from vignettes.models import (
     ContentStatus,
     Instrument,
@@ -53,14 +54,14 @@ def panel_create(
     vignette = Vignette.objects.select_for_update().get(pk=vignette.pk)
     if vignette.status != ContentStatus.DRAFT:
         raise Conflict(_("Panels score drafts; return the vignette to draft first."))
-    instrument = Instrument.objects.filter(
-        slug=instrument_slug, owner__isnull=True, current_version__isnull=False
+    instrument = Instrument.objects.bundled().filter(
+        slug=instrument_slug, current_version__isnull=False
     ).first()
     if instrument is None:
         raise ValidationError({"instrument": [_("Choose a bundled instrument.")]})
     experts = list(
         Membership.objects.filter(
-            organization=organization, role__in=EXPERT_ROLES, user_id__in=expert_ids
+            organization=organization, role__in=STAFF_ROLES, user_id__in=expert_ids
         ).select_related("user")
     )
     if len(set(expert_ids)) != len(experts):

@@ -30,6 +30,7 @@ from vignettes.models import (
     ReferenceScoring,
     Vignette,
     VignetteRevision,
+    next_number,
 )
 
 # --- scorings (panel members, consensus, corrections) --------------------------------------
@@ -121,16 +122,12 @@ def _reference_create(
     source_panel: ReferencePanel | None,
     agreement: dict | None,
 ) -> ReferenceScoring:
-    existing = (
-        ReferenceScoring.objects.select_for_update()
-        .filter(vignette_revision=revision, instrument_version=version)
-        .order_by("-number")
-        .first()
-    )
     reference = ReferenceScoring.objects.create(
         vignette_revision=revision,
         instrument_version=version,
-        number=(existing.number + 1) if existing else 1,
+        number=next_number(ReferenceScoring.objects.select_for_update().filter(
+            vignette_revision=revision, instrument_version=version
+        )),
         applicable=bool(ref_input.applicable),
         not_applicable_reason="" if ref_input.applicable else ref_input.reason.strip(),
         panel=panel_text[:300],

@@ -55,7 +55,7 @@ def vignette_set_save(
         errors["kind"] = [_("Choose a practice set or an exam pool.")]
     instrument = None
     if instrument_slug:
-        instrument = Instrument.objects.filter(slug=instrument_slug, owner__isnull=True).first()
+        instrument = Instrument.objects.bundled().filter(slug=instrument_slug).first()
         if instrument is None:
             errors["instrument"] = [_("Unknown instrument.")]
     by_slug = {v.slug: v for v in Vignette.objects.filter(owner=organization,

@@ -56,7 +56,11 @@ def _panel(request, pk) -> ReferencePanel:
     )
 
 
-def _errors(exc: ValidationError) -> list[str]:
+def _errors(exc: ValidationError | Conflict) -> list[str]:
+    """What a refused form post shows: each invalid field's message, or why the content's
+    state does not allow the action."""
+    if isinstance(exc, Conflict):
+        return [str(exc)]
     if hasattr(exc, "message_dict"):
         return [f"{k}: {m}" if k != "__all__" else m
                 for k, msgs in exc.message_dict.items() for m in msgs]
@@ -64,8 +68,8 @@ def _errors(exc: ValidationError) -> list[str]:
 
 
 def _bundled_instruments():
-    return Instrument.objects.filter(
-        owner__isnull=True, current_version__isnull=False
+    return Instrument.objects.bundled().filter(
+        current_version__isnull=False
     ).select_related("current_version").order_by("short_name")
 
 
@@ -136,10 +140,8 @@ def _vignette_form(request, vignette=None):
                     )
                     messages.success(request, _("Draft saved."))
                 return redirect("author:vignette", pk=vignette.pk)
-            except ValidationError as exc:
+            except (ValidationError, Conflict) as exc:
                 errors = _errors(exc)
-            except Conflict as exc:
-                errors = [str(exc)]
     return render(request, "vignettes/author/vignette_form.html", {
         "vignette": vignette, "values": values, "errors": errors, "preview": preview,
         "problems": problems, "pools": Pool.choices, "case_types": CaseType.choices,
@@ -236,10 +238,8 @@ def panel_new(request, pk):
             )
             messages.success(request, _("Panel created; the experts can now score."))
             return redirect("author:panel", pk=panel.pk)
-        except ValidationError as exc:
+        except (ValidationError, Conflict) as exc:
             errors = _errors(exc)
-        except Conflict as exc:
-            errors = [str(exc)]
     return render(request, "vignettes/author/panel_new.html", {
         "vignette": vignette, "instruments": _bundled_instruments(),
         "experts": _experts(request.organization), "errors": errors,
@@ -352,10 +352,8 @@ def reference_correct(request, pk, instrument):
             )
             messages.success(request, _("Corrected reference published."))
             return redirect("author:vignette", pk=vignette.pk)
-        except ValidationError as exc:
+        except (ValidationError, Conflict) as exc:
             errors = _errors(exc)
-        except Conflict as exc:
-            errors = [str(exc)]
     else:
         values = authoring_references.ScoringInput(
             applicable=current.applicable, reason=current.not_applicable_reason,

@@ -9,13 +9,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from training.audit import audit_record
 from training.exceptions import Conflict
-from training.models import Membership, Organization, Role
+from training.models import Membership, Organization
+from training.tenancy import STAFF_ROLES
 from vignettes import content_files
 from vignettes.models import (
     ContentStatus,
@@ -23,9 +23,9 @@ from vignettes.models import (
     ReferenceScoring,
     Vignette,
     VignetteRevision,
+    next_number,
 )
 
-EXPERT_ROLES = (Role.INSTRUCTOR, Role.ORG_ADMIN)
 BUNDLED_CONTENT_DIR = Path(settings.BASE_DIR) / "vignettes" / "content"
 
 
@@ -51,9 +51,9 @@ def bundled_instrument_docs() -> dict[str, content_files.InstrumentDoc]:
     limited to those loaded in the database."""
     docs, _terms = _bundled_files()
     loaded = set(
-        Instrument.objects.filter(owner__isnull=True, current_version__isnull=False).values_list(
-            "slug", flat=True
-        )
+        Instrument.objects.bundled()
+        .filter(current_version__isnull=False)
+        .values_list("slug", flat=True)
     )
     return {slug: doc for slug, doc in docs.items() if slug in loaded}
 
@@ -68,7 +68,7 @@ def _now(now):
 
 def _require_author(organization: Organization, user) -> None:
     if not Membership.objects.filter(
-        organization=organization, user=user, role__in=EXPERT_ROLES
+        organization=organization, user=user, role__in=STAFF_ROLES
     ).exists():
         raise PermissionDenied(_("Only instructors and organisation admins author content."))
 
@@ -196,9 +196,9 @@ def vignette_update(
     revision = vignette.current_revision
     new_hash = _revision_hash(fields)
     if revision.content_hash != new_hash:
-        number = (vignette.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
         revision = VignetteRevision.objects.create(
-            vignette=vignette, number=number, content_hash=new_hash, **fields
+            vignette=vignette, number=next_number(vignette.revisions.all()),
+            content_hash=new_hash, **fields
         )
         vignette.current_revision = revision
     vignette.pool = pool

@@ -12,20 +12,15 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from tests.training.accounts.test_two_factor import code_for, enrol
+from tests.conftest import signed_in
+from tests.training.helpers import START, code_for, enrol
 from training.accounts import twofactor
 from training.models import ApiToken, AuditEvent
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "pw-for-tests-1"
-T0 = dt.datetime(2026, 11, 2, 9, 0, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
+T0 = START
 
 
 def issue(username, password=PASSWORD, **extra) -> dict:
@@ -46,12 +41,6 @@ def works(key) -> bool:
     status = with_token(key).get("/api/v1/me/").status_code
     assert status in (200, 401, 403), status
     return status == 200
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def is_signed_in(client) -> bool:

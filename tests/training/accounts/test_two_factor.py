@@ -7,58 +7,20 @@ import re
 from base64 import b32decode
 
 import pytest
-import time_machine
 from django.test import Client, RequestFactory, override_settings
-from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
-from tests.conftest import make_member
+from tests.conftest import make_member, signed_in
 from tests.factories import UserFactory
+from tests.training.helpers import START, code_for, enrol, wrong_code
 from training.accounts import twofactor
 from training.models import ApiToken, AuditEvent, Role
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "pw-for-tests-1"
-START = dt.datetime(2026, 11, 2, 9, 0, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def clock():
-    """Frozen time: TOTP codes depend on it, and a code is accepted once only, so tests move
-    the clock by one 30-second step between codes."""
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-def code_for(device, steps_ahead=0) -> str:
-    device.refresh_from_db()
-    value = totp(device.bin_key, device.step, device.t0, device.digits,
-                 device.drift + steps_ahead)
-    return f"{value:0{device.digits}d}"
-
-
-def wrong_code(device) -> str:
-    right = code_for(device)
-    return "000000" if right != "000000" else "111111"
-
-
-def enrol(user, clock=None):
-    device = twofactor.enrolment_start(user=user)
-    device, codes = twofactor.enrolment_confirm(user=user, code=code_for(device))
-    if clock is not None:
-        clock.shift(dt.timedelta(seconds=30))
-    return device, codes
-
-
-def browser_for(user) -> Client:
-    """Signed in by force_login (users without a device; CSRF is checked by the browser
-    test, which posts the real forms)."""
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def sign_in_password(client, username, next_url=""):
@@ -77,7 +39,7 @@ def is_signed_in(client) -> bool:
 
 def test_enrolment_with_a_real_totp_code_turns_it_on_and_shows_backup_codes(org_admin, org,
                                                                              clock):
-    client = browser_for(org_admin)
+    client = signed_in(org_admin)
     page = client.get("/accounts/two-factor/")
     assert page.status_code == 200
     assert b"Set up two-factor sign-in" in page.content
@@ -126,7 +88,7 @@ def test_enrolment_with_a_real_totp_code_turns_it_on_and_shows_backup_codes(org_
 
 
 def test_a_wrong_code_leaves_the_device_unconfirmed_with_a_clear_error(instructor, clock):
-    client = browser_for(instructor)
+    client = signed_in(instructor)
     client.post("/accounts/two-factor/start/")
     device = TOTPDevice.objects.get(user=instructor)
     response = client.post("/accounts/two-factor/setup/", {"code": wrong_code(device)})
@@ -153,7 +115,7 @@ def test_enrolment_ends_the_old_api_token(instructor, clock):
 
 
 def test_trainee_only_users_get_403(trainee):
-    client = browser_for(trainee)
+    client = signed_in(trainee)
     assert client.get("/accounts/two-factor/").status_code == 403
     assert client.post("/accounts/two-factor/start/").status_code == 403
     assert client.get("/accounts/two-factor/setup/").status_code == 403
@@ -164,9 +126,9 @@ def test_trainee_only_users_get_403(trainee):
 
 
 def test_the_account_menu_links_to_it_for_instructors_admins_and_staff(instructor, org):
-    assert b'href="/accounts/two-factor/"' in browser_for(instructor).get("/dashboard/").content
+    assert b'href="/accounts/two-factor/"' in signed_in(instructor).get("/dashboard/").content
     staff = UserFactory(username="staff-only", is_staff=True)
-    assert browser_for(staff).get("/accounts/two-factor/").status_code == 200
+    assert signed_in(staff).get("/accounts/two-factor/").status_code == 200
     # A trainee here who is an instructor elsewhere is offered it too.
     other = make_member(org, Role.TRAINEE, "two-hats")
     from tests.factories import OrganizationFactory
@@ -174,7 +136,7 @@ def test_the_account_menu_links_to_it_for_instructors_admins_and_staff(instructo
 
     Membership.objects.create(user=other, organization=OrganizationFactory(slug="else"),
                               role=Role.INSTRUCTOR)
-    assert browser_for(other).get("/accounts/two-factor/").status_code == 200
+    assert signed_in(other).get("/accounts/two-factor/").status_code == 200
 
 
 # --- Signing in -----------------------------------------------------------------------------
@@ -350,7 +312,7 @@ def test_new_backup_codes_replace_the_old_ones(instructor, clock):
 def test_nobody_sees_or_turns_off_someone_elses_device(org, instructor, org_admin, clock):
     device, _ = enrol(instructor, clock)
     mallory = make_member(org, Role.INSTRUCTOR, "mallory")
-    client = browser_for(mallory)
+    client = signed_in(mallory)
     page = client.get("/accounts/two-factor/")
     assert page.status_code == 200 and b"Off." in page.content
     assert twofactor.secret_base32(device).encode() not in page.content
@@ -372,12 +334,12 @@ def test_org_admins_see_who_has_two_factor_on(org, org_admin, instructor, traine
     device, _ = enrol(instructor, clock)
     outsider = make_member(other_org, Role.INSTRUCTOR, "south-instructor")
     enrol(outsider, clock)
-    html = browser_for(org_admin).get("/manage/members/").content.decode()
+    html = signed_in(org_admin).get("/manage/members/").content.decode()
     cells = dict(re.findall(r'<tr id="member-\d+">\s*<td>(?:<a [^>]*>)?([^<]+)<.*?'
                             r'<td class="two-factor">(\w+)</td>', html, re.S))
     assert cells == {"admin-a": "Off", "instructor-a": "On", "trainee-a": "Off"}
     assert device.key not in html and "south-instructor" not in html
-    assert browser_for(trainee).get("/manage/members/").status_code == 403
+    assert signed_in(trainee).get("/manage/members/").status_code == 403
 
 
 # --- API token ------------------------------------------------------------------------------
@@ -446,14 +408,9 @@ def test_the_schema_documents_otp_token():
 # --- Admin ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff(db):
-    return UserFactory(username="site-staff", is_staff=True, is_superuser=True)
-
-
 def test_admin_needs_the_device_verified_for_staff_who_have_one(staff, clock):
     # Without a device, the admin works as before (two-factor sign-in is optional).
-    assert browser_for(staff).get("/admin/").status_code == 200
+    assert signed_in(staff).get("/admin/").status_code == 200
 
     device, _ = enrol(staff, clock)
     unverified = Client()

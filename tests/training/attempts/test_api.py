@@ -7,7 +7,13 @@ import pytest
 from django.db import connection
 
 from tests.conftest import api_for, browser_for
-from tests.training.helpers import PRACTICE, reference_body, reference_for, reference_secrets
+from tests.training.helpers import (
+    PRACTICE,
+    rating_put,
+    reference_body,
+    reference_for,
+    reference_secrets,
+)
 from training.attempts.serializers import RatingSaveSerializer
 from training.models import Attempt, AttemptStatus, Rating
 
@@ -23,15 +29,9 @@ def start(api, slug=PRACTICE, instruments=ALL):
     return response.json()
 
 
-def put(api, attempt_id, body, **kwargs):
-    # json.dumps escapes lone surrogates as \udXXX, as a real client would send them.
-    return api.put(f"/api/v1/attempts/{attempt_id}/ratings/", json.dumps(body),
-                   content_type="application/json", **kwargs)
-
-
 def fill(api, attempt_id, slug=PRACTICE, instruments=ALL, miss=None):
     for instrument in instruments:
-        response = put(api, attempt_id, reference_body(slug, instrument, miss=miss))
+        response = rating_put(api, attempt_id, reference_body(slug, instrument, miss=miss))
         assert response.status_code == 200, response.content
 
 
@@ -82,14 +82,14 @@ def test_token_then_full_journey_with_feedback(trainee, client):
 
 def test_draft_merges_and_scores_on_the_server(api):
     attempt = start(api, instruments=["cport"])
-    response = put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
+    response = rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
                                         "revision": 0, "items": {"CPORT-1": 1}})
     assert response.status_code == 200
     saved = response.json()
     assert (saved["revision"], saved["total"], saved["band"], saved["complete"]) == (
         1, 1, None, False)
     assert "CPORT-2" in saved["unscored"]
-    response = put(api, attempt["id"], {
+    response = rating_put(api, attempt["id"], {
         "vignette": PRACTICE, "instrument": "cport", "revision": 1, "applicable": True,
         "items": {f"CPORT-{i}": 1 for i in range(2, 8)}, "notes": {"CPORT-1": "age 42?"},
     })
@@ -101,9 +101,9 @@ def test_draft_merges_and_scores_on_the_server(api):
 
 def test_stale_revision_is_409_and_changes_nothing(api):
     attempt = start(api, instruments=["cport"])
-    assert put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
+    assert rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
                                     "revision": 0, "items": {"CPORT-1": 1}}).status_code == 200
-    response = put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
+    response = rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
                                         "revision": 0, "items": {"CPORT-1": 0}})
     assert response.status_code == 409
     assert response.json()["current_revision"] == 1
@@ -140,7 +140,7 @@ BAD_BODIES = [
 def test_bad_rating_input_is_400_naming_the_field_and_stores_nothing(api, change, field, message):
     attempt = start(api, instruments=["cport"])
     good = {"vignette": PRACTICE, "instrument": "cport", "revision": 0, "items": {"CPORT-2": 0}}
-    response = put(api, attempt["id"], {**good, **change})
+    response = rating_put(api, attempt["id"], {**good, **change})
     assert response.status_code == 400, response.content
     errors = response.json()
     assert field in errors, errors
@@ -197,7 +197,7 @@ def test_the_rating_serializer_keeps_text_as_sent_and_only_what_was_sent():
 
 def test_too_many_items_are_refused_before_any_is_looked_at(api):
     attempt = start(api, instruments=["cport"])
-    response = put(api, attempt["id"], {**GOOD_BODY, "items": {
+    response = rating_put(api, attempt["id"], {**GOOD_BODY, "items": {
         f"CPORT-{i}": 0 for i in range(1, 102)}})
     assert response.status_code == 400
     assert response.json() == {"items": ["At most 100 items."]}
@@ -234,14 +234,14 @@ def test_malformed_json_wrong_content_type_and_oversized_body(api, settings):
                       "rationale": "x" * (settings.CALIBRATE_MAX_JSON_BODY + 10)})
     response = api.put(url, big, content_type="application/json")
     assert response.status_code == 413
-    response = put(api, attempt["id"], {"vignette": PRACTICE})
+    response = rating_put(api, attempt["id"], {"vignette": PRACTICE})
     assert response.status_code == 400 and set(response.json()) == {"instrument", "revision"}
     assert not Rating.objects.filter(attempt_id=attempt["id"]).exists()
 
 
 def test_submit_lists_what_is_missing_and_keeps_the_attempt_open(api):
     attempt = start(api)
-    put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport", "revision": 0,
+    rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport", "revision": 0,
                              "applicable": True, "items": {"CPORT-1": 1}})
     response = api.post(f"/api/v1/attempts/{attempt['id']}/submit/")
     assert response.status_code == 400
@@ -253,7 +253,7 @@ def test_submit_lists_what_is_missing_and_keeps_the_attempt_open(api):
 
 def test_not_applicable_needs_no_items(api):
     attempt = start(api, instruments=["static-99r"])
-    assert put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "static-99r",
+    assert rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "static-99r",
                                     "revision": 0, "applicable": False}).status_code == 200
     assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200
 
@@ -264,7 +264,7 @@ def test_submitted_attempt_is_immutable(api):
     assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200
     rating = Rating.objects.get(attempt_id=attempt["id"])
     before = (rating.revision, rating.total, list(rating.items.values_list("value", flat=True)))
-    response = put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
+    response = rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport",
                                         "revision": 1, "items": {"CPORT-1": 0}})
     assert response.status_code == 409 and response.json()["code"] == "submitted"
     assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 409
@@ -281,7 +281,7 @@ def test_another_trainees_attempt_is_404_everywhere(api, trainee2, outsider):
         client = api_for(other)
         base = f"/api/v1/attempts/{attempt['id']}/"
         assert client.get(base).status_code == 404
-        assert put(client, attempt["id"], reference_body(PRACTICE, "cport", revision=1)
+        assert rating_put(client, attempt["id"], reference_body(PRACTICE, "cport", revision=1)
                    ).status_code == 404
         assert client.post(base + "submit/").status_code == 404
         assert client.get(base + "feedback/").status_code == 404
@@ -301,9 +301,9 @@ def test_options_and_errors_never_carry_reference_data(api):
         api.options(f"/api/v1/attempts/{attempt['id']}/").content.decode(),
         api.options(f"/api/v1/attempts/{attempt['id']}/ratings/").content.decode(),
         api.get(f"/api/v1/attempts/{attempt['id']}/feedback/").content.decode(),
-        put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport", "revision": 0,
+        rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport", "revision": 0,
                                  "items": {"CPORT-1": 5}}).content.decode(),
-        put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport", "revision": 0,
+        rating_put(api, attempt["id"], {"vignette": PRACTICE, "instrument": "cport", "revision": 0,
                                  "items": {"CPORT-1": 0}}).content.decode(),
     ]
     for text in texts:

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from tests.conftest import api_for, browser_for, make_member
-from tests.training.helpers import reference_for, reference_secrets
+from tests.training.helpers import certify, reference_for, reference_secrets
 from training.attempts import disclosure, exams, progress
 from training.certification import rules
 from training.models import (
@@ -171,7 +171,6 @@ def test_a_recalibration_follows_the_rules_policy_as_an_exam_does(org, org_admin
     rule = rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                                    now=T0 - dt.timedelta(days=3))
     slug = applicable_exam_case()
-    from tests.training.certification.test_recalibration import certify
     from training.models import Recalibration
 
     cert = certify(org, trainee, at=T0 - dt.timedelta(days=200), rule=rule)

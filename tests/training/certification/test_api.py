@@ -8,7 +8,8 @@ import time_machine
 from django.utils.html import escape
 
 from tests.conftest import api_for, browser_for, make_member
-from tests.training.certification.test_certification import T0, make_exam, start, take_and_pass
+from tests.training.helpers import EXAM_DAY as T0
+from tests.training.helpers import exam_fill, exam_start, make_exam, take_and_pass
 from training.certification import certificates, rules
 from training.models import Certificate, CertificationDecision, FeedbackPolicy, Role
 
@@ -16,9 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def passed(org, org_admin, trainee, trainee2, instructor):
-    rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
-                            now=T0 - dt.timedelta(days=3))
+def passed(org, rule, trainee, trainee2, instructor):
     exam = make_exam(org, [trainee, trainee2], instructor)
     with time_machine.travel(T0, tick=False):
         attempt = take_and_pass(api_for(trainee), exam)
@@ -128,10 +127,8 @@ def test_a_trainee_sees_a_decision_only_when_the_feedback_policy_releases_it(
     exam = make_exam(org, [trainee], instructor, policy=FeedbackPolicy.AFTER_CLOSE)
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
-        attempt = start(api, exam)
-        from tests.training.certification.test_certification import fill
-
-        fill(api, attempt)
+        attempt = exam_start(api, exam)
+        exam_fill(api, attempt)
         assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200
         decision = CertificationDecision.objects.get(attempt_id=attempt["id"])
         assert api.get("/api/v1/certification-decisions/").json()["count"] == 0

@@ -15,7 +15,17 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.conftest import api_for, browser_for, make_member
-from tests.training.helpers import reference_body, reference_for, reference_secrets
+from tests.training.helpers import (
+    EXAM_DAY,
+    exam_fill,
+    exam_start,
+    make_exam,
+    rating_put,
+    reference_body,
+    reference_for,
+    reference_secrets,
+    take_and_pass,
+)
 from training.attempts import exams
 from training.certification import certificates, rules
 from training.models import (
@@ -28,16 +38,14 @@ from training.models import (
     CertificationDecision,
     Cohort,
     FeedbackPolicy,
-    Mode,
     Rating,
     Role,
 )
-from training.organisation.cohorts import assignment_save
 from vignettes.models import Vignette, VignetteSet
 
 pytestmark = pytest.mark.django_db
 
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+T0 = EXAM_DAY
 
 
 @pytest.fixture(autouse=True)
@@ -49,64 +57,9 @@ def _local_cache(settings):
     cache.clear()
 
 
-def make_exam(org, trainees, instructor, *, policy=FeedbackPolicy.NEVER, draw=10,
-              attempts=2, wait=None, limit=60):
-    cohort = Cohort.objects.create(organization=org, name="Exam cohort")
-    cohort.trainees.add(*trainees)
-    cohort.instructors.add(instructor)
-    exam = assignment_save(
-        actor=instructor, organization=org, title="CPORT exam", cohort=cohort,
-        vignette_set=VignetteSet.objects.get(slug="cport-exam-pool", owner__isnull=True),
-        instrument_slugs=["cport"], mode=Mode.EXAM, opens_at=T0 - dt.timedelta(days=1),
-        closes_at=T0 + dt.timedelta(days=90), time_limit_minutes=limit,
-        attempts_allowed=attempts, feedback_policy=policy, now=T0 - dt.timedelta(days=2),
-    )
-    Assignment.objects.filter(pk=exam.pk).update(draw_size=draw, retake_wait_days=wait)
-    exam.refresh_from_db()
-    return exam
-
-
-@pytest.fixture
-def rule(org, org_admin):
-    return rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
-                                   now=T0 - dt.timedelta(days=3))
-
-
 @pytest.fixture
 def exam(org, trainee, trainee2, instructor, rule):
     return make_exam(org, [trainee, trainee2], instructor)
-
-
-def start(api, exam, status=201):
-    response = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json")
-    assert response.status_code == status, response.content
-    return response.json()
-
-
-def put(api, attempt_id, body):
-    return api.put(f"/api/v1/attempts/{attempt_id}/ratings/", json.dumps(body),
-                   content_type="application/json")
-
-
-def fill(api, attempt, *, wrong_applicability=0, miss=None):
-    flipped = 0
-    for v in attempt["vignettes"]:
-        body = reference_body(v["slug"], "cport", miss=miss)
-        if flipped < wrong_applicability and body["applicable"]:
-            # Judged not applicable where the reference scores it: a wrong applicability.
-            body = {"vignette": v["slug"], "instrument": "cport", "revision": 0,
-                    "applicable": False}
-            flipped += 1
-        response = put(api, attempt["id"], body)
-        assert response.status_code == 200, response.content
-
-
-def take_and_pass(api, exam):
-    attempt = start(api, exam)
-    fill(api, attempt)
-    response = api.post(f"/api/v1/attempts/{attempt['id']}/submit/")
-    assert response.status_code == 200, response.content
-    return attempt
 
 
 # --- the draw ------------------------------------------------------------------------------
@@ -134,7 +87,7 @@ def test_draw_stratified_by_largest_remainder_unseen_first_random_order():
 
 def test_exam_draws_n_in_proportion_to_the_pool_and_records_the_seed(exam, trainee):
     with time_machine.travel(T0, tick=False):
-        attempt = start(api_for(trainee), exam)
+        attempt = exam_start(api_for(trainee), exam)
     slugs = [v["slug"] for v in attempt["vignettes"]]
     assert len(slugs) == 10 and len(set(slugs)) == 10
     pool = Vignette.objects.filter(pool="exam", set_members__vignette_set=exam.vignette_set)
@@ -162,9 +115,9 @@ def test_clock_starts_at_first_open_and_saves_after_the_deadline_are_409(exam, t
         detail = api.get(f"/api/v1/attempts/{attempt.pk}/").json()
         assert detail["deadline"].startswith("2026-03-02T12:00")
         first = detail["vignettes"][0]["slug"]
-        assert put(api, attempt.pk, reference_body(first, "cport")).status_code == 200
+        assert rating_put(api, attempt.pk, reference_body(first, "cport")).status_code == 200
     with time_machine.travel(T0 + dt.timedelta(hours=3, minutes=1), tick=False):
-        response = put(api, attempt.pk, reference_body(first, "cport", revision=1, miss="C1"))
+        response = rating_put(api, attempt.pk, reference_body(first, "cport", revision=1, miss="C1"))
         assert response.status_code == 409
         assert response.json()["code"] == "deadline_passed"
         late_submit = api.post(f"/api/v1/attempts/{attempt.pk}/submit/")
@@ -181,12 +134,12 @@ def test_clock_starts_at_first_open_and_saves_after_the_deadline_are_409(exam, t
     assert not Certificate.objects.exists()
     # A finalised exam cannot change.
     with time_machine.travel(T0 + dt.timedelta(hours=4), tick=False):
-        assert put(api, attempt.pk, reference_body(first, "cport", revision=1)).status_code == 409
+        assert rating_put(api, attempt.pk, reference_body(first, "cport", revision=1)).status_code == 409
 
 
 def test_finalise_exams_command_is_idempotent(exam, trainee, org):
     with time_machine.travel(T0, tick=False):
-        attempt = start(api_for(trainee), exam)
+        attempt = exam_start(api_for(trainee), exam)
     with time_machine.travel(T0 + dt.timedelta(hours=2), tick=False):
         call_command("finalise_exams")
         call_command("finalise_exams")
@@ -203,9 +156,9 @@ def test_attempts_and_waiting_period_are_enforced_and_create_nothing(org, traine
     exam = make_exam(org, [trainee], instructor, draw=7, wait=7)
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
-        first = start(api, exam)
-        assert start(api, exam, status=409)["code"] == "exam_in_progress" or True
-        fill(api, first, wrong_applicability=1)
+        first = exam_start(api, exam)
+        assert exam_start(api, exam, status=409)["code"] == "exam_in_progress" or True
+        exam_fill(api, first, wrong_applicability=1)
         assert api.post(f"/api/v1/attempts/{first['id']}/submit/").status_code == 200
     with time_machine.travel(T0 + dt.timedelta(days=3), tick=False):
         response = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json")
@@ -214,10 +167,10 @@ def test_attempts_and_waiting_period_are_enforced_and_create_nothing(org, traine
         assert Attempt.objects.filter(user=trainee).count() == 1
     with time_machine.travel(T0 + dt.timedelta(days=8), tick=False):
         # The rule's 14 days, not the 7 the assignment asked for: it cannot shorten them.
-        assert start(api, exam, status=409)["code"] == "waiting_period"
+        assert exam_start(api, exam, status=409)["code"] == "waiting_period"
     with time_machine.travel(T0 + dt.timedelta(days=15), tick=False):
-        second = start(api, exam)
-        fill(api, second, wrong_applicability=1)
+        second = exam_start(api, exam)
+        exam_fill(api, second, wrong_applicability=1)
         assert api.post(f"/api/v1/attempts/{second['id']}/submit/").status_code == 200
     with time_machine.travel(T0 + dt.timedelta(days=30), tick=False):
         assert api.post("/api/v1/attempts/", {"assignment": exam.pk},
@@ -262,7 +215,7 @@ def test_ten_concurrent_exam_starts_create_exactly_one(content, org):
 def test_exam_vignettes_and_references_are_not_readable_elsewhere(exam, trainee):
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
-        attempt = start(api, exam)
+        attempt = exam_start(api, exam)
         slug = attempt["vignettes"][0]["slug"]
         detail = api.get(f"/api/v1/attempts/{attempt['id']}/")
         page = browser_for(trainee).get(f"/attempts/{attempt['id']}/").content.decode()
@@ -337,8 +290,8 @@ def test_pass_issues_a_certificate_that_verifies_publicly(org, trainee, instruct
 def test_second_trainee_fails_on_a_named_criterion_and_sees_why(exam, trainee2, org_admin):
     api = api_for(trainee2)
     with time_machine.travel(T0, tick=False):
-        attempt = start(api, exam)
-        fill(api, attempt, wrong_applicability=1)
+        attempt = exam_start(api, exam)
+        exam_fill(api, attempt, wrong_applicability=1)
         assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200
     decision = CertificationDecision.objects.get(attempt_id=attempt["id"])
     assert not decision.passed
@@ -358,8 +311,8 @@ def test_never_policy_shows_the_candidate_result_and_criteria_only(org, trainee,
     exam = make_exam(org, [trainee], instructor, policy=FeedbackPolicy.NEVER)
     api = api_for(trainee)
     with time_machine.travel(T0, tick=False):
-        attempt = start(api, exam)
-        fill(api, attempt, wrong_applicability=1)
+        attempt = exam_start(api, exam)
+        exam_fill(api, attempt, wrong_applicability=1)
         api.post(f"/api/v1/attempts/{attempt['id']}/submit/")
     decision = CertificationDecision.objects.get(attempt_id=attempt["id"])
     page = browser_for(trainee).get(f"/certification/decisions/{decision.pk}/")
@@ -494,7 +447,7 @@ def test_exam_draw_size_and_waiting_period_are_set_in_the_assignment_form(org, o
     from django.utils import timezone
 
     from tests.conftest import browser_for
-    from training.models import Assignment, Cohort
+    from training.models import Cohort
 
     cohort = Cohort.objects.create(organization=org, name="Exam cohort")
     client = browser_for(org_admin)

@@ -8,9 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 
 from tests.conftest import browser_for, make_member
+from tests.training.helpers import certify
 from training.certification import certificates, recalibration, rules
 from training.models import (
     AlertStatus,
@@ -18,7 +19,6 @@ from training.models import (
     AttemptStatus,
     AuditEvent,
     Certificate,
-    CertificationDecision,
     Cohort,
     DriftAlert,
     Mode,
@@ -26,25 +26,10 @@ from training.models import (
     Reminder,
     Role,
 )
-from vignettes.models import Instrument
 
 pytestmark = pytest.mark.django_db
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
-
-
-def certify(org, user, *, at, rule):
-    """A certificate issued through the certification service (the exam is a stand-in)."""
-    version = Instrument.objects.get(slug="cport", owner__isnull=True).current_version
-    attempt = Attempt.objects.create(user=user, organization=org, mode=Mode.EXAM,
-                                     status=AttemptStatus.FINALISED, started_at=at,
-                                     submitted_at=at)
-    attempt.instrument_versions.set([version])
-    decision = CertificationDecision.objects.create(
-        organization=org, attempt=attempt, user=user, rule=rule, instrument_version=version,
-        passed=True, criteria=[], decided_at=at)
-    with transaction.atomic():
-        return certificates.certificate_issue(decision=decision, rule=rule, now=at)
 
 
 def snapshot():
@@ -67,9 +52,7 @@ def tick(now):
 
 
 @pytest.fixture
-def rule(org, org_admin):
-    rule = rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
-                                   now=T0 - dt.timedelta(days=3))
+def rule(rule):
     rule.recalibration_interval_days = 365  # the demonstration is about drift, not schedules
     rule.save()
     return rule

@@ -9,15 +9,12 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import transaction
-from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import api_for, make_member
-from tests.training.helpers import PRACTICE, reference_body
+from tests.conftest import api_for, make_member, signed_in
+from tests.training.helpers import PRACTICE, certify, reference_body
 from training.attempts.services import attempt_start_practice, attempt_submit, rating_save_draft
 from training.audit import audit_record
-from training.certification import certificates, rules
 from training.models import (
     ApiToken,
     Attempt,
@@ -25,7 +22,6 @@ from training.models import (
     AuditEvent,
     AuditRedaction,
     CertificateStatus,
-    CertificationDecision,
     Cohort,
     Erasure,
     Invitation,
@@ -69,48 +65,10 @@ def practice(user, org, when, *, note="", submit=True):
     return attempt
 
 
-def certify(org, user, *, at, rule, note=""):
-    """A certificate issued through the certification service (the exam is a stand-in) with
-    one rating carrying a note."""
-    version = Instrument.objects.get(slug="cport", owner__isnull=True).current_version
-    attempt = Attempt.objects.create(user=user, organization=org, mode=Mode.EXAM,
-                                     status=AttemptStatus.FINALISED, started_at=at,
-                                     submitted_at=at)
-    attempt.instrument_versions.set([version])
-    from tests.training.helpers import reference_for
-
-    ref = reference_for(PRACTICE, "cport")
-    Rating.objects.create(attempt=attempt, vignette_revision=ref.vignette_revision,
-                          instrument_version=version, applicable=True, rationale=note,
-                          notes={"C1": note} if note else {}, updated_at=at, submitted_at=at)
-    decision = CertificationDecision.objects.create(
-        organization=org, attempt=attempt, user=user, rule=rule, instrument_version=version,
-        passed=True, criteria=[], decided_at=at)
-    with transaction.atomic():
-        return certificates.certificate_issue(decision=decision, rule=rule, now=at)
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def named(user, first, last, email):
     user.first_name, user.last_name, user.email = first, last, email
     user.save()
     return user
-
-
-@pytest.fixture
-def admin_b(other_org):
-    return make_member(other_org, Role.ORG_ADMIN, "admin-south")
-
-
-@pytest.fixture
-def rule(org, org_admin):
-    return rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
-                                   now=T0 - dt.timedelta(days=3))
 
 
 @pytest.fixture
@@ -183,7 +141,7 @@ def test_export_holds_the_members_data_of_this_organisation_only(org, org_admin,
     rating = north_attempt.ratings.first()
     RatingComment.objects.create(rating=rating, author=instructor, text="Look at page 3.",
                                  created_at=T0)
-    cert = certify(org, alice, at=T0, rule=rule)
+    cert = certify(org, alice, at=T0, rule=rule, note="")
     south_attempt = Attempt.objects.get(user=alice, organization__slug="south")
     client = signed_in(org_admin)
 
@@ -284,7 +242,7 @@ def test_erasure_removes_the_person_and_keeps_the_statistics(org, org_admin, ins
     attempt = practice(bob, org, T0, note=BOB_NOTE)
     RatingComment.objects.create(rating=attempt.ratings.first(), author=instructor,
                                  text="Bob, check page 3.", created_at=T0)
-    cert = certify(org, bob, at=T0, rule=rule)
+    cert = certify(org, bob, at=T0, rule=rule, note="")
     cert.show_full_name = True
     cert.save()
     ApiToken.objects.create(user=bob)

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.conftest import browser_for, make_member
+from tests.conftest import browser_for, make_member, signed_in
 from tests.factories import OrganizationFactory
 from training.audit import audit_record
 from training.models import (
@@ -35,11 +35,6 @@ CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 # --- fixtures and helpers ------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin_b(other_org):
-    return make_member(other_org, Role.ORG_ADMIN, "admin-south")
 
 
 @pytest.fixture
@@ -71,12 +66,6 @@ def _assignment(org, cohort, actor, title="CPORT practice"):
         vignette_set=_practice_set(), instrument_slugs=["cport"],
         opens_at=timezone.now(),
     )
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def field_block(html: str, name: str) -> str:

@@ -11,6 +11,15 @@ from django.core.management import call_command
 
 from tests.conftest import browser_for, make_member
 from tests.factories import OrganizationFactory
+from tests.vignettes.helpers import (
+    case_body,
+    lowest,
+    make_draft,
+    not_applicable,
+    publish_ready,
+    scoring_input,
+    zip_of,
+)
 from training.attempts import selectors
 from training.attempts import services as attempt_services
 from training.exceptions import Conflict
@@ -21,7 +30,6 @@ from vignettes.authoring import panels as authoring_panels
 from vignettes.authoring import references as authoring_references
 from vignettes.authoring import sets as authoring_sets
 from vignettes.authoring import vignettes as authoring_vignettes
-from vignettes.content_files import SECTIONS
 from vignettes.models import (
     ContentStatus,
     CorrectionDecision,
@@ -33,72 +41,10 @@ from vignettes.services import ContentProblems
 
 pytestmark = pytest.mark.django_db
 
-WORDS = ("careful", "recorded", "supervision", "officer", "noted", "stable", "review",
-         "history", "report", "weekly", "contact", "plan", "work", "housing", "family")
-
-
-def case_body(name: str, seed: str) -> str:
-    """A valid 12-section case file naming `name`, unique to `seed`."""
-    parts = []
-    for n, section in enumerate(SECTIONS):
-        filler = " ".join(WORDS[(n + i) % len(WORDS)] for i in range(30))
-        parts.append(
-            f"## {section}\n\n{name} file {seed} section {n}: the {section.lower()} notes "
-            f"for this case were {filler}.\n"
-        )
-    return "\n".join(parts)
-
-
-def make_draft(org, author, slug="oliver-t-csem", pool="exam", name="Oliver T."):
-    return authoring_vignettes.vignette_create(
-        organization=org, actor=author, slug=slug, pool=pool,
-        title=f"{name}: possession of images, first conviction",
-        case_types=["csem-exclusive"], difficulty="standard", body=case_body(name, slug),
-    )
-
-
-def scoring_input(version, value_for, rationale="Scored from the case file."):
-    codes = {item.code: value_for(item) for item in version.spec.items}
-    return authoring_references.ScoringInput(
-        applicable=True, codes=codes, rationales=dict.fromkeys(codes, rationale)
-    )
-
-
-def not_applicable():
-    return authoring_references.ScoringInput(
-        applicable=False, reason="Not scored: his only offence is a CSEM offence."
-    )
-
-
-def lowest(item):
-    return min(item.values)
-
 
 @pytest.fixture
 def experts(org):
     return [make_member(org, Role.INSTRUCTOR, f"expert-{i}") for i in (1, 2)]
-
-
-def agree_reference(vignette, instrument, lead, experts, ref_input, *, first=None):
-    """Run a panel: experts score (the first one may differ), the lead records consensus."""
-    panel = authoring_panels.panel_create(
-        vignette=vignette, organization=vignette.owner, lead=lead, instrument_slug=instrument,
-        expert_ids=[e.pk for e in experts],
-    )
-    for i, expert in enumerate(experts):
-        authoring_panels.panel_scoring_submit(
-            panel=panel, user=expert, ref_input=first if (i == 0 and first) else ref_input
-        )
-    return panel, authoring_panels.panel_consensus_record(panel=panel, actor=lead, ref_input=ref_input)
-
-
-def publish_ready(vignette, lead, experts):
-    from vignettes.models import Instrument
-
-    for slug in ("cport", "stable-2007"):
-        version = Instrument.objects.get(slug=slug, owner__isnull=True).current_version
-        agree_reference(vignette, slug, lead, experts, scoring_input(version, lowest))
-    agree_reference(vignette, "static-99r", lead, experts, not_applicable())
 
 
 # --- drafts and revisions ------------------------------------------------------------------
@@ -407,14 +353,6 @@ def test_pack_export_preview_import_is_idempotent(org, instructor, experts):
     assert {c.change for c in preview} == {"unchanged"}
 
 
-def _zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
 def test_a_pack_with_one_bad_file_imports_nothing(org, other_org, instructor, experts):
     _published_content(org, instructor, experts)
     files = {n: zipfile.ZipFile(io.BytesIO(authoring_packs.pack_export(organization=org))).read(n)
@@ -425,7 +363,7 @@ def test_a_pack_with_one_bad_file_imports_nothing(org, other_org, instructor, ex
     files["vignettes/peter-w-csem.md"] = bad
     south = make_member(other_org, Role.INSTRUCTOR, "south-importer")
     with pytest.raises(ContentProblems) as exc:
-        authoring_packs.pack_import(data=_zip(files), organization=other_org, actor=south)
+        authoring_packs.pack_import(data=zip_of(files), organization=other_org, actor=south)
     assert any("CPORT-1" in str(p) for p in exc.value.problems)
     assert not Vignette.objects.filter(owner=other_org).exists()
     assert not VignetteSet.objects.filter(owner=other_org).exists()
@@ -434,11 +372,11 @@ def test_a_pack_with_one_bad_file_imports_nothing(org, other_org, instructor, ex
 @pytest.mark.parametrize("name", ["../evil.md", "/etc/passwd", "vignettes/../../x.md",
                                   "vignettes/run.py", "instruments/cport.yaml"])
 def test_pack_zip_safety(org, name):
-    bundle = authoring_packs.pack_read(data=_zip({name: "x"}), organization=org)
+    bundle = authoring_packs.pack_read(data=zip_of({name: "x"}), organization=org)
     assert bundle.problems and not bundle.vignettes
 
 
-def test_pack_size_limit_and_not_a_zip(org):
+def test_pack_size_limit_and_not_azip_of(org):
     assert authoring_packs.pack_read(data=b"not a zip", organization=org).problems
     big = b"0" * (authoring_packs.PACK_MAX_BYTES + 1)
     assert authoring_packs.pack_read(data=big, organization=org).problems

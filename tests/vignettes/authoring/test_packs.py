@@ -9,80 +9,66 @@ import zipfile
 import pytest
 
 from tests.conftest import browser_for
+from tests.vignettes.helpers import (
+    PACK_NAME,
+    PACK_TEXT,
+    bad_crc,
+    central_directory,
+    zip_of,
+)
 from vignettes import content_files
 from vignettes.authoring import packs as authoring_packs
 
 pytestmark = pytest.mark.django_db
 
-NAME = "vignettes/a-b-csem.md"
-TEXT = ("---\nslug: a-b-csem\n---\n" + "The case file. " * 40).encode()
-
-
-def _zip(files: dict[str, bytes], method=zipfile.ZIP_DEFLATED) -> bytearray:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", method) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return bytearray(buffer.getvalue())
-
-
-def _central(data: bytearray) -> int:
-    return data.rfind(b"PK\x01\x02")
-
-
-def bad_crc():
-    data = _zip({NAME: TEXT})
-    data[_central(data) + 16] ^= 0xFF  # the CRC-32 the central directory declares
-    return data
-
 
 def corrupt_deflate():
-    data = _zip({NAME: TEXT})
-    start = 30 + len(NAME)  # the first byte of the compressed data
+    data = zip_of({PACK_NAME: PACK_TEXT})
+    start = 30 + len(PACK_NAME)  # the first byte of the compressed data
     data[start] = 0xFF  # block type 11: reserved, invalid deflate
     return data
 
 
 def understated_size():
-    data = _zip({NAME: TEXT})
-    struct.pack_into("<I", data, _central(data) + 24, 10)
+    data = zip_of({PACK_NAME: PACK_TEXT})
+    struct.pack_into("<I", data, central_directory(data) + 24, 10)
     return data
 
 
 def overstated_size():
-    data = _zip({NAME: TEXT})
-    struct.pack_into("<I", data, _central(data) + 24, len(TEXT) + 5000)
+    data = zip_of({PACK_NAME: PACK_TEXT})
+    struct.pack_into("<I", data, central_directory(data) + 24, len(PACK_TEXT) + 5000)
     return data
 
 
 def encrypted():
-    data = _zip({NAME: TEXT})
+    data = zip_of({PACK_NAME: PACK_TEXT})
     struct.pack_into("<H", data, 6, 1)
-    struct.pack_into("<H", data, _central(data) + 8, 1)
+    struct.pack_into("<H", data, central_directory(data) + 8, 1)
     return data
 
 
 def unknown_method():
-    data = _zip({NAME: TEXT})
+    data = zip_of({PACK_NAME: PACK_TEXT})
     struct.pack_into("<H", data, 8, 99)
-    struct.pack_into("<H", data, _central(data) + 10, 99)
+    struct.pack_into("<H", data, central_directory(data) + 10, 99)
     return data
 
 
 def bzip2():
-    return _zip({NAME: TEXT}, zipfile.ZIP_BZIP2)
+    return zip_of({PACK_NAME: PACK_TEXT}, zipfile.ZIP_BZIP2)
 
 
 def twice():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive, pytest.warns(UserWarning, match="Duplicate"):
-        archive.writestr(NAME, TEXT)
-        archive.writestr(NAME, TEXT)
+        archive.writestr(PACK_NAME, PACK_TEXT)
+        archive.writestr(PACK_NAME, PACK_TEXT)
     return bytearray(buffer.getvalue())
 
 
 def truncated():
-    data = _zip({NAME: TEXT})
+    data = zip_of({PACK_NAME: PACK_TEXT})
     return data[: len(data) // 2] + data[-22:]
 
 
@@ -90,7 +76,7 @@ def truncated():
     (bad_crc, "checksum (CRC-32) does not match"),
     (corrupt_deflate, "compressed data cannot be read"),
     (understated_size, "checksum (CRC-32) does not match"),
-    (overstated_size, f"declares {len(TEXT) + 5000} bytes but it holds {len(TEXT)}"),
+    (overstated_size, f"declares {len(PACK_TEXT) + 5000} bytes but it holds {len(PACK_TEXT)}"),
     (encrypted, "is encrypted"),
     (unknown_method, "compression method 99"),
     (bzip2, "compression method 12"),
@@ -103,15 +89,15 @@ def test_a_damaged_or_unusual_zip_is_a_problem_line(org, make, problem):
 
 
 def test_too_many_entries_and_too_much_unpacked(org, monkeypatch):
-    many = _zip({f"vignettes/v-{i}.md": b"x" for i in range(authoring_packs.PACK_MAX_FILES + 1)})
+    many = zip_of({f"vignettes/v-{i}.md": b"x" for i in range(authoring_packs.PACK_MAX_FILES + 1)})
     assert "has more than" in str(authoring_packs.pack_read(data=bytes(many), organization=org)
                                   .problems)
     # Folders count as entries too: thousands of them are not a way round the limit.
-    folders = _zip({f"vignettes/d{i}/": b"" for i in range(authoring_packs.PACK_MAX_FILES + 1)})
+    folders = zip_of({f"vignettes/d{i}/": b"" for i in range(authoring_packs.PACK_MAX_FILES + 1)})
     assert "has more than" in str(authoring_packs.pack_read(data=bytes(folders), organization=org)
                                   .problems)
     monkeypatch.setattr(authoring_packs, "PACK_MAX_TOTAL_BYTES", 1000)
-    big = _zip({NAME: TEXT, "vignettes/c-d-csem.md": TEXT})
+    big = zip_of({PACK_NAME: PACK_TEXT, "vignettes/c-d-csem.md": PACK_TEXT})
     assert "unpacks to more than 1000 bytes" in str(
         authoring_packs.pack_read(data=bytes(big), organization=org).problems)
 
@@ -124,7 +110,7 @@ ALIAS_BOMB = "\n".join(
 
 
 def test_yaml_aliases_are_refused_not_expanded(org):
-    bundle = authoring_packs.pack_read(data=bytes(_zip({"vignettes/bomb-x-csem.md":
+    bundle = authoring_packs.pack_read(data=bytes(zip_of({"vignettes/bomb-x-csem.md":
                                                   ALIAS_BOMB.encode()})), organization=org)
     assert len(bundle.problems) == 1
     assert "anchors and aliases (&name, *name) are not allowed" in str(bundle.problems[0])
@@ -166,7 +152,7 @@ def test_the_import_page_shows_the_problem_lines(org, instructor):
     client.get("/author/packs/import/")
     for data, problem in [(bad_crc(), b"CRC-32"), (ALIAS_BOMB, b"anchors and aliases")]:
         if isinstance(data, str):
-            data = _zip({"vignettes/bomb-x-csem.md": data.encode()})
+            data = zip_of({"vignettes/bomb-x-csem.md": data.encode()})
         upload = io.BytesIO(bytes(data))
         upload.name = "pack.zip"
         response = client.post("/author/packs/import/", {

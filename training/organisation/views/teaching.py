@@ -25,7 +25,7 @@ from training.organisation.forms import (
     _assignment_initial,
     _org_zone,
 )
-from training.tenancy import get_in_organization, with_membership
+from training.tenancy import STAFF_ROLES, get_in_organization, with_membership
 
 
 @never_cache
@@ -159,7 +159,7 @@ def _assignment_form_page(request, assignment=None):
 
 
 @never_cache
-@with_membership(Role.INSTRUCTOR, Role.ORG_ADMIN)
+@with_membership(*STAFF_ROLES)
 def assignments(request):
     rows = list(
         _assignments_for(request)
@@ -179,14 +179,14 @@ def assignments(request):
 
 
 @never_cache
-@with_membership(Role.INSTRUCTOR, Role.ORG_ADMIN)
+@with_membership(*STAFF_ROLES)
 @require_http_methods(["GET", "POST"])
 def assignment_create(request):
     return _assignment_form_page(request)
 
 
 @never_cache
-@with_membership(Role.INSTRUCTOR, Role.ORG_ADMIN)
+@with_membership(*STAFF_ROLES)
 @require_http_methods(["GET", "POST"])
 def assignment_edit(request, assignment_id):
     assignment = get_in_organization(_assignments_for(request),

@@ -1,0 +1,96 @@
+"""Shared building blocks for content tests: a valid case file, a draft and its agreed
+references, and content-pack zips."""
+
+import io
+import zipfile
+
+from vignettes.authoring import panels as authoring_panels
+from vignettes.authoring import references as authoring_references
+from vignettes.authoring import vignettes as authoring_vignettes
+from vignettes.content_files import SECTIONS
+from vignettes.models import Instrument
+
+WORDS = ("careful", "recorded", "supervision", "officer", "noted", "stable", "review",
+         "history", "report", "weekly", "contact", "plan", "work", "housing", "family")
+
+PACK_NAME = "vignettes/a-b-csem.md"
+PACK_TEXT = ("---\nslug: a-b-csem\n---\n" + "The case file. " * 40).encode()
+
+
+def case_body(name: str, seed: str) -> str:
+    """A valid 12-section case file naming `name`, unique to `seed`."""
+    parts = []
+    for n, section in enumerate(SECTIONS):
+        filler = " ".join(WORDS[(n + i) % len(WORDS)] for i in range(30))
+        parts.append(
+            f"## {section}\n\n{name} file {seed} section {n}: the {section.lower()} notes "
+            f"for this case were {filler}.\n"
+        )
+    return "\n".join(parts)
+
+
+def make_draft(org, author, slug="oliver-t-csem", pool="exam", name="Oliver T."):
+    return authoring_vignettes.vignette_create(
+        organization=org, actor=author, slug=slug, pool=pool,
+        title=f"{name}: possession of images, first conviction",
+        case_types=["csem-exclusive"], difficulty="standard", body=case_body(name, slug),
+    )
+
+
+def scoring_input(version, value_for, rationale="Scored from the case file."):
+    codes = {item.code: value_for(item) for item in version.spec.items}
+    return authoring_references.ScoringInput(
+        applicable=True, codes=codes, rationales=dict.fromkeys(codes, rationale)
+    )
+
+
+def not_applicable():
+    return authoring_references.ScoringInput(
+        applicable=False, reason="Not scored: his only offence is a CSEM offence."
+    )
+
+
+def lowest(item):
+    return min(item.values)
+
+
+def agree_reference(vignette, instrument, lead, experts, ref_input, *, first=None):
+    """Run a panel: experts score (the first one may differ), the lead records consensus."""
+    panel = authoring_panels.panel_create(
+        vignette=vignette, organization=vignette.owner, lead=lead, instrument_slug=instrument,
+        expert_ids=[e.pk for e in experts],
+    )
+    for i, expert in enumerate(experts):
+        authoring_panels.panel_scoring_submit(
+            panel=panel, user=expert, ref_input=first if (i == 0 and first) else ref_input
+        )
+    return panel, authoring_panels.panel_consensus_record(panel=panel, actor=lead,
+                                                          ref_input=ref_input)
+
+
+def publish_ready(vignette, lead, experts):
+    """Agree every bundled instrument's reference for `vignette` (Static-99R not applicable)."""
+    for slug in ("cport", "stable-2007"):
+        version = Instrument.objects.bundled().get(slug=slug).current_version
+        agree_reference(vignette, slug, lead, experts, scoring_input(version, lowest))
+    agree_reference(vignette, "static-99r", lead, experts, not_applicable())
+
+
+def zip_of(files: dict[str, str | bytes], method=zipfile.ZIP_DEFLATED) -> bytearray:
+    """A zip archive of `files` (name -> content), as bytes a test may damage in place."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return bytearray(buffer.getvalue())
+
+
+def central_directory(data: bytearray) -> int:
+    return data.rfind(b"PK\x01\x02")
+
+
+def bad_crc() -> bytearray:
+    """A one-file pack whose central directory declares the wrong CRC-32."""
+    data = zip_of({PACK_NAME: PACK_TEXT})
+    data[central_directory(data) + 16] ^= 0xFF
+    return data
