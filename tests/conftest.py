@@ -49,6 +49,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def certificates_clock():
+    """The clock fixed on a day when certificates issued on the tests' fixed 2026 dates are
+    still valid: with the real clock (or `--clock`) they have expired by 2028."""
+    with time_machine.travel(dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC), tick=True):
+        yield
+
+
+@pytest.fixture
 def content(db):
     """The bundled content. Transactional tests flush the database, so reload if needed."""
     if not Vignette.objects.exists():

@@ -5,7 +5,6 @@ import datetime as dt
 import io
 
 import pytest
-import time_machine
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
@@ -28,15 +27,8 @@ from training.models import (
     Role,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fixed_clock():
-    # Certificates here are issued on fixed dates, and pages judge them against "now": with
-    # the real clock a certificate issued in 2026 has expired by 2028. The clock is fixed.
-    with time_machine.travel(dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC), tick=True):
-        yield
+# Certificates here are issued on fixed dates and pages judge them against "now".
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("certificates_clock")]
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 

@@ -37,15 +37,8 @@ from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
 from vignettes.models import Instrument
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fixed_clock():
-    # Certificates here are issued on fixed dates, and pages judge them against "now": with
-    # the real clock a certificate issued in 2026 has expired by 2028. The clock is fixed.
-    with time_machine.travel(dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC), tick=True):
-        yield
+# Certificates here are issued on fixed dates and pages judge them against "now".
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("certificates_clock")]
 
 User = get_user_model()
 T0 = dt.datetime(2026, 2, 2, 9, 0, tzinfo=dt.UTC)
