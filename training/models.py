@@ -473,7 +473,7 @@ class CertificationRule(models.Model):
         null=True, blank=True, help_text=_("Days between recalibrations (empty: 30).")
     )
     recalibration_size = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Vignettes per recalibration (empty: 8).")
+        null=True, blank=True, help_text=_("Vignettes per recalibration (empty: 10).")
     )
     # In SD units of the holder's own in-control spread (training.reliability.drift), not
     # in points: the same k and h serve every instrument.

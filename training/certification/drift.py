@@ -45,6 +45,7 @@ AGREEMENT_THRESHOLD = 11.0
 MIN_POOLED_DF = 30
 FALLBACK_POOLED_SD = {DriftKind.DEVIATION: 1.9, DriftKind.AGREEMENT: 0.13}
 METHOD = "standardised-cusum"
+DEFAULT_ITEM_AGREEMENT = 0.85  # the model's default rule threshold, for a rule since deleted
 
 
 def _reference_results(ref_ids) -> dict[int, tuple[dict, int | None]]:
@@ -125,20 +126,20 @@ def exam_scores(cert: Certificate) -> list[tuple[float, float]]:
 
 def baseline_compute(cert: Certificate) -> dict:
     """The holder's baseline for each score, as stored on the certificate at issue. A
-    baseline from too few exam cases or with no spread falls back to the pooled SD (and, below
-    the minimum count, to the reference as the mean for deviations and the exam mean or 1 for
-    agreement), with the reason."""
+    baseline from too few exam cases, or with no spread, uses the pooled SD (with the reason);
+    below the minimum count its mean is the reference (deviation 0) or the item agreement the
+    rule required to pass (what the holder was certified as meeting)."""
     scores = exam_scores(cert)
     pooled = pooled_sds(organization_id=cert.organization_id,
                         instrument_id=cert.instrument_version.instrument_id)
+    rule = cert.decision.rule
+    fallback = {DriftKind.DEVIATION: 0.0,
+                DriftKind.AGREEMENT: rule.item_agreement if rule else DEFAULT_ITEM_AGREEMENT}
     out = {}
     for index, kind in enumerate((DriftKind.DEVIATION, DriftKind.AGREEMENT)):
-        values = [row[index] for row in scores]
         sd, df = pooled[kind]
-        fallback = 0.0 if kind == DriftKind.DEVIATION else (
-            sum(values) / len(values) if values else 1.0)
-        out[kind] = drift_baseline(values, pooled_sd=sd, pooled_n=df,
-                                   fallback_mean=fallback).as_dict()
+        out[kind] = drift_baseline([row[index] for row in scores], pooled_sd=sd, pooled_n=df,
+                                   fallback_mean=fallback[kind]).as_dict()
     return out
 
 

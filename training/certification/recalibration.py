@@ -51,11 +51,11 @@ from training.models import (
 from training.tenancy import int_or_404, not_found_in
 from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette, next_number
 
-# 8 vignettes every 30 days: enough cases that a 1-point shift in total deviation is found
+# 10 vignettes every 30 days: enough cases that a 1-point shift in total deviation is found
 # within a 24-month certificate with >= 80 % probability on every bundled instrument
 # (docs/statistics.md "Drift after certification"; python -m benchmarks drift).
 DEFAULT_INTERVAL_DAYS = 30
-DEFAULT_SIZE = 8
+DEFAULT_SIZE = 10
 DEFAULT_SLACK = drift.DEFAULT_SLACK
 DEFAULT_THRESHOLD = drift.DEFAULT_THRESHOLD
 RECALIBRATION_DUE_DAYS = 30

@@ -129,7 +129,7 @@ class RuleForm(forms.Form):
     recalibration_size = forms.IntegerField(
         label=gettext_lazy("Vignettes per recalibration"), required=False, min_value=1,
         max_value=50, help_text=gettext_lazy(
-            "Empty: 8. With the defaults a 1-point shift in a holder's totals is found within "
+            "Empty: 10. With the defaults a 1-point shift in a holder's totals is found within "
             "a 24-month certificate in at least 80 % of cases (see the statistics notes)."))
     cusum_slack = forms.FloatField(
         label=gettext_lazy("Drift CUSUM slack k (in SD units)"), required=False,

@@ -9,7 +9,8 @@
 - Every certificate gets its baseline from the exam that certified it (mean and SD of the
   signed total deviations and of the per-case item agreement), with the stated pooled SDs
   (1.9 points, 0.13) as the shrinkage target and fallback; without usable exam evidence the
-  baseline says why.
+  baseline says why, and its mean is the reference (deviation) or the rule's item-agreement
+  threshold.
 - Open drift alerts raised by the raw-point CUSUM are resolved with a note, and their
   certificates stop showing "recalibration due" unless a recalibration is overdue; the next
   certification_tick judges the same ratings with the new method.
@@ -55,7 +56,7 @@ def forwards(apps, schema_editor):
                after={"cusum_slack": None, "cusum_threshold": None,
                       "note": "cleared: the new defaults in SD units apply"}, now=now)
 
-    for cert in Certificate.objects.select_related("decision"):
+    for cert in Certificate.objects.select_related("decision__rule"):
         ratings = list(Rating.objects.filter(
             attempt_id=cert.decision.attempt_id, instrument_version_id=cert.instrument_version_id,
             applicable=True, total__isnull=False, submitted_at__isnull=False,
@@ -76,7 +77,7 @@ def forwards(apps, schema_editor):
             "deviation": drift_baseline(deviations, pooled_sd=POOLED["deviation"]).as_dict(),
             "agreement": drift_baseline(
                 agreements, pooled_sd=POOLED["agreement"],
-                fallback_mean=sum(agreements) / len(agreements) if agreements else 1.0,
+                fallback_mean=cert.decision.rule.item_agreement if cert.decision.rule else 0.85,
             ).as_dict(),
         }
         cert.save(update_fields=["drift_baseline"])
@@ -138,7 +139,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='certificationrule',
             name='recalibration_size',
-            field=models.PositiveIntegerField(blank=True, help_text='Vignettes per recalibration (empty: 8).', null=True),
+            field=models.PositiveIntegerField(blank=True, help_text='Vignettes per recalibration (empty: 10).', null=True),
         ),
         migrations.RunPython(forwards, migrations.RunPython.noop),
         migrations.RemoveField(

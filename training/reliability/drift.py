@@ -76,7 +76,7 @@ def shrunk_sd(own_sd: float, n: int, pooled_sd: float, prior_df: float = PRIOR_D
     """sqrt((prior_df * pooled^2 + (n-1) * own^2) / (prior_df + n - 1)).
 
     >>> round(shrunk_sd(0.5, 10, 1.9, prior_df=10), 3)
-    1.42
+    1.421
     """
     df = max(0, n - 1)
     return math.sqrt((prior_df * pooled_sd ** 2 + df * own_sd ** 2) / (prior_df + df))
@@ -96,7 +96,7 @@ def drift_baseline(
 
     >>> b = drift_baseline([1, 0, 1, 2, 1, 0, 1, 1, 2, 1], pooled_sd=1.9)
     >>> (b.source, b.mean, round(b.sd, 2), b.n)
-    ('own', 1.0, 1.43, 10)
+    ('own', 1.0, 1.45, 10)
     >>> drift_baseline([0, 0], pooled_sd=1.9).reason
     'only 2 exam cases (at least 5 needed)'
     """
@@ -132,7 +132,7 @@ def standardised_cusum(values: Sequence[float], baseline: DriftBaseline, *, slac
     ...                   source="own")
     >>> z, c = standardised_cusum([1, 1, 5, 5, 5], b, slack=0.5, threshold=3)
     >>> z, c.upper_alarms
-    ([0.0, 0.0, 2.0, 2.0, 2.0], (3,))
+    ([0.0, 0.0, 2.0, 2.0, 2.0], (4,))
     """
     z = standardise(values, baseline)
     return z, cusum(z, target=0.0, slack=slack, threshold=threshold)
@@ -142,7 +142,7 @@ def pooled_within_sd(groups: Sequence[Sequence[float]]) -> tuple[float | None, i
     """Pooled within-group SD, sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)), and its df.
 
     >>> pooled_within_sd([[0, 2], [1, 1, 4]])
-    (1.6329931618554521, 3)
+    (1.632993161855452, 3)
     """
     ss = 0.0
     df = 0
