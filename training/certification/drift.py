@@ -14,8 +14,8 @@ their SD shrunk towards the organisation's pooled within-rater SD on the instrum
 in-control average run length of at least 370 cases with the baseline estimated from ten exam
 vignettes (``python -m benchmarks drift``; docs/statistics.md "Drift after certification").
 
-Selectors only: raising alerts and flagging certificates is
-training.certification.recalibration's job.
+Reads, apart from storing a missing baseline (`baseline_ensure`); raising alerts and flagging
+certificates is training.certification.recalibration's job.
 """
 
 from __future__ import annotations
@@ -143,9 +143,9 @@ def baseline_compute(cert: Certificate) -> dict:
     return out
 
 
-def baseline_for(cert: Certificate, kind: str) -> DriftBaseline:
-    """The stored baseline; certificates without one (no exam evidence when it was stored)
-    get it computed now, from the exam evidence that exists."""
+def baseline_ensure(cert: Certificate, kind: str) -> DriftBaseline:
+    """The stored baseline; a certificate without one (issued before baselines were stored
+    and missed by the migration) gets it computed and stored now, from its exam evidence."""
     stored = (cert.drift_baseline or {}).get(kind)
     if not stored:
         cert.drift_baseline = baseline_compute(cert)
@@ -173,7 +173,7 @@ def drift_check(*, cert: Certificate, kind: str, slack: float, threshold: float,
     rows = drift_series(cert, since=since)
     if not rows:
         return None
-    baseline = baseline_for(cert, kind)
+    baseline = baseline_ensure(cert, kind)
     index = 1 if kind == DriftKind.DEVIATION else 2
     values = [row[index] for row in rows]
     z, path = standardised_cusum(values, baseline, slack=slack,
