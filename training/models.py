@@ -470,21 +470,22 @@ class CertificationRule(models.Model):
     # Recalibration and drift monitoring of certificate holders; empty = the defaults in
     # training.certification.recalibration.
     recalibration_interval_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Days between recalibrations (empty: 180).")
+        null=True, blank=True, help_text=_("Days between recalibrations (empty: 30).")
     )
     recalibration_size = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Vignettes per recalibration (empty: 5).")
+        null=True, blank=True, help_text=_("Vignettes per recalibration (empty: 10).")
     )
+    # In SD units of the holder's own in-control spread (training.reliability.drift), not
+    # in points: the same k and h serve every instrument.
     cusum_slack = models.FloatField(
         null=True, blank=True,
-        help_text=_("CUSUM slack k on the signed total deviation (empty: 0.5)."),
+        help_text=_("Drift CUSUM slack k, in SD units of the holder's own deviations "
+                    "(empty: 0.25)."),
     )
     cusum_threshold = models.FloatField(
         null=True, blank=True,
-        help_text=_("CUSUM threshold h on the signed total deviation (empty: 4)."),
-    )
-    agreement_window = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Ratings per rolling item-agreement window (empty: 5).")
+        help_text=_("Drift CUSUM threshold h, in SD units of the holder's own deviations "
+                    "(empty: 16)."),
     )
 
     class Meta:
@@ -581,6 +582,10 @@ class Certificate(models.Model):
         help_text=_("Set while the certificate is 'recalibration due' (drift or overdue)."),
     )
     recalibration_reason = models.TextField(blank=True)
+    # The holder's own in-control baseline, fixed at issue from the exam that certified them
+    # (training.certification.drift): {"deviation": {...}, "agreement": {...}}, each a
+    # training.reliability.DriftBaseline as a dict. Drift is judged against it.
+    drift_baseline = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-issued_at", "-pk"]

@@ -61,15 +61,20 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
                 json.dumps(reference_body(v["slug"], "cport")), content_type="application/json")
     assert api.post(f"/api/v1/attempts/{attempt['id']}/submit/").status_code == 200
     cert = Certificate.objects.get(holder=trainee)
-    # A drift alert on the certificate, as the CUSUM raises it: the ratings behind it and the
-    # path that crossed the threshold.
+    # A drift alert on the certificate, as the standardised CUSUM raises it: the ratings
+    # behind it, the baseline and the path (in SD units) that crossed h.
     rating_ids = list(Rating.objects.filter(attempt_id=attempt["id"]).order_by("pk")
                       .values_list("pk", flat=True)[:3])
     alert = DriftAlert.objects.create(
         organization=org, certificate=cert, kind="deviation", raised_at=now,
-        evidence={"rating_ids": rating_ids, "times": [now.isoformat()] * 3,
-                  "series": [2.0, 3.0, 3.0], "upper": [1.5, 4.0, 6.5], "lower": [0, 0, 0],
-                  "threshold": 4.0, "target": 0, "slack": 0.5, "alarm_index": 2,
+        evidence={"method": "standardised-cusum", "units": "sd", "sides": "both", "n": 3,
+                  "baseline": {"mean": 0.0, "sd": 1.4, "n": 10, "own_sd": 0.5,
+                               "pooled_sd": 1.9, "pooled_n": 0, "source": "own",
+                               "reason": ""},
+                  "rating_ids": rating_ids, "times": [now.isoformat()] * 3,
+                  "raw": [9.0, 9.0, 9.0], "series": [6.43, 6.43, 6.43],
+                  "upper": [6.18, 12.36, 18.54], "lower": [0, 0, 0],
+                  "threshold": 16.0, "target": 0, "slack": 0.25, "alarm_index": 2,
                   "direction": "upper", "alarm_rating_id": rating_ids[2]})
     connection.close()
 
@@ -127,15 +132,18 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
     page.goto(f"{live_server.url}/certification/manage/")
     page.get_by_role("link", name="New rule").click()
     page.get_by_label("Instrument").select_option("stable-2007")
+    page.get_by_label("Drift CUSUM threshold h (in SD units)").fill("18")
     page.get_by_role("button", name="Save rule").click()
     page.get_by_text("Certification rule saved.").wait_for()
     assert set(CertificationRule.objects.filter(organization=org).values_list(
-        "instrument__slug", "validity_months")) == {("cport", 36), ("stable-2007", 24)}
+        "instrument__slug", "validity_months", "cusum_threshold")) == {
+        ("cport", 36, None), ("stable-2007", 24, 18.0)}
 
     # The drift alert: acknowledge it, then resolve it with a note.
     page.get_by_role("link", name="Alerts", exact=True).click()
     page.wait_for_url("**/recalibration/alerts/")
     page.locator(f"a[href$='/alerts/{alert.pk}/']").click()
+    assert "Standardised CUSUM path, n = 3 ratings" in page.content()
     page.get_by_label("Action").select_option("acknowledge")
     page.get_by_role("button", name="Apply").click()
     page.get_by_text("Alert updated.").wait_for()

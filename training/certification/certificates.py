@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from config.throttling import rate_limit_hit
 from training.audit import audit_record
+from training.certification import drift
 from training.certification.recalibration import RECALIBRATION_DUE, display_status
 from training.exceptions import Conflict
 from training.models import (
@@ -62,6 +63,9 @@ def certificate_issue(*, decision: CertificationDecision, rule: CertificationRul
         issued_at=now, expires_at=_add_months(now, rule.validity_months),
         verification_code=secrets.token_urlsafe(24),
     )
+    # The holder's own in-control baseline, fixed now: drift is judged against it.
+    cert.drift_baseline = drift.baseline_compute(cert)
+    cert.save(update_fields=["drift_baseline"])
     # Renewal: earlier certificates of this holder on this instrument are superseded.
     earlier = Certificate.objects.select_for_update().filter(
         organization=decision.organization, holder=decision.user,

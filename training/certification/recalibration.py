@@ -10,12 +10,10 @@ back to published bundled practice vignettes the holder has never rated.
 
 Drift is watched on every submitted rating the holder made on the certificate's instrument
 after the certificate was issued (recalibration and further practice; exams excluded), and
-after the last resolved alert of that kind:
-- signed total deviation (total minus the reference total), CUSUM target 0, slack and
-  threshold from the rule;
-- rolling item agreement (share of items coded as the reference, over `agreement_window`
-  ratings), CUSUM target = the rule's item-agreement threshold, lower side only
-  (AGREEMENT_SLACK, AGREEMENT_THRESHOLD).
+after the last resolved alert of that kind, by standardised CUSUMs against the holder's own
+baseline at certification (training.certification.drift):
+- signed total deviation, two-sided, slack and threshold (in SD units) from the rule;
+- item agreement per case, lower side only (drift.AGREEMENT_SLACK, AGREEMENT_THRESHOLD).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -32,8 +30,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from training import reliability
 from training.audit import audit_record
+from training.certification import drift
 from training.charts import line_chart
 from training.models import (
     AlertStatus,
@@ -53,14 +51,14 @@ from training.models import (
 from training.tenancy import int_or_404, not_found_in
 from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette, next_number
 
-DEFAULT_INTERVAL_DAYS = 180
-DEFAULT_SIZE = 5
-DEFAULT_SLACK = 0.5
-DEFAULT_THRESHOLD = 4.0
-DEFAULT_AGREEMENT_WINDOW = 5
+# 10 vignettes every 30 days: enough cases that a 1-point shift in total deviation is found
+# within a 24-month certificate with >= 80 % probability on every bundled instrument
+# (docs/statistics.md "Drift after certification"; python -m benchmarks drift).
+DEFAULT_INTERVAL_DAYS = 30
+DEFAULT_SIZE = 10
+DEFAULT_SLACK = drift.DEFAULT_SLACK
+DEFAULT_THRESHOLD = drift.DEFAULT_THRESHOLD
 RECALIBRATION_DUE_DAYS = 30
-AGREEMENT_SLACK = 0.05
-AGREEMENT_THRESHOLD = 0.5
 EXPIRY_REMINDER_DAYS = (60, 14)
 ADVISORY_LOCK_KEY = 802_208  # pg advisory lock: one certification_tick at a time
 
@@ -73,8 +71,6 @@ class RuleParams:
     size: int
     slack: float
     threshold: float
-    agreement_window: int
-    item_agreement: float
 
 
 def params_for(rule: CertificationRule | None) -> RuleParams:
@@ -87,8 +83,6 @@ def params_for(rule: CertificationRule | None) -> RuleParams:
         size=pick("recalibration_size", DEFAULT_SIZE),
         slack=pick("cusum_slack", DEFAULT_SLACK),
         threshold=pick("cusum_threshold", DEFAULT_THRESHOLD),
-        agreement_window=pick("agreement_window", DEFAULT_AGREEMENT_WINDOW),
-        item_agreement=rule.item_agreement if rule is not None else 0.85,
     )
 
 
@@ -274,52 +268,6 @@ def _open_alerts(cert: Certificate):
 # --- drift ---------------------------------------------------------------------------------
 
 
-@dataclass
-class DriftSeries:
-    rating_ids: list[int] = field(default_factory=list)
-    times: list[str] = field(default_factory=list)
-    deviations: list[float] = field(default_factory=list)
-    agreements: list[float] = field(default_factory=list)
-
-
-def _reference(ref_id: int) -> tuple[int | None, dict]:
-    ref = ReferenceScoring.objects.select_related("instrument_version").get(pk=ref_id)
-    result = ref.result()
-    return (result.total if result else None), ref.item_states()
-
-
-def drift_series(cert: Certificate, *, since: dt.datetime | None = None) -> DriftSeries:
-    """The holder's submitted non-exam ratings on the certificate's instrument after it was
-    issued (and after `since`), both applicable, in time order."""
-    start = max(cert.issued_at, since) if since else cert.issued_at
-    rows = Rating.objects.filter(
-        attempt__user_id=cert.holder_id, attempt__organization_id=cert.organization_id,
-        attempt__mode=Mode.PRACTICE, submitted_at__gt=start,
-        instrument_version__instrument_id=cert.instrument_version.instrument_id,
-        applicable=True, total__isnull=False, reference_scoring__applicable=True,
-    ).order_by("submitted_at", "pk")
-    out = DriftSeries()
-    refs: dict[int, tuple[int | None, dict]] = {}
-    for rating in rows:
-        if rating.reference_scoring_id not in refs:
-            refs[rating.reference_scoring_id] = _reference(rating.reference_scoring_id)
-        ref_total, ref_items = refs[rating.reference_scoring_id]
-        if ref_total is None:
-            continue
-        codes = rating.codes or {}
-        agree = sum(1 for k, v in ref_items.items() if codes.get(k) == v)
-        out.rating_ids.append(rating.pk)
-        out.times.append(rating.submitted_at.isoformat())
-        out.deviations.append(float(rating.total - ref_total))
-        out.agreements.append(agree / len(ref_items) if ref_items else 1.0)
-    return out
-
-
-def _rolling(values: list[float], window: int) -> list[float]:
-    return [sum(values[i - window + 1:i + 1]) / window
-            for i in range(window - 1, len(values))]
-
-
 def drift_evaluate(*, cert: Certificate, params: RuleParams, now: dt.datetime
                    ) -> list[DriftAlert]:
     """Run both CUSUMs; on a crossing with no unresolved alert of that kind, flag the
@@ -328,36 +276,20 @@ def drift_evaluate(*, cert: Certificate, params: RuleParams, now: dt.datetime
     for kind in (DriftKind.DEVIATION, DriftKind.AGREEMENT):
         if _open_alerts(cert).filter(kind=kind).exists():
             continue
-        last = cert.drift_alerts.filter(kind=kind, status=AlertStatus.RESOLVED).order_by(
+        # Alerts of the retired raw-point CUSUM were closed unjudged: they restart nothing.
+        last = cert.drift_alerts.filter(kind=kind, status=AlertStatus.RESOLVED,
+                                        evidence__method=drift.METHOD).order_by(
             "-resolved_at").first()
-        series = drift_series(cert, since=last.resolved_at if last else None)
         if kind == DriftKind.DEVIATION:
-            values = series.deviations
-            target, slack, threshold = 0.0, params.slack, params.threshold
-            ids, times = series.rating_ids, series.times
+            slack, threshold = params.slack, params.threshold
         else:
-            w = max(1, params.agreement_window)
-            values = _rolling(series.agreements, w)
-            target, slack, threshold = params.item_agreement, AGREEMENT_SLACK, AGREEMENT_THRESHOLD
-            ids, times = series.rating_ids[w - 1:], series.times[w - 1:]
-        if not values:
+            slack, threshold = drift.AGREEMENT_SLACK, drift.AGREEMENT_THRESHOLD
+        evidence = drift.drift_check(cert=cert, kind=kind, slack=slack, threshold=threshold,
+                                     since=last.resolved_at if last else None)
+        if evidence is None:
             continue
-        path = reliability.cusum(values, target=target, slack=slack, threshold=threshold)
-        alarms = path.upper_alarms + path.lower_alarms if kind == DriftKind.DEVIATION \
-            else path.lower_alarms
-        if not alarms:
-            continue
-        first = min(alarms)
-        direction = ("upper" if first in path.upper_alarms else "lower")
-        evidence = {
-            "target": target, "slack": slack, "threshold": threshold,
-            "window": params.agreement_window if kind == DriftKind.AGREEMENT else 1,
-            "rating_ids": ids, "times": times, "series": [round(v, 4) for v in values],
-            "upper": [round(v, 4) for v in path.upper],
-            "lower": [round(v, 4) for v in path.lower],
-            "alarm_index": first, "direction": direction,
-            "alarm_rating_id": ids[first],
-        }
+        direction, ids, first = (evidence["direction"], evidence["rating_ids"],
+                                 evidence["alarm_index"])
         alert = DriftAlert.objects.create(organization=cert.organization, certificate=cert,
                                           kind=kind, evidence=evidence, raised_at=now)
         audit_record(actor=None, organization=cert.organization, obj=alert,
@@ -520,17 +452,25 @@ def alert_transition(*, actor, organization: Organization, alert_id, action: str
 
 
 def alert_chart(alert: DriftAlert):
-
+    """The standardised CUSUM paths (SD units of the holder's own baseline) with the threshold
+    h drawn; the number of ratings in the title. Alerts of the retired raw-point CUSUM are
+    drawn in points, as they were raised."""
     ev = alert.evidence
     xs = [str(i + 1) for i in range(len(ev.get("series", [])))]
+    standardised = ev.get("units") == "sd"
+    series = [
+        (_("CUSUM upper"), list(zip(xs, ev.get("upper", []), strict=False))),
+        (_("CUSUM lower"), list(zip(xs, ev.get("lower", []), strict=False))),
+        (_("Threshold h"), [(x, ev.get("threshold")) for x in xs]),
+    ]
+    if ev.get("sides") == "lower":
+        series.pop(0)
     return line_chart(
-        title=_("CUSUM path"), x_label=_("Rating (in time order)"), y_label=_("Value"),
-        series=[
-            (_("Series"), list(zip(xs, ev.get("series", []), strict=False))),
-            (_("CUSUM upper"), list(zip(xs, ev.get("upper", []), strict=False))),
-            (_("CUSUM lower"), list(zip(xs, ev.get("lower", []), strict=False))),
-            (_("Threshold"), [(x, ev.get("threshold")) for x in xs]),
-        ])
+        title=_("Standardised CUSUM path, n = %(n)d ratings") % {"n": len(xs)}
+        if standardised else _("CUSUM path (raw points), n = %(n)d ratings") % {"n": len(xs)},
+        x_label=_("Rating (in time order)"),
+        y_label=_("CUSUM (SD units)") if standardised else _("CUSUM (points)"),
+        series=series)
 
 
 # --- the holder ----------------------------------------------------------------------------

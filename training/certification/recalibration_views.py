@@ -44,7 +44,9 @@ def alerts(request):
 def alert_detail(request, alert_id):
     alert = recalibration.alert_get(organization=request.organization, alert_id=alert_id)
     ev = alert.evidence
-    rows = list(zip(ev.get("rating_ids", []), ev.get("times", []), ev.get("series", []),
+    raw = ev.get("raw", ev.get("series", []))
+    standardised = ev.get("series", []) if "raw" in ev else [""] * len(raw)
+    rows = list(zip(ev.get("rating_ids", []), ev.get("times", []), raw, standardised,
                     ev.get("upper", []), ev.get("lower", []), strict=False))
     return render(request, "training/recal/alert.html", {
         "alert": alert, "chart": recalibration.alert_chart(alert), "rows": rows,

@@ -26,7 +26,7 @@ RULE_FIELDS = (
     "min_exam_vignettes", "item_agreement", "total_tolerance", "total_within_tolerance",
     "band_agreement", "icc_a1", "applicability_every_vignette", "use_ci_lower_bound",
     "validity_months", "retake_wait_days", "recalibration_interval_days", "recalibration_size",
-    "cusum_slack", "cusum_threshold", "agreement_window", "exam_feedback_policy",
+    "cusum_slack", "cusum_threshold", "exam_feedback_policy",
 )
 
 
@@ -58,13 +58,17 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
     if values.get("validity_months") is not None and not 1 <= values["validity_months"] <= 120:
         errors["validity_months"] = _("Between 1 and 120 months.")
     for name, low, high in (("recalibration_interval_days", 7, 3650),
-                            ("recalibration_size", 1, 50), ("agreement_window", 2, 100)):
+                            ("recalibration_size", 1, 50)):
         if values.get(name) is not None and not low <= values[name] <= high:
             errors[name] = _("Between %(low)d and %(high)d, or empty for the default.") % {
                 "low": low, "high": high}
-    for name in ("cusum_slack", "cusum_threshold"):
-        if values.get(name) is not None and not 0 < values[name] <= 100:
-            errors[name] = _("A positive number, or empty for the default.")
+    # In SD units of the holder's own spread: k beyond 3 SD never accumulates anything.
+    if values.get("cusum_slack") is not None and not 0 < values["cusum_slack"] <= 3:
+        errors["cusum_slack"] = _("In SD units, above 0 and at most 3, or empty for the "
+                                  "default.")
+    if values.get("cusum_threshold") is not None and not 0 < values["cusum_threshold"] <= 100:
+        errors["cusum_threshold"] = _("In SD units, above 0 and at most 100, or empty for the "
+                                      "default.")
     if "exam_feedback_policy" in values and \
             values["exam_feedback_policy"] not in FeedbackPolicy.values:
         errors["exam_feedback_policy"] = _("Choose one of the feedback policies.")

@@ -30,7 +30,7 @@ from training.models import (
 from training.tenancy import profile_for
 from vignettes.models import PanelMember
 
-DRIFT_REFERENCE_KEYS = ("series", "upper", "lower")
+DRIFT_REFERENCE_KEYS = ("series", "raw", "upper", "lower", "baseline")
 WITHHELD_NOTE = gettext_lazy("Withheld until the exam or recalibration feedback policy "
                              "releases the reference scoring of these cases.")
 EXPORT_FORMAT = "calibrate-member-export"
