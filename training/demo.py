@@ -19,6 +19,7 @@ from training.attempts.services import (
 from training.certification.rules import rule_save
 from training.models import (
     Assignment,
+    AssignmentKind,
     CertificationRule,
     Cohort,
     FeedbackPolicy,
@@ -27,9 +28,10 @@ from training.models import (
     Rating,
     Role,
 )
+from training.organisation import rounds as round_rules
 from training.organisation.cohorts import assignment_save
 from training.organisation.members import membership_set_role
-from training.simulation import PlantedTruth, simulate_cohort
+from training.simulation import PlantedTruth, simulate_cohort, simulate_rounds
 from training.tenancy import profile_for
 from vignettes.models import ReferenceScoring, VignetteSet
 
@@ -37,7 +39,12 @@ DEMO_ORG_SLUG = "demo-probation-service"
 DEMO_COHORT = "Demo cohort 2026"
 SIMULATED_TRAINEES = 12  # demo-trainee, demo-trainee2, ... demo-trainee12
 HISTORY_MONTHS = 6
-HISTORY_VIGNETTES = 16
+# The free-practice history uses few vignettes so that the practice set keeps enough new ones
+# for the calibration rounds (10 each), which carry the cohort's reliability among trainees.
+HISTORY_VIGNETTES = 8
+ROUND_SET = "stable-2007-practice"
+ROUND_INSTRUMENT = "stable-2007"
+MAX_ROUNDS = 5
 RATINGS_PER_TRAINEE = 10
 
 
@@ -120,6 +127,9 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
                 closes_at=now + dt.timedelta(days=30),
                 now=now,
             )
+    if truth is not None:
+        _seed_rounds(org=org, cohort=cohort, instructor=instructor, trainees=trainees,
+                     truth=truth, now=now)
     with transaction.atomic():
         _seed_certification(org=org, cohort=cohort, admin=admin, instructor=instructor, now=now)
     accounts = [
@@ -132,6 +142,36 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
          f"trainees (simulated history; {CERTIFIED} holds a CPORT certificate)"),
     ]
     return DemoResult(organization=org, accounts=accounts, truth=truth)
+
+
+def _seed_rounds(*, org, cohort, instructor, trainees, truth, now) -> int:
+    """As many monthly calibration rounds on STABLE-2007 as the practice set has new vignettes
+    for (10 each, at most MAX_ROUNDS; three with the bundled content), the last closing a week
+    ago, every trainee rating every case of each, with planted improvement: the rounds' line
+    rises and its intervals narrow."""
+    source = VignetteSet.objects.bundled().get(slug=ROUND_SET)
+    members = list(source.members.select_related("vignette").order_by("order"))
+    version = source.instrument.current_version if source.instrument else None
+    versions = [version] if version else []
+    applicable = round_rules._applicable_everywhere([m.vignette for m in members], versions)
+    rated = round_rules.rated_by_cohort(cohort, [m.vignette_id for m in members])
+    fresh = sum(1 for m in members if m.vignette_id in applicable and not rated.get(m.vignette_id))
+    count = min(MAX_ROUNDS, fresh // round_rules.DEFAULT_ROUND_VIGNETTES)
+    made = []
+    for k in range(count):
+        opens = now - dt.timedelta(days=30 * (count - k) + 7)
+        with transaction.atomic():
+            assignment = assignment_save(
+                actor=instructor, organization=org, cohort=cohort,
+                title=f"Calibration round {k + 1}", vignette_set=source,
+                instrument_slugs=[ROUND_INSTRUMENT], mode=Mode.PRACTICE,
+                kind=AssignmentKind.CALIBRATION_ROUND, opens_at=opens,
+                closes_at=opens + dt.timedelta(days=21), now=opens - dt.timedelta(days=2),
+            )
+            simulate_rounds(organization=org, rounds=[assignment], users=trainees, truth=truth,
+                            seed=2026 + k, progress=k / max(1, count - 1))
+        made.append(assignment)
+    return len(made)
 
 
 def _seed_certification(*, org, cohort, admin, instructor, now) -> None:

@@ -168,6 +168,13 @@ class Mode(models.TextChoices):
     EXAM = "exam", _("Exam")
 
 
+class AssignmentKind(models.TextChoices):
+    STANDARD = "standard", _("Assignment")
+    # The whole cohort rates the same vignettes, new to every trainee, in one period: the fully
+    # crossed design the reliability among trainees is computed on (DESIGN.md, issue 17).
+    CALIBRATION_ROUND = "calibration_round", _("Calibration round")
+
+
 class FeedbackPolicy(models.TextChoices):
     IMMEDIATE = "immediate", _("Right after submission")
     AFTER_CLOSE = "after_close", _("After the assignment closes")
@@ -185,6 +192,11 @@ class Assignment(models.Model):
     )
     instruments = models.ManyToManyField("vignettes.Instrument", related_name="assignments")
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PRACTICE)
+    kind = models.CharField(
+        max_length=24, choices=AssignmentKind.choices, default=AssignmentKind.STANDARD,
+        help_text=_("A calibration round: the whole cohort rates the same new vignettes in "
+                    "one period."),
+    )
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField(null=True, blank=True)
     time_limit_minutes = models.PositiveIntegerField(null=True, blank=True)
@@ -200,7 +212,8 @@ class Assignment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     draw_size = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text=_("Exam: vignettes drawn per trainee from the pool. Empty = the whole pool."),
+        help_text=_("Exam: vignettes drawn per trainee from the pool. Empty = the whole pool. "
+                    "Calibration round: the number of vignettes in the round."),
     )
     retake_wait_days = models.PositiveIntegerField(
         null=True, blank=True,

@@ -21,7 +21,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
-from training.attempts.services import attempt_start_practice, attempt_submit, rating_save_draft
+from training.attempts.services import (
+    attempt_start_assignment,
+    attempt_start_practice,
+    attempt_submit,
+    rating_save_draft,
+)
 from training.models import Cohort, Membership, Organization, Role
 from training.tenancy import profile_for
 from vignettes.models import ContentStatus, Instrument, Pool, ReferenceScoring, Vignette
@@ -236,6 +241,63 @@ def simulate_cohort(
     return truth
 
 
+def _references(vignettes, versions) -> dict:
+    out = {}
+    for vignette in vignettes:
+        for slug, version in versions.items():
+            out[(vignette.slug, slug)] = (
+                ReferenceScoring.objects.filter(
+                    vignette_revision=vignette.current_revision, instrument_version=version
+                ).order_by("-number").first()
+            )
+    return out
+
+
+def simulate_rounds(*, organization: Organization, rounds: list, users: list,
+                    truth: PlantedTruth, seed: int, progress: float | None = None) -> int:
+    """Every trainee rates every vignette of each calibration round (the assignments, oldest
+    first) within its period, through the real services. Planted improvement: at `progress`
+    p (0 for the first round, 1 for the last; by default k / (R - 1)), each trainee's error
+    rate is scaled by 1.4 - 1.2 p (0.5 + learning) and their severity by 1 - 0.75 p (the
+    rounds calibrate them), so reliability among trainees rises round by round. Returns the
+    ratings written."""
+    rng = random.Random(seed)
+    raters = {r.username: r for r in truth.raters}
+    total = 0
+    for k, assignment in enumerate(rounds):
+        versions = {
+            i.slug: i.current_version
+            for i in assignment.instruments.select_related("current_version")
+        }
+        allowed = {
+            slug: {
+                item.code: (sorted(v.value for v in item.allowed_values.all()), item.omissible)
+                for item in version.items.prefetch_related("allowed_values")
+            }
+            for slug, version in versions.items()
+        }
+        vignettes = [m.vignette for m in assignment.vignette_set.members.select_related(
+            "vignette__current_revision").order_by("order")]
+        references = _references(vignettes, versions)
+        at = progress if progress is not None else k / max(1, len(rounds) - 1)
+        span = (assignment.closes_at - assignment.opens_at) * 0.8
+        for user in users:
+            rater = raters[user.username]
+            # Early rounds err more than the history's first months did; later ones much less.
+            learning = 1.4 - 1.2 * at * (0.5 + rater.learning)
+            for vignette in vignettes:
+                when = assignment.opens_at + span * rng.random()
+                total += _one_attempt(
+                    user=user, organization=organization, vignette=vignette, when=when,
+                    versions=versions, references=references, allowed=allowed,
+                    difficulty=truth.item_difficulty, rater=rater,
+                    start=assignment.opens_at, end=assignment.closes_at, rng=rng,
+                    assignment=assignment, learning=max(0.05, learning),
+                    severity_scale=1 - 0.75 * at,
+                )
+    return total
+
+
 def _severity_at(rater: PlantedRater, when: dt.datetime) -> float:
     if rater.drift_start and when >= dt.datetime.fromisoformat(rater.drift_start):
         return rater.severity + rater.drift_shift
@@ -243,14 +305,22 @@ def _severity_at(rater: PlantedRater, when: dt.datetime) -> float:
 
 
 def _one_attempt(*, user, organization, vignette, when, versions, references, allowed,
-                 difficulty, rater, start, end, rng) -> int:
+                 difficulty, rater, start, end, rng, assignment=None, learning=None,
+                 severity_scale=1.0) -> int:
     progress = (when - start) / (end - start)
-    learning = 1 - rater.learning * progress
-    severity = _severity_at(rater, when)
-    attempt = attempt_start_practice(
-        user=user, organization=organization, vignette_slug=vignette.slug,
-        instrument_slugs=list(versions), now=when,
-    )
+    if learning is None:
+        learning = 1 - rater.learning * progress
+    severity = _severity_at(rater, when) * severity_scale
+    if assignment is not None:
+        attempt = attempt_start_assignment(
+            user=user, organization=organization, assignment=assignment,
+            vignette_slug=vignette.slug, now=when,
+        )
+    else:
+        attempt = attempt_start_practice(
+            user=user, organization=organization, vignette_slug=vignette.slug,
+            instrument_slugs=list(versions), now=when,
+        )
     saved_at = when
     for slug in versions:
         ref = references[(vignette.slug, slug)]

@@ -12,6 +12,7 @@ from training.attempts import disclosure, exams
 from training.audit import audit_record
 from training.models import (
     Assignment,
+    AssignmentKind,
     Cohort,
     FeedbackPolicy,
     Membership,
@@ -19,6 +20,7 @@ from training.models import (
     Organization,
     Role,
 )
+from training.organisation import rounds
 from training.tenancy import STAFF_ROLES
 from vignettes.models import ContentStatus, Instrument, VignetteSet
 
@@ -107,6 +109,7 @@ def _assignment_snapshot(assignment: Assignment) -> dict:
         "feedback_policy": assignment.feedback_policy,
         "draw_size": assignment.draw_size,
         "retake_wait_days": assignment.retake_wait_days,
+        "kind": assignment.kind,
     }
 
 
@@ -135,6 +138,32 @@ def _exam_rule_errors(organization, instruments, feedback_policy, retake_wait_da
     return errors
 
 
+def _round_set(*, organization, cohort, title, source, instruments, size, assignment):
+    """The round's frozen set: kept when the round is saved again unchanged; drawn afresh
+    otherwise, which is refused once a trainee has started the round."""
+    unchanged = (
+        assignment is not None
+        and assignment.kind == AssignmentKind.CALIBRATION_ROUND
+        and assignment.vignette_set_id == source.pk
+        and assignment.cohort_id == cohort.pk
+    )
+    started = assignment is not None and assignment.attempts.exists()
+    if unchanged or (started and rounds.is_round_set(source)):
+        # The same vignettes: they must still be new to every trainee now in the cohort.
+        rounds.round_draw(cohort=cohort, source=source, size=source.members.count(),
+                          versions=[i.current_version for i in instruments],
+                          exclude_assignment=assignment)
+        return source
+    if started:
+        raise ValidationError({"vignette_set": _(
+            "Trainees have started this calibration round, so its vignettes can no longer "
+            "change; create a new round instead.")})
+    drawn = rounds.round_draw(cohort=cohort, source=source, size=size,
+                              versions=[i.current_version for i in instruments],
+                              exclude_assignment=assignment)
+    return rounds.round_set_freeze(organization=organization, title=title, vignettes=drawn)
+
+
 @transaction.atomic
 def assignment_save(
     *,
@@ -152,11 +181,23 @@ def assignment_save(
     feedback_policy: str = FeedbackPolicy.IMMEDIATE,
     draw_size: int | None = None,
     retake_wait_days: int | None = None,
+    kind: str = AssignmentKind.STANDARD,
     assignment: Assignment | None = None,
     now: dt.datetime | None = None,
 ) -> Assignment:
-    """Create or change an assignment for a cohort the actor teaches (org admins: any)."""
+    """Create or change an assignment for a cohort the actor teaches (org admins: any).
+
+    A calibration round (kind) draws its vignettes once, here, from the chosen practice set:
+    `draw_size` of them (default 10) that no trainee of the cohort has rated, frozen into a
+    set of the organisation's own (training/organisation/rounds.py)."""
     errors: dict[str, str] = {}
+    is_round = kind == AssignmentKind.CALIBRATION_ROUND
+    if kind not in AssignmentKind.values:
+        errors["kind"] = _("Unknown kind of assignment.")
+    elif is_round:
+        draw_size = draw_size or rounds.DEFAULT_ROUND_VIGNETTES
+        errors.update(rounds.round_errors(mode=mode, closes_at=closes_at, size=draw_size,
+                                          source=vignette_set))
     title = (title or "").strip()
     if not title:
         errors["title"] = _("Give the assignment a title.")
@@ -185,7 +226,7 @@ def assignment_save(
         errors["time_limit_minutes"] = _("Between 1 minute and 24 hours.")
     if attempts_allowed is not None and attempts_allowed < 1:
         errors["attempts_allowed"] = _("At least 1, or empty for unlimited.")
-    if draw_size is not None and (mode != Mode.EXAM or draw_size < 1):
+    if draw_size is not None and not is_round and (mode != Mode.EXAM or draw_size < 1):
         errors["draw_size"] = _("Only an exam draws vignettes; at least 1, or empty for the "
                                 "whole pool.")
     if retake_wait_days is not None and (mode != Mode.EXAM or retake_wait_days > 365):
@@ -204,11 +245,15 @@ def assignment_save(
         raise ValidationError(errors)
     if not vignette_set.members.filter(vignette__status=ContentStatus.PUBLISHED).exists():
         raise ValidationError({"vignette_set": _("That set has no published vignette.")})
+    if is_round:
+        vignette_set = _round_set(organization=organization, cohort=cohort, title=title,
+                                  source=vignette_set, instruments=instruments,
+                                  size=draw_size, assignment=assignment)
     values = {
         "title": title, "cohort": cohort, "vignette_set": vignette_set, "mode": mode,
         "opens_at": opens_at, "closes_at": closes_at, "time_limit_minutes": time_limit_minutes,
         "attempts_allowed": attempts_allowed, "feedback_policy": feedback_policy,
-        "draw_size": draw_size, "retake_wait_days": retake_wait_days,
+        "draw_size": draw_size, "retake_wait_days": retake_wait_days, "kind": kind,
     }
     if assignment is None:
         assignment = Assignment.objects.create(

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from training.certification import rules as rule_services
 from training.models import (
     Assignment,
+    AssignmentKind,
     FeedbackPolicy,
     Mode,
     Role,
@@ -140,6 +141,15 @@ def _datetime_local(label, required):
 class AssignmentForm(forms.Form):
     title = forms.CharField(label=gettext_lazy("Title"), max_length=200)
     cohort = forms.ModelChoiceField(label=gettext_lazy("Cohort"), queryset=None)
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Kind"), choices=AssignmentKind.choices,
+        initial=AssignmentKind.STANDARD,
+        help_text=gettext_lazy(
+            "A calibration round: the whole cohort rates the same vignettes, new to every "
+            "trainee, between the opening and closing dates (practice mode; 10 to 40 "
+            "vignettes drawn from the practice set, in its order). The cohort dashboard shows "
+            "reliability among trainees per round."),
+    )
     mode = forms.ChoiceField(label=gettext_lazy("Mode"), choices=Mode.choices,
                              initial=Mode.PRACTICE)
     vignette_set = VignetteSetChoiceField(
@@ -165,8 +175,10 @@ class AssignmentForm(forms.Form):
         initial=FeedbackPolicy.IMMEDIATE,
     )
     draw_size = forms.IntegerField(
-        label=gettext_lazy("Vignettes drawn per trainee (exam)"), required=False, min_value=1,
-        help_text=gettext_lazy("Stratified by case type; empty = the whole pool."),
+        label=gettext_lazy("Vignettes drawn (exam: per trainee; calibration round: for "
+                           "everyone)"), required=False, min_value=1,
+        help_text=gettext_lazy("Exam: stratified by case type; empty = the whole pool. "
+                               "Calibration round: 10 to 40; empty = 10."),
     )
     retake_wait_days = forms.IntegerField(
         label=gettext_lazy("Waiting period between attempts, days (exam)"), required=False,
@@ -205,6 +217,7 @@ def _assignment_initial(assignment: Assignment) -> dict:
     return {
         "title": assignment.title,
         "cohort": assignment.cohort,
+        "kind": assignment.kind,
         "mode": assignment.mode,
         "vignette_set": assignment.vignette_set,
         "instruments": list(assignment.instruments.all()),

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from training.models import Cohort
 from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
+from training.teaching import rounds as round_stats
 from training.teaching import trainees as trainee_stats
 from training.teaching.exports import cohort_export_rows, csv_lines
 from training.teaching.serializers import CohortReliabilityQuerySerializer
@@ -64,11 +65,27 @@ class TraineeRowSerializer(serializers.Serializer):
     previous_agreement = serializers.FloatField(allow_null=True)
 
 
+class RoundSerializer(serializers.Serializer):
+    """A calibration round: every trainee rated the same new vignettes in one period."""
+
+    assignment = serializers.IntegerField(source="assignment_id")
+    title = serializers.CharField()
+    opens_at = serializers.DateTimeField()
+    closes_at = serializers.DateTimeField(allow_null=True)
+    vignettes = serializers.IntegerField(help_text="Vignettes in the round.")
+    trainees = serializers.IntegerField(
+        help_text="Trainees with at least one first rating in the round on this instrument.")
+    reliability = WindowSerializer()
+
+
 class ReliabilitySerializer(serializers.Serializer):
     cohort = serializers.IntegerField()
     instrument = serializers.CharField()
     window = serializers.CharField()
     windows = WindowSerializer(many=True)
+    rounds = RoundSerializer(
+        many=True, help_text="Reliability among trainees per calibration round (the fully "
+        "crossed design), oldest first; empty when the cohort has no round on this instrument.")
     trainees = TraineeRowSerializer(many=True)
 
 
@@ -122,6 +139,8 @@ class CohortReliabilityApi(StaffScopedApi):
             "windows": cohort_reliability.reliability_over_time(
                 data, window=window, size=size, tz=cohort.organization.time_zone),
             "trainees": trainee_stats.trainee_rows(data, now=timezone.now()),
+            "rounds": round_stats.round_reliability(
+                data, round_stats.cohort_rounds(cohort=cohort, instrument=instrument)),
         }
         return Response(ReliabilitySerializer(payload).data)
 

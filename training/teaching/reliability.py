@@ -136,7 +136,7 @@ def _window_key(data: CohortData, mask: np.ndarray) -> str:
     return f"calibrate:window-reliability:v1:{digest.hexdigest()}"
 
 
-def _reliability_cached(data: CohortData, masks: list[np.ndarray]) -> list[WindowReliability]:
+def reliability_cached(data: CohortData, masks: list[np.ndarray]) -> list[WindowReliability]:
     keys = [_window_key(data, mask) for mask in masks]
     try:
         found = cache.get_many(keys)
@@ -185,7 +185,7 @@ def reliability_over_time(
             masks.append(mask)
     return [
         replace(result, start=start, end=end)
-        for result, (start, end) in zip(_reliability_cached(data, masks), bounds, strict=True)
+        for result, (start, end) in zip(reliability_cached(data, masks), bounds, strict=True)
     ]
 
 

@@ -19,6 +19,7 @@ from training.models import Rating
 from training.teaching import data as teaching_data
 from training.teaching import items as item_stats
 from training.teaching import reliability as cohort_reliability
+from training.teaching import rounds as round_stats
 from training.teaching import trainees as trainee_stats
 from training.teaching.comments import can_teach, rating_comment_add
 from training.teaching.exports import cohort_export_rows, csv_lines
@@ -100,6 +101,8 @@ def dashboard(request, cohort_id):
                (_("ICC CI"), [w.icc_crossed.ci95 for w in windows])],
     )
     overall = cohort_reliability.overall_item_reliability(data)
+    rounds = round_stats.round_reliability(
+        data, round_stats.cohort_rounds(cohort=cohort, instrument=instrument))
     item_windows = [
         (code, [w.alpha_items.get(code) for w in windows]) for code in data.item_codes
     ]
@@ -115,8 +118,28 @@ def dashboard(request, cohort_id):
         "window": window, "size": size, "overall": overall, "hardest": hardest,
         "item_windows": item_windows, "labels": labels,
         "most_lenient": lenient, "most_severe": severe, "ratings": data.n,
+        "rounds": rounds, "rounds_chart": _rounds_chart(instrument, rounds),
     })
     return render(request, "training/teach/dashboard.html", context, status=status)
+
+
+def _rounds_chart(instrument, rounds):
+    if not rounds:
+        return None
+    labels = [r.title for r in rounds]
+    return charts.line_chart(
+        title=_("%(inst)s: reliability among trainees per calibration round") % {
+            "inst": instrument.short_name},
+        x_label=_("Calibration round"), y_label=_("Coefficient"), y_range=(-0.2, 1.0),
+        series=[
+            (_("Krippendorff's alpha, totals"),
+             [(x, r.reliability.alpha_total.value) for x, r in zip(labels, rounds, strict=True)]),
+            (_("ICC(2,1)"),
+             [(x, r.reliability.icc_crossed.value) for x, r in zip(labels, rounds, strict=True)]),
+        ],
+        bands=[(_("alpha CI"), [r.reliability.alpha_total.ci95 for r in rounds]),
+               (_("ICC CI"), [r.reliability.icc_crossed.ci95 for r in rounds])],
+    )
 
 
 @never_cache

@@ -139,6 +139,7 @@ def _assignment_form_page(request, assignment=None):
                         feedback_policy=data["feedback_policy"],
                         draw_size=data["draw_size"],
                         retake_wait_days=data["retake_wait_days"],
+                        kind=data["kind"],
                     )
                 except ValidationError as exc:
                     _add_service_errors(form, exc)
