@@ -143,7 +143,7 @@ class AssignmentForm(forms.Form):
     cohort = forms.ModelChoiceField(label=gettext_lazy("Cohort"), queryset=None)
     kind = forms.ChoiceField(
         label=gettext_lazy("Kind"), choices=AssignmentKind.choices,
-        initial=AssignmentKind.STANDARD,
+        initial=AssignmentKind.STANDARD, required=False,
         help_text=gettext_lazy(
             "A calibration round: the whole cohort rates the same vignettes, new to every "
             "trainee, between the opening and closing dates (practice mode; 10 to 40 "

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from training.attempts import exams
 from training.models import (
     Assignment,
+    AssignmentKind,
     Cohort,
     Mode,
     Role,
@@ -139,7 +140,7 @@ def _assignment_form_page(request, assignment=None):
                         feedback_policy=data["feedback_policy"],
                         draw_size=data["draw_size"],
                         retake_wait_days=data["retake_wait_days"],
-                        kind=data["kind"],
+                        kind=data["kind"] or AssignmentKind.STANDARD,
                     )
                 except ValidationError as exc:
                     _add_service_errors(form, exc)
