@@ -223,3 +223,86 @@ def reference_report(
         "bland_altman_upper": ba.upper_limit,
         "icc_a1_with_reference": icc(np.column_stack([t, r]), "2_1"),
     }
+
+
+def clustered_share_interval(clusters: list[tuple[int, int]]) -> dict:
+    """A share pooled over clusters (k_j hits of m_j per vignette) with a 95 % interval that
+    respects the clustering: Wilson's interval on the effective sample size N / deff (Rao &
+    Scott 1992), where deff = v_cluster / (p (1 - p) / N) and
+    ``v_cluster = n / (n - 1) * sum (k_j - p m_j)^2 / N^2`` is the ratio estimator's
+    cluster-robust variance (Cochran 1977, ch. 6) over n clusters and N = sum m_j.
+
+    The design effect is never below 1 (a share is not made more certain by clustering); when
+    every value is a hit or every one a miss the variance is 0 and deff is 1; a single cluster
+    is one effective observation.
+
+    Example: 10 vignettes of 8 items, one with applicability missed (0 of 8) and 8 of 8 on the
+    others: p = 72/80 = 0.9, sum (k_j - p m_j)^2 = 9 * 0.8^2 + 7.2^2 = 57.6,
+    v = 10/9 * 57.6 / 6400 = 0.01, deff = 0.01 / (0.09 / 80) = 8.89, so the interval is
+    Wilson's for 8.1 of 9 (0.58 to 0.98) instead of 72 of 80 (0.81 to 0.95)::
+
+        >>> r = clustered_share_interval([(0, 8)] + [(8, 8)] * 9)
+        >>> round(r["deff"], 2), [round(b, 2) for b in r["ci95"]]
+        (8.89, [0.58, 0.98])
+    """
+    clusters = [(k, m) for k, m in clusters if m > 0]
+    big_n = sum(m for _, m in clusters)
+    n = len(clusters)
+    if big_n == 0:
+        return {"value": None, "ci95": None, "deff": None, "n_effective": 0.0, "n": 0,
+                "n_clusters": 0}
+    k_all = sum(k for k, _ in clusters)
+    p = k_all / big_n
+    deff = 1.0
+    if n < 2:
+        deff = float(big_n)
+    elif 0 < p < 1:
+        v = n / (n - 1) * sum((k - p * m) ** 2 for k, m in clusters) / big_n**2
+        deff = max(1.0, v / (p * (1 - p) / big_n))
+    n_eff = big_n / deff
+    low, high = wilson_interval(p * n_eff, n_eff)
+    return {"value": p, "ci95": (float(low), float(high)), "deff": deff,
+            "n_effective": n_eff, "n": big_n, "n_clusters": n}
+
+
+@dataclass(frozen=True)
+class IccPoolCheck:
+    """Can ICC(A,1) of a candidate's totals with the reference discriminate on this pool?"""
+
+    pool_sd: float | None  # SD of the reference totals of the exam pool (ddof 1)
+    n_pool: int
+    boundary_sd: float  # deviation SD of a candidate exactly at the totals criterion's boundary
+    expected_icc: float | None  # expected ICC(A,1) of that candidate on this pool
+    threshold: float
+    discriminates: bool | None  # None: fewer than 3 pool totals, cannot tell
+
+
+def icc_pool_check(pool_totals, *, tolerance: float, share: float, threshold: float
+                   ) -> IccPoolCheck:
+    """Whether the ICC(A,1) >= ``threshold`` criterion measures a candidate or the pool.
+
+    A candidate without bias whose deviations are normal with SD s meets "|deviation| <=
+    tolerance on ``share`` of the vignettes" (integer totals) at s* = (tolerance + 0.5) /
+    z_((1 + share) / 2): 1.17 points for a tolerance of 1 and a share of 0.80. On a pool whose
+    reference totals have variance S^2, that candidate's expected ICC(A,1) with the reference is
+    S^2 / (S^2 + s*^2 / 2) (the two-rater ICC(A,1) of X = T and X = T + d). When it is below
+    ``threshold`` the ICC criterion fails candidates the totals criterion passes, because the
+    pool's totals hardly vary, not because of how they score: it does not discriminate.
+
+    Example: pool SD 1.197, tolerance 1, share 0.80: s* = 1.170, expected ICC = 1.433 /
+    (1.433 + 0.685) = 0.68 < 0.80::
+
+        >>> c = icc_pool_check([0, 1, 1, 2, 3, 3, 4, 2, 1, 2], tolerance=1, share=0.8,
+        ...                    threshold=0.8)
+        >>> round(c.boundary_sd, 3), c.discriminates
+        (1.17, False)
+    """
+    totals = np.asarray([t for t in pool_totals if t is not None], dtype=float)
+    z = float(stats.norm.ppf((1 + share) / 2)) if 0 < share < 1 else float("inf")
+    boundary = (tolerance + 0.5) / z if z > 0 else float("inf")
+    if totals.size < 3:
+        return IccPoolCheck(None, int(totals.size), boundary, None, threshold, None)
+    sd = float(np.std(totals, ddof=1))
+    expected = sd**2 / (sd**2 + boundary**2 / 2) if sd > 0 else 0.0
+    return IccPoolCheck(sd, int(totals.size), boundary, expected, threshold,
+                        expected >= threshold)
