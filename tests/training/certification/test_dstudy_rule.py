@@ -131,3 +131,30 @@ def test_icc_is_not_required_on_the_bundled_cport_pool_and_says_why(org, org_adm
     assert "simulated exams" in requirement.reason
     rule.icc_a1_required = True
     assert dstudy.icc_requirement(rule).required is True
+
+
+def test_the_rules_api_refuses_a_short_exam_unless_confirmed(org, org_admin, other_org, history):
+    from tests.conftest import api_for
+
+    rule = _short_rule(org, org_admin)
+    api = api_for(org_admin)
+    url = f"/api/v1/certification-rules/{rule.pk}/"
+    refused = api.patch(url, {"validity_months": 30}, format="json")
+    assert refused.status_code == 400
+    assert "below the target 0.80" in refused.json()["accept_short_exam"][0]
+    assert CertificationRule.objects.get(pk=rule.pk).validity_months == 24
+    saved = api.patch(url, {"validity_months": 30, "accept_short_exam": True}, format="json")
+    assert saved.status_code == 200, saved.json()
+    body = saved.json()
+    assert body["validity_months"] == 30 and body["short_exam_accepted_by"] == "admin-a"
+    d_study = body["d_study"]
+    assert d_study["below_target"] is True and d_study["n_raters"] >= 2
+    assert [d["criterion"] for d in d_study["decisions"]] == ["total_within_tolerance",
+                                                             "item_agreement"]
+    assert "mean_minus_cut_sq" in d_study["decisions"][0]["terms"]
+    assert body["icc_a1_requirement"]["reason"]
+    assert api.get("/api/v1/certification-rules/").json()[0]["id"] == rule.pk
+    # Trainees may not; another organisation's admin gets 404, as for anything not theirs.
+    assert api_for(make_member(org, Role.TRAINEE, "trainee-x")).get(url).status_code == 403
+    assert api_for(make_member(other_org, Role.ORG_ADMIN, "admin-south")).get(
+        url).status_code == 404
