@@ -394,7 +394,7 @@ def decision_dependability(
     rule requires (lambda). The mean used for (mu - lambda)^2 is the plain mean of the observed
     scores and sigma2(mean) :func:`observed_mean_variance`; (mu - lambda)^2 is truncated at 0.
 
-    The interval resamples raters and vignettes with replacement (Brennan 2001, section 6.2,
+    The interval resamples raters and vignettes with replacement (Brennan 2001, ch. 6,
     "boot-p,i"), refits the G-study and takes the 2.5th and 97.5th percentiles; Brennan shows
     this double resampling biases single variance components, so the interval is approximate.
 
