@@ -223,7 +223,7 @@ def rule_dependability(*, rule: CertificationRule, values: dict | None = None,
             ("item_agreement", float(get("item_agreement"))))
     params = (n_exam, tol, cuts, target, n_boot)
     key = _fingerprint(rule, params) if rule.pk else None
-    if key and n_boot and (hit := cache.get(key)) is not None:
+    if key and (hit := cache.get(key)) is not None:
         return hit
     out = RuleDependability(n_exam=n_exam, target=target,
                             pool_size=len(exam_pool_references(rule)))
@@ -256,9 +256,24 @@ def rule_dependability(*, rule: CertificationRule, values: dict | None = None,
             study.reason = study.result.estimate.undefined_reason or ""
     if not out.defined:
         out.reason = next((s.reason for s in out.studies if s.reason), "")
-    if key and n_boot:
+    if key:
         cache.set(key, out, 24 * 3600)
     return out
+
+
+DECISION_FIELDS = ("min_exam_vignettes", "total_tolerance", "total_within_tolerance",
+                   "item_agreement")
+
+
+def decision_dependability_note(decision) -> RuleDependability | None:
+    """The D-study of the rule as it stood when this decision was made (its snapshot), when it
+    was below its target: what the decision's page says about it. None otherwise."""
+    if decision.rule is None:
+        return None
+    snapshot = decision.rule_snapshot or {}
+    values = {k: snapshot[k] for k in DECISION_FIELDS if k in snapshot}
+    study = rule_dependability(rule=decision.rule, values=values, n_boot=0)
+    return study if study.below_target else None
 
 
 # --- the ICC(A,1) criterion ----------------------------------------------------------------

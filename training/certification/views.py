@@ -69,6 +69,7 @@ def decision_detail(request, decision_id):
     return render(request, "training/cert/decision.html", {
         "decision": decision,
         "criteria": decisions.criteria_for_display(decision.criteria),
+        "short_exam": dstudy.decision_dependability_note(decision),
     })
 
 

@@ -158,3 +158,17 @@ def test_the_rules_api_refuses_a_short_exam_unless_confirmed(org, org_admin, oth
     assert api_for(make_member(org, Role.TRAINEE, "trainee-x")).get(url).status_code == 403
     assert api_for(make_member(other_org, Role.ORG_ADMIN, "admin-south")).get(
         url).status_code == 404
+
+
+def test_a_decision_under_a_short_rule_says_so(org, org_admin, history):
+    from training.models import CertificationDecision
+
+    rule = _short_rule(org, org_admin)
+    decision = CertificationDecision(organization=org, rule=rule,
+                                     rule_snapshot=rules._rule_state(rule))
+    note = dstudy.decision_dependability_note(decision)
+    assert note is not None and note.n_exam == 1
+    # The decision is judged by the rule as it stood then: a longer exam in the snapshot.
+    decision.rule_snapshot = decision.rule_snapshot | {"min_exam_vignettes": 100}
+    longer = dstudy.decision_dependability_note(decision)
+    assert longer is None or longer.n_exam == 100
