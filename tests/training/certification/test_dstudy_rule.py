@@ -172,3 +172,30 @@ def test_a_decision_under_a_short_rule_says_so(org, org_admin, history):
     decision.rule_snapshot = decision.rule_snapshot | {"min_exam_vignettes": 100}
     longer = dstudy.decision_dependability_note(decision)
     assert longer is None or longer.n_exam == 100
+
+
+def test_item_agreement_interval_is_clustered_by_vignette(org, org_admin):
+    from training.certification.decisions import VignetteEvidence, evaluate_evidence
+    from training.reliability.reference import wilson_interval
+    from vignettes.models import ReferenceScoring
+
+    rule = rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
+                           use_ci_lower_bound=True)
+    refs = list(ReferenceScoring.objects.filter(
+        applicable=True, instrument_version__instrument__slug="cport",
+        vignette_revision__vignette__owner__isnull=True).select_related(
+        "instrument_version")[:10])
+    assert len(refs) == 10
+    results = dstudy.reference_results(refs)
+    evidence = [VignetteEvidence(applicable=i != 0, codes=results[r.pk][0],
+                                 total=results[r.pk][1], band_code=results[r.pk][2],
+                                 reference=r) for i, r in enumerate(refs)]
+    criteria = {c["key"]: c for c in evaluate_evidence(evidence, rule)}
+    items = criteria["item_agreement"]
+    k = round(items["value"] * items["n"])
+    assert items["n_vignettes"] == 10 and items["design_effect"] > 1
+    assert items["ci95"][0] < wilson_interval(k, items["n"])[0]
+    assert items["judged_on"] == "ci_lower"
+    # Totals are one value per vignette: a plain Wilson interval on 9 of 10.
+    assert criteria["total_within_tolerance"]["ci95"] == pytest.approx(wilson_interval(9, 10))
+    assert "required" in criteria["icc_a1"]
