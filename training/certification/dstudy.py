@@ -25,7 +25,7 @@ from vignettes.models import (
 
 TARGET = 0.80
 MAX_VIGNETTES = 100
-N_BOOT = 100
+N_BOOT = 200
 SEED = 20011
 
 
