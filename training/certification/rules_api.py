@@ -2,7 +2,7 @@
 A rule whose exam is shorter than its own D-study suggests is refused (400, the reason under
 `accept_short_exam`) unless `"accept_short_exam": true` is sent; the acceptance is recorded."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -79,28 +79,40 @@ class RuleDependabilitySerializer(serializers.Serializer):
     decisions = ScoreStudySerializer(source="studies", many=True)
 
 
-class RuleSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    instrument = serializers.CharField(source="instrument.slug")
-    short_exam_accepted_by = serializers.CharField(source="short_exam_accepted_by.username",
-                                                   allow_null=True, default=None)
-    short_exam_accepted_at = serializers.DateTimeField(allow_null=True)
-    updated_at = serializers.DateTimeField()
+class IccRequirementSerializer(serializers.Serializer):
+    required = serializers.BooleanField()
+    automatic = serializers.BooleanField(help_text="true: decided from the exam pool.")
+    reason = serializers.CharField()
 
-    def to_representation(self, rule):
-        data = super().to_representation(rule)
-        return data | {name: getattr(rule, name) for name in rules.RULE_FIELDS}
+
+class RuleSerializer(serializers.ModelSerializer):
+    instrument = serializers.CharField(source="instrument.slug")
+    short_exam_accepted_by = serializers.CharField(
+        source="short_exam_accepted_by.username", allow_null=True, default=None,
+        help_text="Who accepted an exam shorter than the rule's D-study suggests.")
+
+    class Meta:
+        model = CertificationRule
+        fields = ["id", "instrument", *rules.RULE_FIELDS, "short_exam_accepted_by",
+                  "short_exam_accepted_at", "updated_at"]
+        read_only_fields = fields
 
 
 class RuleDetailSerializer(RuleSerializer):
-    def to_representation(self, rule):
-        requirement = dstudy.icc_requirement(rule)
-        return super().to_representation(rule) | {
-            "d_study": RuleDependabilitySerializer(dstudy.rule_dependability(rule=rule)).data,
-            "icc_a1_requirement": {"required": requirement.required,
-                                   "automatic": requirement.automatic,
-                                   "reason": requirement.reason},
-        }
+    d_study = serializers.SerializerMethodField()
+    icc_a1_requirement = serializers.SerializerMethodField()
+
+    class Meta(RuleSerializer.Meta):
+        fields = [*RuleSerializer.Meta.fields, "d_study", "icc_a1_requirement"]
+        read_only_fields = fields
+
+    @extend_schema_field(RuleDependabilitySerializer)
+    def get_d_study(self, rule):
+        return RuleDependabilitySerializer(dstudy.rule_dependability(rule=rule)).data
+
+    @extend_schema_field(IccRequirementSerializer)
+    def get_icc_a1_requirement(self, rule):
+        return IccRequirementSerializer(dstudy.icc_requirement(rule)).data
 
 
 BAD_REQUEST = inline_serializer("RuleBadRequest", {
