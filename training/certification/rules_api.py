@@ -31,7 +31,6 @@ class RuleInputSerializer(serializers.Serializer):
     recalibration_size = serializers.IntegerField(required=False, allow_null=True)
     cusum_slack = serializers.FloatField(required=False, allow_null=True)
     cusum_threshold = serializers.FloatField(required=False, allow_null=True)
-    agreement_window = serializers.IntegerField(required=False, allow_null=True)
     exam_feedback_policy = serializers.ChoiceField(required=False,
                                                    choices=FeedbackPolicy.choices)
     accept_short_exam = serializers.BooleanField(
