@@ -466,6 +466,19 @@ class CertificationRule(models.Model):
     total_within_tolerance = models.FloatField(default=0.80)
     band_agreement = models.FloatField(default=0.80)
     icc_a1 = models.FloatField(default=0.80)
+    # Empty = automatic: required only where the exam pool's reference totals vary enough for
+    # ICC(A,1) to judge the candidate rather than the pool (training.certification.dstudy).
+    icc_a1_required = models.BooleanField(
+        null=True, blank=True,
+        help_text=_("Empty: required only where the exam pool's totals vary enough."),
+    )
+    # Who accepted an exam shorter than the rule's own D-study asks for, and when (cleared
+    # when the rule meets its dependability target again).
+    short_exam_accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    short_exam_accepted_at = models.DateTimeField(null=True, blank=True)
     applicability_every_vignette = models.BooleanField(default=True)
     use_ci_lower_bound = models.BooleanField(default=False)
     validity_months = models.PositiveIntegerField(default=24)

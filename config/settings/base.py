@@ -321,6 +321,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1/",
+    # One name for the feedback policies wherever they appear (assignments, rules).
+    "ENUM_NAME_OVERRIDES": {"FeedbackPolicyEnum": "training.models.FeedbackPolicy"},
 }
 
 # A strict Content-Security-Policy: no inline script or style, nothing from other origins.

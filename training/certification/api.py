@@ -106,6 +106,13 @@ class CriterionSerializer(serializers.Serializer):
     n = serializers.IntegerField()
     passed = serializers.BooleanField()
     reason = serializers.CharField(allow_blank=True)
+    required = serializers.BooleanField(
+        default=True, help_text="false: reported but not required (ICC(A,1) on an exam pool "
+                                "whose totals vary too little; the reason says why).")
+    n_vignettes = serializers.IntegerField(
+        required=False, help_text="Item agreement: the vignettes its items are clustered in.")
+    design_effect = serializers.FloatField(
+        required=False, help_text="Item agreement: the design effect of that clustering.")
 
 
 class DecisionSerializer(_OnInstrumentVersion):

@@ -18,6 +18,7 @@ from training.attempts.exams import _rules_for_instruments
 from training.attempts.services import attempt_finalise, attempts_finalise_due
 from training.audit import audit_record
 from training.certification.certificates import certificate_issue
+from training.certification.dstudy import icc_requirement, reference_results
 from training.certification.rules import _rule_state, rule_list
 from training.models import (
     Attempt,
@@ -34,8 +35,7 @@ from training.models import (
 )
 from training.reliability.reference import wilson_interval
 from training.tenancy import int_or_404, not_found_in
-from vignettes import scoring
-from vignettes.models import InstrumentVersion, ReferenceItemScore, ReferenceScoring
+from vignettes.models import InstrumentVersion, ReferenceScoring
 
 CRITERION_LABELS = {
     "exam_vignettes": gettext_lazy("Exam vignettes judged"),
@@ -80,33 +80,8 @@ class VignetteEvidence:
     reference: ReferenceScoring
 
 
-def _reference_results(refs: list[ReferenceScoring]) -> dict[int, tuple]:
-    """(item states, total, band code) of each reference scoring, from one query for all their
-    item scores (not three per reference: an exam of 10 vignettes is evaluated at its
-    submission, and a deadline brings many submissions at once)."""
-    applicable = {ref.pk for ref in refs if ref.applicable}
-    states: dict[int, dict] = {pk: {} for pk in applicable}
-    for ref_id, code, value in ReferenceItemScore.objects.filter(
-        reference_scoring_id__in=applicable
-    ).values_list("reference_scoring_id", "item__code", "value"):
-        states[ref_id][code] = value
-    specs: dict[int, object] = {}
-    out = {}
-    for ref in refs:
-        if ref.pk in out:
-            continue
-        if not ref.applicable:
-            out[ref.pk] = ({}, None, "")
-            continue
-        if ref.instrument_version_id not in specs:
-            specs[ref.instrument_version_id] = ref.instrument_version.spec
-        result = scoring.score(specs[ref.instrument_version_id], states[ref.pk])
-        out[ref.pk] = (states[ref.pk], result.total, result.band_code or "")
-    return out
-
-
 def _criterion(key, value, threshold, *, ci=None, n=0, judge_lower=False, reason="",
-               passed=None):
+               passed=None, required=True, extra=None):
     judged = value
     if judge_lower and ci is not None:
         judged = ci[0]
@@ -121,7 +96,8 @@ def _criterion(key, value, threshold, *, ci=None, n=0, judge_lower=False, reason
         "n": n,
         "passed": bool(passed),
         "reason": reason,
-    }
+        "required": required,
+    } | (extra or {})
 
 
 def _share(key, hits: list[bool], threshold, judge_lower):
@@ -134,11 +110,28 @@ def _share(key, hits: list[bool], threshold, judge_lower):
                       judge_lower=judge_lower)
 
 
+def _clustered_share(key, clusters: list[tuple[int, int]], threshold, judge_lower):
+    """Item agreement: the items of one vignette are not independent (a missed applicability
+    decision misses all of them), so the interval is Wilson's on the effective sample size
+    after the cluster-robust design effect (reliability.clustered_share_interval)."""
+    res = reliability.clustered_share_interval(clusters)
+    if res["value"] is None:
+        return _criterion(key, None, threshold, n=0, passed=False,
+                          reason=_("No vignette where the reference scores the instrument."))
+    return _criterion(key, res["value"], threshold, ci=res["ci95"], n=res["n"],
+                      judge_lower=judge_lower,
+                      extra={"n_vignettes": res["n_clusters"],
+                             "design_effect": round(res["deff"], 3)})
+
+
 def evaluate_evidence(evidence: list[VignetteEvidence], rule: CertificationRule) -> list[dict]:
-    """Every criterion of the rule on these vignettes: value, threshold, CI, pass/fail."""
+    """Every criterion of the rule on these vignettes: value, threshold, CI, pass/fail. Totals,
+    bands and applicability are one value per vignette (Wilson intervals); item agreement is
+    clustered by vignette. ICC(A,1) is reported but not required where the rule or the exam
+    pool says so (dstudy.icc_requirement)."""
     lower = rule.use_ci_lower_bound
-    refs = _reference_results([ev.reference for ev in evidence])
-    app_hits, item_hits, total_hits, band_hits, pairs = [], [], [], [], []
+    refs = reference_results([ev.reference for ev in evidence])
+    app_hits, item_clusters, total_hits, band_hits, pairs = [], [], [], [], []
     for ev in evidence:
         ref_items, ref_total, ref_band = refs[ev.reference.pk]
         app_ok = ev.applicable is not None and ev.applicable == ev.reference.applicable
@@ -146,8 +139,8 @@ def evaluate_evidence(evidence: list[VignetteEvidence], rule: CertificationRule)
         if not ev.reference.applicable:
             continue
         codes = ev.codes if app_ok else {}
-        for code, ref_value in ref_items.items():
-            item_hits.append(code in codes and codes[code] == ref_value)
+        item_clusters.append((sum(code in codes and codes[code] == ref_value
+                                  for code, ref_value in ref_items.items()), len(ref_items)))
         total = ev.total if app_ok else None
         total_hits.append(total is not None and abs(total - ref_total) <= rule.total_tolerance)
         band_hits.append(total is not None and ev.band_code == ref_band)
@@ -167,21 +160,27 @@ def evaluate_evidence(evidence: list[VignetteEvidence], rule: CertificationRule)
                 "%(m)d of %(n)d applicability decisions differ from the reference."
             ) % {"m": n_app - k, "n": n_app},
         ))
-    criteria.append(_share("item_agreement", item_hits, rule.item_agreement, lower))
+    criteria.append(_clustered_share("item_agreement", item_clusters, rule.item_agreement,
+                                     lower))
     criteria.append(_share("total_within_tolerance", total_hits, rule.total_within_tolerance,
                            lower))
     criteria.append(_share("band_agreement", band_hits, rule.band_agreement, lower))
     if len(pairs) >= 2:
         est = reliability.icc(np.array(pairs, dtype=float), "ICC(A,1)")
         if est.value is None:
-            criteria.append(_criterion("icc_a1", None, rule.icc_a1, n=len(pairs), passed=False,
-                                       reason=est.undefined_reason or ""))
+            icc = _criterion("icc_a1", None, rule.icc_a1, n=len(pairs), passed=False,
+                             reason=est.undefined_reason or "")
         else:
-            criteria.append(_criterion("icc_a1", est.value, rule.icc_a1, ci=est.ci95,
-                                       n=len(pairs), judge_lower=lower))
+            icc = _criterion("icc_a1", est.value, rule.icc_a1, ci=est.ci95, n=len(pairs),
+                             judge_lower=lower)
     else:
-        criteria.append(_criterion("icc_a1", None, rule.icc_a1, n=len(pairs), passed=False,
-                                   reason=_("Fewer than two complete totals to correlate.")))
+        icc = _criterion("icc_a1", None, rule.icc_a1, n=len(pairs), passed=False,
+                         reason=_("Fewer than two complete totals to correlate."))
+    requirement = icc_requirement(rule)
+    if not requirement.required:
+        icc |= {"required": False, "passed": True,
+                "reason": _("Not required: %(why)s") % {"why": requirement.reason}}
+    criteria.append(icc)
     return criteria
 
 

@@ -1,30 +1,28 @@
-"""Certification rules: what an organisation requires of an exam, and the G-study and D-study that say whether the exam's length can carry it."""
+"""Certification rules: what an organisation requires of an exam. Saving a rule whose exam is
+shorter than its own D-study asks for an explicit, recorded acceptance (dstudy.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
-import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from training import reliability
 from training.audit import audit_record
+from training.certification import dstudy
 from training.models import (
     CertificationRule,
     FeedbackPolicy,
     Organization,
-    Rating,
 )
 from training.tenancy import int_or_404, not_found_in
-from vignettes.models import Instrument, ReferenceScoring
+from vignettes.models import Instrument
 
 RULE_FIELDS = (
     "min_exam_vignettes", "item_agreement", "total_tolerance", "total_within_tolerance",
-    "band_agreement", "icc_a1", "applicability_every_vignette", "use_ci_lower_bound",
+    "band_agreement", "icc_a1", "icc_a1_required", "applicability_every_vignette", "use_ci_lower_bound",
     "validity_months", "retake_wait_days", "recalibration_interval_days", "recalibration_size",
     "cusum_slack", "cusum_threshold", "exam_feedback_policy",
 )
@@ -35,14 +33,39 @@ RULE_FIELDS = (
 
 def _rule_state(rule: CertificationRule) -> dict:
     return {name: getattr(rule, name) for name in RULE_FIELDS} | {
-        "instrument": rule.instrument.slug}
+        "instrument": rule.instrument.slug,
+        "short_exam_accepted_by": rule.short_exam_accepted_by_id,
+        "short_exam_accepted_at": (rule.short_exam_accepted_at.isoformat()
+                                   if rule.short_exam_accepted_at else None)}
+
+
+def short_exam_message(study: dstudy.RuleDependability) -> str:
+    """Why the rule's exam is too short for its own decision, in words an admin can act on."""
+    worst = min((s for s in study.studies if s.phi is not None), key=lambda s: s.phi)
+    parts = {"n": study.n_exam, "phi": f"{worst.phi:.2f}", "crit": worst.label,
+             "target": f"{study.target:.2f}", "p": study.n_raters, "v": study.n_vignettes}
+    text = _("With %(n)d exam vignettes the decision on “%(crit)s” has a dependability "
+             "Φ(λ) of %(phi)s, below the target %(target)s (from %(p)d trainees' first ratings "
+             "of %(v)d vignettes).") % parts
+    if study.vignettes_needed is None:
+        text += " " + _("No exam of up to %(m)d vignettes reaches the target on these data.") % {
+            "m": dstudy.MAX_VIGNETTES}
+    else:
+        text += " " + _("The D-study suggests %(k)d vignettes; the exam pool has %(pool)d.") % {
+            "k": study.vignettes_needed, "pool": study.pool_size}
+    return text
 
 
 @transaction.atomic
 def rule_save(*, actor, organization: Organization, rule: CertificationRule | None = None,
               instrument_slug: str | None = None, now: dt.datetime | None = None,
-              **values) -> CertificationRule:
-    """Create or edit the organisation's rule for one instrument (audited)."""
+              accept_short_exam: bool = False, **values) -> CertificationRule:
+    """Create or edit the organisation's rule for one instrument (audited).
+
+    When the rule's exam length gives a dependability Phi(lambda) below the target for one of
+    its decisions (dstudy.rule_dependability, on the organisation's ratings), the save is
+    refused unless ``accept_short_exam``; an accepted short exam is recorded on the rule (who,
+    when) and in the audit trail, and cleared when the rule meets its target again."""
     now = now or timezone.now()
     errors = {}
     unknown = set(values) - set(RULE_FIELDS)
@@ -51,6 +74,8 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
     for name in ("item_agreement", "total_within_tolerance", "band_agreement"):
         if name in values and not 0 <= values[name] <= 1:
             errors[name] = _("A share between 0 and 1 (e.g. 0.85).")
+    if values.get("icc_a1_required") not in (None, True, False):
+        errors["icc_a1_required"] = _("true, false, or empty for automatic.")
     if "icc_a1" in values and not -1 <= values["icc_a1"] <= 1:
         errors["icc_a1"] = _("An ICC between -1 and 1 (e.g. 0.80).")
     if values.get("min_exam_vignettes") is not None and values["min_exam_vignettes"] < 1:
@@ -94,12 +119,25 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
         before = _rule_state(rule)
     for name, value in values.items():
         setattr(rule, name, value)
+    study = dstudy.rule_dependability(rule=rule, n_boot=0)
+    if study.below_target and not accept_short_exam:
+        raise ValidationError({"accept_short_exam": short_exam_message(study) + " " + _(
+            "Tick “I accept an exam shorter than the D-study suggests” (API: "
+            "\"accept_short_exam\": true) to save it anyway, or lengthen the exam.")})
+    if study.below_target:
+        rule.short_exam_accepted_by, rule.short_exam_accepted_at = actor, now
+    else:
+        rule.short_exam_accepted_by, rule.short_exam_accepted_at = None, None
     rule.updated_at = now
     rule.save()
     audit_record(actor=actor, organization=organization, obj=rule,
                  action="certification_rule.created" if before is None
                  else "certification_rule.changed",
                  before=before, after=_rule_state(rule), now=now)
+    if study.below_target:
+        audit_record(actor=actor, organization=organization, obj=rule,
+                     action="certification_rule.short_exam_accepted",
+                     after=study.summary() | {"message": short_exam_message(study)}, now=now)
     return rule
 
 
@@ -116,74 +154,3 @@ def rule_get(*, organization: Organization, rule_id) -> CertificationRule:
     return rule
 
 
-# --- the rule page's G-study and D-study ---------------------------------------------------
-
-
-@dataclass
-class RuleReliability:
-    defined: bool
-    reason: str = ""
-    components: reliability.VarianceComponents | None = None
-    phi_lambda_at_rule: float | None = None
-    phi_lambda_reason: str = ""
-    vignettes_needed: int | None = None
-    curve: list = field(default_factory=list)
-    n_raters: int = 0
-    n_vignettes: int = 0
-    n_scores: int = 0
-
-
-def rule_reliability(*, rule: CertificationRule, target: float = 0.80) -> RuleReliability:
-    """G-study with trainees as the objects of measurement and vignettes as the facet; the
-    score is the trainee's absolute total deviation from the reference on each vignette (their
-    first submitted rating of it, exam or practice). D-study: how many exam vignettes make the
-    pass/fail decision at the cut (the rule's tolerance) dependable (Phi(lambda) >= target)."""
-    rows = (
-        Rating.objects.filter(
-            attempt__organization=rule.organization, submitted_at__isnull=False,
-            instrument_version__instrument_id=rule.instrument_id, applicable=True,
-            total__isnull=False, reference_scoring__applicable=True,
-        )
-        .order_by("submitted_at", "pk")
-        .values_list("attempt__user_id", "vignette_revision_id", "total", "reference_scoring_id")
-    )
-    ref_totals = {}
-    scores = {}
-    for user_id, revision_id, total, ref_id in rows:
-        if (revision_id, user_id) in scores:
-            continue
-        if ref_id not in ref_totals:
-            ref = ReferenceScoring.objects.get(pk=ref_id)
-            result = ref.result()
-            ref_totals[ref_id] = result.total if result else None
-        if ref_totals[ref_id] is None:
-            continue
-        scores[(revision_id, user_id)] = abs(total - ref_totals[ref_id])
-    vignettes = sorted({v for v, _ in scores})
-    raters = sorted({u for _, u in scores})
-    out = RuleReliability(defined=False, n_raters=len(raters), n_vignettes=len(vignettes),
-                          n_scores=len(scores))
-    if len(vignettes) < 2 or len(raters) < 2:
-        out.reason = _("Not enough data: a G-study needs at least two trainees who each rated "
-                       "at least two vignettes in common with others.")
-        return out
-    vi = {v: i for i, v in enumerate(vignettes)}
-    ri = {u: i for i, u in enumerate(raters)}
-    matrix = np.full((len(vignettes), len(raters)), np.nan)
-    for (v, u), s in scores.items():
-        matrix[vi[v], ri[u]] = s
-    try:
-        vc = reliability.g_study(matrix)
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        out.reason = _("Not enough data: %(why)s.") % {"why": exc}
-        return out
-    out.defined = True
-    out.components = vc
-    cut = float(rule.total_tolerance)
-    est = reliability.phi_lambda(vc, cut, rule.min_exam_vignettes)
-    out.phi_lambda_at_rule = est.value
-    out.phi_lambda_reason = est.undefined_reason or ""
-    study = reliability.d_study(vc, target, "phi_lambda", lambda_=cut, max_vignettes=60)
-    out.vignettes_needed = study.n_vignettes
-    out.curve = [(n, v) for n, v in study.curve if n in (1, 2, 5, 10, 15, 20, 30, 40, 60)]
-    return out

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.throttling import client_address
 from training.attempts import exams
 from training.certification import certificates as certificate_services
-from training.certification import decisions, rules
+from training.certification import decisions, dstudy, rules
 from training.certification.filters import CertificateRegisterQuerySerializer
 from training.exceptions import Conflict
 from training.models import CertificationRule, FeedbackPolicy, Role
@@ -69,6 +69,7 @@ def decision_detail(request, decision_id):
     return render(request, "training/cert/decision.html", {
         "decision": decision,
         "criteria": decisions.criteria_for_display(decision.criteria),
+        "short_exam": dstudy.decision_dependability_note(decision),
     })
 
 
@@ -103,6 +104,14 @@ class RuleForm(forms.Form):
                                       min_value=0, max_value=1, initial=0.80)
     icc_a1 = forms.FloatField(label=gettext_lazy("ICC(A,1) with the reference at least"),
                               min_value=-1, max_value=1, initial=0.80)
+    icc_a1_required = forms.TypedChoiceField(
+        label=gettext_lazy("Require ICC(A,1) with the reference"), required=False,
+        choices=[("", gettext_lazy("Automatic: only where the exam pool's totals vary enough")),
+                 ("yes", gettext_lazy("Always")), ("no", gettext_lazy("Never"))],
+        coerce=lambda v: {"yes": True, "no": False}.get(v), empty_value=None,
+        help_text=gettext_lazy("On a pool whose reference totals hardly vary, ICC(A,1) fails "
+                               "candidates the totals criterion passes; the page below says "
+                               "which case this pool is."))
     applicability_every_vignette = forms.BooleanField(
         label=gettext_lazy("Applicability must be right on every vignette"), required=False,
         initial=True)
@@ -142,6 +151,11 @@ class RuleForm(forms.Form):
             "In SD units. Empty: 16, which keeps the average run length without drift above "
             "370 cases with the baseline estimated from ten exam vignettes; a smaller h raises "
             "false alarms."))
+    accept_short_exam = forms.BooleanField(
+        label=gettext_lazy("I accept an exam shorter than the D-study suggests"), required=False,
+        help_text=gettext_lazy("Needed to save a rule whose exam length gives a dependability "
+                               "Φ(λ) below 0.80 on this organisation's data; recorded with "
+                               "your name and the time."))
 
     def __init__(self, *args, organization, editing, **kwargs):
         super().__init__(*args, **kwargs)
@@ -172,13 +186,15 @@ def _rule_page(request, rule: CertificationRule | None):
                 messages.success(request, _("Certification rule saved."))
                 return redirect("cert:rule-edit", rule_id=saved.pk)
     elif rule is not None:
-        form = RuleForm(initial={n: getattr(rule, n) for n in rules.RULE_FIELDS},
-                        organization=organization, editing=True)
+        initial = {n: getattr(rule, n) for n in rules.RULE_FIELDS}
+        initial["icc_a1_required"] = {True: "yes", False: "no"}.get(rule.icc_a1_required, "")
+        form = RuleForm(initial=initial, organization=organization, editing=True)
     else:
         form = RuleForm(organization=organization, editing=False)
     return render(request, "training/cert/rule_form.html", {
         "form": form, "rule": rule,
-        "study": rules.rule_reliability(rule=rule) if rule is not None else None,
+        "study": dstudy.rule_dependability(rule=rule) if rule is not None else None,
+        "icc": dstudy.icc_requirement(rule) if rule is not None else None,
     }, status=400 if form.is_bound else 200)
 
 

@@ -6,9 +6,11 @@ declared categories; output is a frozen :class:`Estimate`. See docs/statistics.m
 
 from .csvio import RatingsFile, RatingsFileError, RatingsMatrix, read_ratings_csv
 from .gtheory import (
+    DecisionDependability,
     DStudy,
     VarianceComponents,
     d_study,
+    decision_dependability,
     g_coefficient,
     g_study,
     phi_coefficient,
@@ -32,9 +34,12 @@ from .kappa import (
 from .krippendorff import LEVELS, krippendorff_alpha, krippendorff_alpha_levels
 from .reference import (
     BlandAltman,
+    IccPoolCheck,
     applicability_agreement,
     bland_altman,
+    clustered_share_interval,
     exact_agreement,
+    icc_pool_check,
     mean_signed_deviation,
     reference_report,
     tolerance_agreement,
@@ -44,11 +49,11 @@ from .result import Estimate
 from .timeseries import Cusum, WindowEstimate, calendar_windows, cusum, rolling_windows
 
 __all__ = [
-    "FORM_NAMES", "LEVELS", "STATISTICS", "BlandAltman", "Cusum", "DStudy", "Estimate",
-    "FleissKappa", "RatingsFile", "RatingsFileError", "RatingsMatrix", "VarianceComponents",
+    "FORM_NAMES", "LEVELS", "STATISTICS", "BlandAltman", "Cusum", "DStudy", "DecisionDependability", "Estimate",
+    "FleissKappa", "IccPoolCheck", "RatingsFile", "RatingsFileError", "RatingsMatrix", "VarianceComponents",
     "WindowEstimate", "applicability_agreement", "bland_altman", "brennan_prediger",
-    "calendar_windows", "cohen_kappa", "conger_kappa", "cusum", "d_study", "exact_agreement",
-    "fleiss_kappa", "g_coefficient", "g_study", "gwet_ac1", "gwet_ac2", "icc", "icc_all",
+    "calendar_windows", "clustered_share_interval", "cohen_kappa", "conger_kappa", "cusum", "d_study", "decision_dependability", "exact_agreement",
+    "fleiss_kappa", "g_coefficient", "g_study", "gwet_ac1", "gwet_ac2", "icc", "icc_all", "icc_pool_check",
     "item_report", "krippendorff_alpha", "krippendorff_alpha_levels", "light_kappa",
     "mean_signed_deviation", "percent_agreement", "phi_coefficient", "phi_lambda",
     "read_ratings_csv", "reference_report", "rolling_windows", "scott_pi",

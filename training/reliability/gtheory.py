@@ -20,8 +20,14 @@ For a D-study with n' vignettes per rater:
 * G (relative) = sigma2(p) / (sigma2(p) + sigma2(pi,e)/n')
 * Phi (absolute) = sigma2(p) / (sigma2(p) + (sigma2(i) + sigma2(pi,e))/n')
 * Phi(lambda) = (sigma2(p) + (mu - lambda)^2) / (sigma2(p) + (mu - lambda)^2 + sigma2(Delta)),
-  with (mu - lambda)^2 estimated without bias by (mean - lambda)^2 - sigma2(mean) (Brennan 2001,
-  eq. 2.56-2.57).
+  with (mu - lambda)^2 estimated without bias by (mean - lambda)^2 - sigma2(mean) and truncated
+  at 0 (Brennan 2001, ch. 2, the index of dependability Phi(lambda) for a cut score lambda and
+  its estimator). Truncation keeps Phi(lambda) >= Phi, its minimum at lambda = mu.
+
+:func:`decision_dependability` applies this to the score and cut an exam rule actually decides
+on (a 0/1 "within tolerance" per vignette against the required share, or a per-vignette share of
+items agreeing against the required agreement), with a bootstrap interval over raters and
+vignettes.
 """
 
 from __future__ import annotations
@@ -136,11 +142,14 @@ class _RemlProfile:
         return self.terms(log_ratios)[0]
 
 
-def variance_components_reml(scores: object) -> VarianceComponents:
+def variance_components_reml(scores: object, *, start: tuple[float, float] | None = None
+                             ) -> VarianceComponents:
     """Variance components of a p x i design with missing cells, by REML.
 
     ``scores``: vignettes x raters, NaN where a rater did not see a vignette. On complete data
-    with positive components the result equals :func:`variance_components_anova`.
+    with positive components the result equals :func:`variance_components_anova`. ``start``:
+    log variance ratios to start from (a bootstrap starts from the full data's fit), in place
+    of the two default starts.
 
     Example::
 
@@ -158,8 +167,8 @@ def variance_components_reml(scores: object) -> VarianceComponents:
         raise ValueError("too few scores to separate rater, vignette and residual variance")
     profile = _RemlProfile(y, vp, vi, n_p, n_i)
     best = None
-    for start in ((-1.0, -1.0), (-6.0, -6.0)):
-        res = optimize.minimize(profile, np.array(start), method="L-BFGS-B",
+    for begin in ((start,) if start is not None else ((-1.0, -1.0), (-6.0, -6.0))):
+        res = optimize.minimize(profile, np.array(begin), method="L-BFGS-B",
                                 bounds=[(-25.0, 12.0)] * 2,
                                 options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
         if best is None or res.fun < best.fun:
@@ -177,11 +186,18 @@ def variance_components_reml(scores: object) -> VarianceComponents:
     )
 
 
-def g_study(scores: object) -> VarianceComponents:
-    """ANOVA estimates for complete data, REML otherwise."""
+def g_study(scores: object, *, start: tuple[float, float] | None = None) -> VarianceComponents:
+    """ANOVA estimates for complete data, REML otherwise (``start``: see REML)."""
     x = _clean(scores)
     return variance_components_anova(x) if not np.isnan(x).any() else \
-        variance_components_reml(x)
+        variance_components_reml(x, start=start)
+
+
+def _log_ratios(vc: VarianceComponents) -> tuple[float, float] | None:
+    if vc.residual <= 0:
+        return None
+    return (float(np.log(max(vc.rater / vc.residual, 1e-10))),
+            float(np.log(max(vc.vignette / vc.residual, 1e-10))))
 
 
 def _counts(vc: VarianceComponents) -> dict[str, int]:
@@ -225,31 +241,46 @@ def phi_coefficient(vc: VarianceComponents, n_vignettes: int | None = None) -> E
                     **_counts(vc))
 
 
-def phi_lambda(vc: VarianceComponents, cut: float, n_vignettes: int | None = None) -> Estimate:
+def mean_variance(vc: VarianceComponents) -> float:
+    """sigma2(mean) of the grand mean of a complete p x i G-study:
+    ``sigma2(p)/n_p + sigma2(i)/n_i + sigma2(pi,e)/(n_p n_i)`` (the G-study's own sample sizes:
+    it is the error of the mean that was actually computed)."""
+    return (vc.rater / vc.n_raters + vc.vignette / vc.n_vignettes
+            + vc.residual / (vc.n_raters * vc.n_vignettes))
+
+
+def phi_lambda(vc: VarianceComponents, cut: float, n_vignettes: int | None = None, *,
+               mean: float | None = None, var_mean: float | None = None) -> Estimate:
     """Phi(lambda): dependability of pass/fail decisions at the cut score ``cut``.
 
-    ``(sigma2(p) + (mu-lambda)^2) / (sigma2(p) + (mu-lambda)^2 + sigma2(Delta))`` where
-    (mu-lambda)^2 is estimated by ``(mean - lambda)^2 - sigma2(mean)`` and
-    ``sigma2(mean) = sigma2(p)/n_p + sigma2(i)/n' + sigma2(pi,e)/(n_p n')``.
+    ``(sigma2(p) + D) / (sigma2(p) + D + sigma2(Delta))`` with
+    ``sigma2(Delta) = (sigma2(i) + sigma2(pi,e)) / n'`` and ``D``, the estimate of
+    (mu - lambda)^2, ``max(0, (mean - lambda)^2 - sigma2(mean))`` (Brennan 2001, ch. 2). By
+    default ``mean`` is the G-study's grand mean and ``sigma2(mean)`` :func:`mean_variance`;
+    :func:`decision_dependability` passes the exact variance of the mean of unbalanced data.
 
-    Example::
+    Example (``D`` truncated at 0 when the cut sits at the mean, so Phi(lambda) = Phi)::
 
         >>> vc = VarianceComponents(.6258, .8840, 2.7872, 4.9917, 10, 12, 120, "ANOVA")
-        >>> phi_lambda(vc, 4.9917, 12).value < phi_coefficient(vc, 12).value
-        True
+        >>> round(phi_lambda(vc, 4.9917, 12).value, 3), round(phi_coefficient(vc, 12).value, 3)
+        (0.672, 0.672)
     """
     n = n_vignettes or vc.n_vignettes
     name = f"Phi(lambda = {cut:g}) ({n} vignettes)"
     abs_err = (vc.vignette + vc.residual) / n
-    var_mean = vc.rater / vc.n_raters + vc.vignette / n + vc.residual / (vc.n_raters * n)
-    dist2 = (vc.grand_mean - cut) ** 2 - var_mean
+    mean = vc.grand_mean if mean is None else mean
+    var_mean = mean_variance(vc) if var_mean is None else var_mean
+    raw = (mean - cut) ** 2 - var_mean
+    dist2 = max(raw, 0.0)
     num = vc.rater + dist2
     if num + abs_err <= 0:
-        return undefined(name, "the estimated signal is not positive at this cut score",
-                         **_counts(vc))
+        return undefined(name, "no variance between raters or vignettes and the mean sits on "
+                         "the cut score", **_counts(vc))
     value = num / (num + abs_err)
     return Estimate(name=name, value=value, ci95=None, undefined_reason=None,
-                    extra={"absolute_error_variance": abs_err, "mean_minus_cut_sq": dist2},
+                    extra={"absolute_error_variance": abs_err, "mean": mean,
+                           "mean_variance": var_mean, "mean_minus_cut_sq_raw": raw,
+                           "mean_minus_cut_sq": dist2, "truncated": float(raw < 0)},
                     **_counts(vc))
 
 
@@ -295,6 +326,113 @@ def d_study(
         else:
             est = phi_lambda(components, lambda_, n)
         curve.append((n, est.value))
-        if reached is None and est.value is not None and est.value >= target:
+        if reached is None and est.value is not None and est.value >= target - 1e-12:
             reached = n
     return DStudy(criterion=criterion, target=target, n_vignettes=reached, curve=tuple(curve))
+
+
+# --- the D-study of the decision an exam rule makes ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionDependability:
+    """Phi(lambda) of the pass/fail decision a rule makes on one per-vignette score.
+
+    ``estimate`` is Phi(lambda) at the rule's ``n_vignettes`` (its ``extra`` holds the mean,
+    sigma2(mean), the raw and the truncated (mu - lambda)^2 and sigma2(Delta)); ``ci95`` its
+    percentile bootstrap interval over raters and vignettes (``n_boot_used`` of ``n_boot``
+    resamples gave a defined value); ``vignettes_needed`` the smallest n' whose point estimate
+    reaches ``target`` (None: not within ``max_vignettes``).
+    """
+
+    cut: float
+    n_vignettes: int
+    target: float
+    components: VarianceComponents
+    estimate: Estimate
+    ci95: tuple[float, float] | None
+    n_boot: int
+    n_boot_used: int
+    seed: int
+    vignettes_needed: int | None
+    max_vignettes: int
+    curve: tuple[tuple[int, float | None], ...]
+
+
+def observed_mean_variance(scores: object, vc: VarianceComponents) -> float:
+    """sigma2(mean) of the plain mean of the observed scores under the p x i random model.
+
+    With m_p scores of rater p, m_i of vignette i and N scores in all:
+    ``(sigma2(p) sum m_p^2 + sigma2(i) sum m_i^2 + sigma2(pi,e) N) / N^2``; on complete data
+    this is :func:`mean_variance`.
+    """
+    seen = ~np.isnan(_clean(scores))
+    n = seen.sum()
+    m_p, m_i = seen.sum(axis=0), seen.sum(axis=1)
+    return float((vc.rater * np.sum(m_p**2) + vc.vignette * np.sum(m_i**2) + vc.residual * n)
+                 / n**2)
+
+
+def _phi_at(x: np.ndarray, cut: float, n_vignettes: int, start=None
+            ) -> tuple[VarianceComponents, Estimate]:
+    vc = g_study(x, start=start)
+    est = phi_lambda(vc, cut, n_vignettes, mean=float(np.nanmean(x)),
+                     var_mean=observed_mean_variance(x, vc))
+    return vc, est
+
+
+def decision_dependability(
+    scores: object, cut: float, n_vignettes: int, *, target: float = 0.80,
+    max_vignettes: int = 100, n_boot: int = 200, seed: int = 20011,
+) -> DecisionDependability:
+    """Phi(lambda) of a rule's pass/fail decision, its bootstrap interval and the exam length
+    that reaches ``target``.
+
+    ``scores``: vignettes x raters, NaN where a rater did not see a vignette; each score is the
+    rater's per-vignette score the rule averages over an exam (1/0 for "total within the
+    tolerance", or the share of items agreeing with the reference), and ``cut`` the share the
+    rule requires (lambda). The mean used for (mu - lambda)^2 is the plain mean of the observed
+    scores and sigma2(mean) :func:`observed_mean_variance`; (mu - lambda)^2 is truncated at 0.
+
+    The interval resamples raters and vignettes with replacement (Brennan 2001, ch. 6,
+    "boot-p,i"), refits the G-study and takes the 2.5th and 97.5th percentiles; Brennan shows
+    this double resampling biases single variance components, so the interval is approximate.
+
+    Example (4 vignettes x 3 raters of 0/1, cut 0.80, exam of 10 vignettes; worked by hand
+    in tests/training/reliability/test_gtheory.py: sigma2(p) = 1/9, (mu - lambda)^2 truncated
+    to 0, sigma2(Delta) = (1/36 + 5/36) / 10, Phi(lambda) = 20/23)::
+
+        >>> d = decision_dependability([[1, 1, 1], [1, 1, 0], [1, 0, 0], [1, 1, 0]], 0.8, 10,
+        ...                            n_boot=0)
+        >>> round(d.estimate.value, 4), d.vignettes_needed
+        (0.8696, 6)
+    """
+    x = _clean(scores)
+    vc, est = _phi_at(x, cut, n_vignettes)
+    curve, needed = [], None
+    for n in range(1, max_vignettes + 1):
+        value = phi_lambda(vc, cut, n, mean=est.extra["mean"],
+                           var_mean=est.extra["mean_variance"]).value
+        curve.append((n, value))
+        if needed is None and value is not None and value >= target - 1e-12:
+            needed = n
+    rng = np.random.default_rng(seed)
+    n_i, n_p = x.shape
+    start = _log_ratios(vc)
+    values = []
+    for _ in range(n_boot):
+        xb = x[rng.integers(0, n_i, n_i)][:, rng.integers(0, n_p, n_p)]
+        try:
+            value = _phi_at(xb, cut, n_vignettes, start)[1].value
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if value is not None:
+            values.append(value)
+    ci = None
+    if n_boot and len(values) >= 0.9 * n_boot:
+        ci = (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
+    return DecisionDependability(
+        cut=cut, n_vignettes=n_vignettes, target=target, components=vc, estimate=est, ci95=ci,
+        n_boot=n_boot, n_boot_used=len(values), seed=seed, vignettes_needed=needed,
+        max_vignettes=max_vignettes, curve=tuple(curve),
+    )

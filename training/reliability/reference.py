@@ -223,3 +223,116 @@ def reference_report(
         "bland_altman_upper": ba.upper_limit,
         "icc_a1_with_reference": icc(np.column_stack([t, r]), "2_1"),
     }
+
+
+def clustered_share_interval(clusters: list[tuple[int, int]]) -> dict:
+    """A share pooled over clusters (k_j hits of m_j per vignette) with a 95 % interval that
+    respects the clustering: Wilson's interval on the effective sample size N / deff (Rao &
+    Scott 1992), where deff = v_cluster / (p (1 - p) / N) and
+    ``v_cluster = n / (n - 1) * sum (k_j - p m_j)^2 / N^2`` is the ratio estimator's
+    cluster-robust variance (Cochran 1977, ch. 6) over n clusters and N = sum m_j.
+
+    The design effect is never below 1 (a share is not made more certain by clustering); when
+    every value is a hit or every one a miss the variance is 0 and deff is 1; a single cluster
+    is one effective observation.
+
+    Example: 10 vignettes of 8 items, one with applicability missed (0 of 8) and 8 of 8 on the
+    others: p = 72/80 = 0.9, sum (k_j - p m_j)^2 = 9 * 0.8^2 + 7.2^2 = 57.6,
+    v = 10/9 * 57.6 / 6400 = 0.01, deff = 0.01 / (0.09 / 80) = 8.89, so the interval is
+    Wilson's for 8.1 of 9 (0.58 to 0.98) instead of 72 of 80 (0.81 to 0.95)::
+
+        >>> r = clustered_share_interval([(0, 8)] + [(8, 8)] * 9)
+        >>> round(r["deff"], 2), [round(b, 2) for b in r["ci95"]]
+        (8.89, [0.58, 0.98])
+    """
+    clusters = [(k, m) for k, m in clusters if m > 0]
+    big_n = sum(m for _, m in clusters)
+    n = len(clusters)
+    if big_n == 0:
+        return {"value": None, "ci95": None, "deff": None, "n_effective": 0.0, "n": 0,
+                "n_clusters": 0}
+    k_all = sum(k for k, _ in clusters)
+    p = k_all / big_n
+    deff = 1.0
+    if n < 2:
+        deff = float(big_n)
+    elif 0 < p < 1:
+        v = n / (n - 1) * sum((k - p * m) ** 2 for k, m in clusters) / big_n**2
+        deff = max(1.0, v / (p * (1 - p) / big_n))
+    n_eff = big_n / deff
+    low, high = wilson_interval(p * n_eff, n_eff)
+    return {"value": p, "ci95": (float(low), float(high)), "deff": deff,
+            "n_effective": n_eff, "n": big_n, "n_clusters": n}
+
+
+@dataclass(frozen=True)
+class IccPoolCheck:
+    """Does ICC(A,1) of a candidate's totals with the reference judge the candidate or the pool?"""
+
+    pool_sd: float | None  # SD of the reference totals of the exam pool (ddof 1)
+    n_pool: int
+    n_exam: int
+    boundary_sd: float  # deviation SD of a candidate exactly at the totals criterion's boundary
+    expected_icc: float | None  # that candidate's ICC(A,1) on the whole pool, in expectation
+    icc_pass_rate: float | None  # simulated: how often that candidate meets the ICC threshold
+    totals_pass_rate: float | None  # ... and how often the totals criterion
+    threshold: float
+    discriminates: bool | None  # None: fewer than 3 pool totals, cannot tell
+
+
+def _icc_a1_two_raters(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ICC(A,1) of paired columns, row-wise over simulations (McGraw & Wong 1996)."""
+    n = a.shape[1]
+    g = (a.mean(axis=1) + b.mean(axis=1)) / 2
+    m = (a + b) / 2
+    msr = 2 * np.sum((m - g[:, None]) ** 2, axis=1) / (n - 1)
+    ca, cb = a.mean(axis=1), b.mean(axis=1)
+    msc = n * ((ca - g) ** 2 + (cb - g) ** 2)
+    ra = a - m - (ca - g)[:, None]
+    rb = b - m - (cb - g)[:, None]
+    mse = np.sum(ra**2 + rb**2, axis=1) / (n - 1)
+    denom = msr + mse + 2 * (msc - mse) / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, (msr - mse) / denom, -np.inf)
+
+
+def icc_pool_check(pool_totals, *, tolerance: float, share: float, threshold: float,
+                   n_exam: int = 10, n_sim: int = 2000, seed: int = 1996) -> IccPoolCheck:
+    """Whether the ICC(A,1) >= ``threshold`` criterion measures a candidate or the pool.
+
+    A candidate without bias whose deviations are normal with SD s meets "|deviation| <=
+    tolerance" (integer totals) on a share ``share`` of vignettes at s* = (tolerance + 0.5) /
+    z_((1 + share) / 2): 1.17 points for a tolerance of 1 and a share of 0.80. The check
+    simulates that candidate ``n_sim`` times on exams of ``n_exam`` vignettes drawn from the
+    pool (deviations rounded to whole points) and counts how often each criterion passes them.
+    The ICC criterion discriminates when it passes the boundary candidate at least as often as
+    the totals criterion does (less 0.05 of simulation slack); when it passes them less often it
+    fails candidates the totals criterion accepts because the pool's totals hardly vary, not
+    because of how they score. ``expected_icc`` is S^2 / (S^2 + s*^2 / 2) for a pool of
+    variance S^2 (the two-rater ICC(A,1) of T and T + d), for reading.
+
+    Example: a pool of SD 1.20 and a tolerance of 1 on 0.80 of the vignettes: s* = 1.170,
+    expected ICC(A,1) 1.43 / (1.43 + 0.685) = 0.68 < 0.80; it judges the pool::
+
+        >>> c = icc_pool_check([0, 1, 1, 2, 3, 3, 4, 2, 1, 2], tolerance=1, share=0.8,
+        ...                    threshold=0.8)
+        >>> round(c.boundary_sd, 3), c.discriminates
+        (1.17, False)
+    """
+    totals = np.asarray([t for t in pool_totals if t is not None], dtype=float)
+    z = float(stats.norm.ppf((1 + share) / 2)) if 0 < share < 1 else float("inf")
+    boundary = (tolerance + 0.5) / z if z > 0 else float("inf")
+    n_exam = max(2, min(int(n_exam), int(totals.size)))
+    if totals.size < 3 or not np.isfinite(boundary):
+        return IccPoolCheck(None, int(totals.size), n_exam, boundary, None, None, None,
+                            threshold, None)
+    sd = float(np.std(totals, ddof=1))
+    expected = sd**2 / (sd**2 + boundary**2 / 2) if sd > 0 else 0.0
+    rng = np.random.default_rng(seed)
+    draws = np.argsort(rng.random((n_sim, totals.size)), axis=1)[:, :n_exam]
+    ref = totals[draws]
+    dev = np.round(rng.normal(0.0, boundary, ref.shape))
+    icc_rate = float(np.mean(_icc_a1_two_raters(ref, ref + dev) >= threshold - 1e-12))
+    totals_rate = float(np.mean(np.mean(np.abs(dev) <= tolerance, axis=1) >= share - 1e-12))
+    return IccPoolCheck(sd, int(totals.size), n_exam, boundary, expected, icc_rate,
+                        totals_rate, threshold, icc_rate >= totals_rate - 0.05)

@@ -104,7 +104,11 @@ def test_phi_lambda_grows_with_distance_from_the_mean():
     vc = variance_components_anova(SYNTHETIC_4)
     near = phi_lambda(vc, vc.grand_mean, 12).value
     far = phi_lambda(vc, vc.grand_mean + 3, 12).value
-    assert near < phi_coefficient(vc, 12).value < far < 1
+    # (mean - lambda)^2 - sigma2(mean) is negative at the mean: truncated at 0, so Phi(lambda)
+    # never falls below Phi, its minimum (it did, untruncated).
+    assert near == pytest.approx(phi_coefficient(vc, 12).value)
+    assert phi_lambda(vc, vc.grand_mean, 12).extra["truncated"] == 1.0
+    assert near < far < 1
     mean_var = vc.rater / 10 + vc.vignette / 12 + vc.residual / 120
     signal = vc.rater + 9 - mean_var
     assert far == pytest.approx(signal / (signal + (vc.vignette + vc.residual) / 12))
