@@ -190,6 +190,15 @@ def ci_note(estimate: Estimate) -> str | None:
     return None
 
 
+def gate_for(estimate: Estimate, gate: Sufficiency) -> Sufficiency:
+    """The gate of the matrix, narrowed to the units the kernel actually used when it used
+    fewer (e.g. the ICC's listwise deletion): a value rests on what it was computed from."""
+    if 0 < estimate.n_units < gate.units:
+        pairable = estimate.n_pairable if estimate.n_pairable else gate.pairable
+        return sufficiency_from_counts(estimate.n_units, min(pairable, gate.pairable))
+    return gate
+
+
 def gated(estimate: Estimate, gate: Sufficiency | None = None, matrix: object = None) -> Estimate:
     """``estimate`` as a person may see it: withheld (value ``None`` + reason) below the gate.
 
@@ -201,11 +210,7 @@ def gated(estimate: Estimate, gate: Sufficiency | None = None, matrix: object = 
         if matrix is None:
             raise ValueError("gated() needs the Sufficiency or the matrix")
         gate = sufficiency(matrix)
-    if 0 < estimate.n_units < gate.units:
-        # The kernel used fewer units than the matrix has (e.g. the ICC's listwise deletion):
-        # the value rests on what the kernel used.
-        pairable = estimate.n_pairable if estimate.n_pairable else gate.pairable
-        gate = sufficiency_from_counts(estimate.n_units, min(pairable, gate.pairable))
+    gate = gate_for(estimate, gate)
     extra = dict(estimate.extra)
     extra.update(
         gate_units=gate.units, gate_pairable=gate.pairable, units_needed=gate.units_needed,
