@@ -157,7 +157,9 @@ def _mean_estimate(name, values, blocks, crossed_gate: Sufficiency) -> Estimate:
         return undefined(name, reason or "no fully crossed subset", n_units=crossed_gate.units,
                          extra=counts)
     units = min(b[0] for b in blocks)
-    counts["decision_grade"] = 1.0 if units >= DECISION_GRADE_UNITS else 0.0
+    counts = {"gate_units": units, "gate_pairable": min(b[0] * b[1] for b in blocks),
+              "units_needed": 0,
+              "decision_grade": 1.0 if units >= DECISION_GRADE_UNITS else 0.0}
     return Estimate(name=name, value=float(np.mean(values)), ci95=None,
                     undefined_reason=None, n_units=units, n_raters=min(b[1] for b in blocks),
                     n_pairable=min(b[0] * b[1] for b in blocks), extra=counts)
