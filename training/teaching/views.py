@@ -98,6 +98,24 @@ def _point(label, at, estimate) -> charts.TimePoint:
     )
 
 
+def _curve_points(curve) -> list[charts.TimePoint]:
+    """A learning curve's months, with a gap for each run of months without ratings."""
+    points: list[charts.TimePoint] = []
+    for k, w in enumerate(curve):
+        if k and w.start > curve[k - 1].end:
+            gap = curve[k - 1].end
+            points.append(charts.TimePoint(label=gap.strftime("%Y-%m"),
+                                           at=gap + (w.start - gap) / 2, value=None,
+                                           note=_("no ratings")))
+        est = w.estimate
+        points.append(charts.TimePoint(
+            label=w.start.strftime("%Y-%m"), at=w.start + (w.end - w.start) / 2,
+            value=_pct(est.value),
+            ci95=tuple(_pct(v) for v in est.ci95) if est.ci95 else None,
+            n=est.n_units if est.value is not None else None))
+    return points
+
+
 def reliability_chart(title, windows, labels, window) -> charts.Chart:
     """Reliability among trainees over time: gated values only (a gap below the gate), the
     95 % intervals as shaded bands, n (vignettes) beside each point, time to scale."""
@@ -204,13 +222,7 @@ def trainee(request, cohort_id, user_id):
     curve = charts.time_chart(
         title=_("Learning curve: item agreement with the reference, by month"),
         x_label=_("Month"), y_label=_("Items agreeing (%)"),
-        series=[(_("Item agreement"), [
-            charts.TimePoint(
-                label=w.start.strftime("%Y-%m"), at=w.start + (w.end - w.start) / 2,
-                value=_pct(w.estimate.value),
-                ci95=tuple(_pct(v) for v in w.estimate.ci95) if w.estimate.ci95 else None,
-                n=w.estimate.n_units if w.estimate.value is not None else None)
-            for w in detail["curve"]])],
+        series=[(_("Item agreement"), _curve_points(detail["curve"]))],
         y_range=(0, 100),
     )
     ba = detail["bland_altman"]

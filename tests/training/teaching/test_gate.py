@@ -184,3 +184,22 @@ def test_count_window_size_below_ten_is_refused(instructor, small):
     response = api_for(instructor).get(
         f"/api/v1/cohorts/{small.pk}/reliability/?instrument=stable-2007&window=units&size=5")
     assert response.status_code == 400 and "size" in response.json()
+
+
+def test_learning_curve_is_not_gated_shows_n_and_breaks_at_empty_months():
+    from training.reliability import WindowEstimate
+    from training.reliability.reference import exact_agreement
+    from training.teaching.views import _curve_points
+
+    def month(y, m):
+        return dt.datetime(y, m, 1, tzinfo=dt.UTC)
+
+    curve = [
+        WindowEstimate(month(2026, 1), month(2026, 2), exact_agreement([1, 1, 0], [1, 1, 1])),
+        WindowEstimate(month(2026, 4), month(2026, 5), exact_agreement([1], [1])),
+    ]
+    points = _curve_points(curve)
+    assert [p.label for p in points] == ["2026-01", "2026-02", "2026-04"]
+    assert points[1].value is None  # the empty months are a gap
+    assert points[0].n == 3 and points[2].n == 1  # one rating is still shown, with its n
+    assert points[2].value == 100.0
