@@ -317,7 +317,7 @@ def time_chart(
     def x_to_px(at: datetime) -> float:
         if not span:
             return LEFT + plot_w / 2
-        return LEFT + 8 + (plot_w - 16) * (at - t_low).total_seconds() / span
+        return LEFT + 24 + (plot_w - 48) * (at - t_low).total_seconds() / span
 
     def y_to_px(v: float) -> float:
         v = max(y_low, min(y_high, v))
@@ -418,8 +418,25 @@ def time_chart(
                 labelled.add(key)
                 parts.append(f'<text class="n-label" x="{x + 6:.1f}" y="{y - 6:.1f}" '
                              f'font-size="9" fill="#55606e">n={p.n}</text>')
+    # Where no series has a value (a window below the gate, an empty period) a grey dash on
+    # the axis says so, with the n it had: the gap is shown, never drawn as a 0.
+    by_label: dict[str, list[TimePoint]] = {}
+    for _name, points in series:
+        for p in points:
+            by_label.setdefault(p.label, []).append(p)
+    for label, same in by_label.items():
+        if any(p.value is not None for p in same):
+            continue
+        p = same[0]
+        x = x_to_px(p.at)
+        why = next((q.note for q in same if q.note), "no value")
+        n = f"no value, n={p.n}" if p.n is not None else "no value"
+        parts.append(
+            f'<g class="gap"><title>{escape(label)}: {escape(why)}</title>'
+            f'<text x="{x:.1f}" y="{base - 6}" font-size="9" text-anchor="middle" '
+            f'fill="#8a939e">{escape(n)}</text></g>')
     # Legend under the axis, wrapped to the width.
-    lx, ly = LEFT, height - 8
+    lx, ly = LEFT, height - 14
     for index, (name, _points) in enumerate(series):
         width = 22 + 6.2 * len(name)
         if lx + width > WIDTH - RIGHT and lx > LEFT:
@@ -430,8 +447,8 @@ def time_chart(
                      f"{escape(name)}</text>")
         lx += width
     parts.append("</svg>")
-    if ly > height - 8:  # the legend wrapped: grow the canvas
-        grown = ly + 8
+    if ly > height - 14:  # the legend wrapped: grow the canvas
+        grown = ly + 10
         parts[0] = parts[0].replace(f"viewBox=\"0 0 {WIDTH} {height}\"",
                                     f"viewBox=\"0 0 {WIDTH} {grown}\"")
         parts[3] = f'<rect x="0" y="0" width="{WIDTH}" height="{grown}" fill="#ffffff"/>'

@@ -36,7 +36,10 @@ def test_time_axis_is_proportional_to_time_and_gaps_break_the_line():
     xs = [p[0] for p in _points(svg)]
     # 10 days against 100 days: the spacing follows time.
     assert abs((xs[1] - xs[0]) / (xs[2] - xs[0]) - 0.1) < 0.01
-    assert "n=10" in svg and "n=12" in svg and "n=11" in svg and "n=3" not in svg
+    assert "n=10" in svg and "n=12" in svg and "n=11" in svg
+    # The gap is marked on the axis with its n and why, not drawn as a point.
+    gap = re.search(r'<g class="gap"><title>c: not enough data</title><text[^>]*>no value, n=3</text>', svg)
+    assert gap and svg.count("n=3") == 1
     assert chart.rows[2] == ["c", "– (n = 3) not enough data"]
     assert chart.rows[0] == ["a", "0.50 (n = 10)"]
 
