@@ -178,7 +178,7 @@ def _window_key(data: CohortData, mask: np.ndarray) -> str:
     return f"calibrate:window-reliability:v2:{digest.hexdigest()}"
 
 
-def _reliability_cached(data: CohortData, masks: list[np.ndarray]) -> list[WindowReliability]:
+def reliability_cached(data: CohortData, masks: list[np.ndarray]) -> list[WindowReliability]:
     keys = [_window_key(data, mask) for mask in masks]
     try:
         found = cache.get_many(keys)
@@ -247,7 +247,7 @@ def reliability_over_time(
                 mask = np.zeros(data.n, dtype=bool)
                 mask[w.estimate.indices] = True
             periods.append((w.start, w.end, mask))
-        computed = iter(_reliability_cached(data, [m for _s, _e, m in periods if m is not None]))
+        computed = iter(reliability_cached(data, [m for _s, _e, m in periods if m is not None]))
         return [
             replace(next(computed), start=start, end=end) if mask is not None
             else _empty_window(start, end, data.item_codes)
@@ -265,7 +265,7 @@ def reliability_over_time(
         blocks.append((begin, stop))
     blocks.reverse()
     masks = [sel_all & np.isin(data.revision, units[b:e]) for b, e in blocks]
-    results = _reliability_cached(data, masks)
+    results = reliability_cached(data, masks)
     return [
         replace(result, start=times[b], end=times[e - 1], first_unit=b + 1, last_unit=e)
         for result, (b, e) in zip(results, blocks, strict=True)
