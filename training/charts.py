@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
 from django.utils.safestring import SafeString, mark_safe
@@ -256,6 +256,26 @@ class TimePoint:
     ci95: tuple[float, float] | None = None
     n: int | None = None
     note: str = ""  # what the table says about a gap or a mark (e.g. "not enough data")
+
+
+def monthly_points(months: list[tuple[str, float | None, int]]) -> list[TimePoint]:
+    """("YYYY-MM", value, n) per month with data, as points in the middle of each month, with
+    a gap point for every run of months without data between them."""
+    points: list[TimePoint] = []
+    previous = None
+    for period, value, n in months:
+        year, month = (int(part) for part in period.split("-"))
+        start = datetime(year, month, 1, tzinfo=UTC)
+        if previous is not None:
+            after = datetime(previous.year + previous.month // 12, previous.month % 12 + 1, 1,
+                             tzinfo=UTC)
+            if after < start:
+                points.append(TimePoint(label=after.strftime("%Y-%m"), at=after, value=None,
+                                        note="no ratings"))
+        points.append(TimePoint(label=period, at=start + timedelta(days=14), value=value,
+                                n=n if value is not None else None))
+        previous = start
+    return points
 
 
 def _time_ticks(low: datetime, high: datetime) -> list[tuple[datetime, str]]:

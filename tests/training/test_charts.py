@@ -73,3 +73,12 @@ def test_line_chart_draws_out_of_range_values_at_its_edge():
     coords = [float(v.split(",")[1]) for v in re.findall(r"[ML]([\d.]+,[\d.]+)", svg)]
     assert all(TOP <= c <= plot_bottom for c in coords)
     assert chart.rows[1] == ["2", "-3.00 (beyond the chart)"]
+
+
+def test_monthly_points_put_a_gap_where_months_have_no_data():
+    from training.charts import monthly_points
+
+    points = monthly_points([("2026-11", 50.0, 4), ("2027-02", 75.0, 8), ("2027-03", None, 0)])
+    assert [p.label for p in points] == ["2026-11", "2026-12", "2027-02", "2027-03"]
+    assert points[1].value is None and points[0].n == 4 and points[3].n is None
+    assert points[2].at.month == 2 and points[2].at.day == 15
