@@ -390,7 +390,9 @@ CHART_READ = """fig => {
     role: svg.getAttribute('role'), label: svg.getAttribute('aria-label'),
     title: (svg.querySelector('title') || {}).textContent,
     texts: Array.from(svg.querySelectorAll('text')).map(t => t.textContent.trim()),
-    paths: Array.from(svg.querySelectorAll('path')).map(p => p.getAttribute('d')),
+    paths: Array.from(svg.querySelectorAll('path:not(.band)')).map(p => p.getAttribute('d')),
+    bands: svg.querySelectorAll('path.band').length,
+    tips: Array.from(svg.querySelectorAll('g > title')).map(t => t.textContent.trim()),
     markers: svg.querySelectorAll('circle, polygon, rect[width="8"]').length,
     hlines: svg.querySelectorAll('line[stroke-dasharray], line[stroke-width="2"]').length,
     width: box.width, height: box.height,
@@ -413,25 +415,33 @@ def read_chart(figure):
     return chart
 
 
-def assert_line_chart_drawn(figure, *, x_label, y_label):
-    """The line chart has its axis labels, one path per series with values, and exactly one
-    marker per number in the table beside it (plus one legend marker per series); every x
-    value of the table is a label on the axis (up to 12)."""
+def assert_line_chart_drawn(figure, *, x_label, y_label, gaps_only_ok=False):
+    """The line chart has its axis labels, one path per series with values (broken at gaps),
+    and exactly one marker per number in the table beside it (plus one legend marker per
+    series); every x value of the table is a label on the axis, or for a chart over time
+    named by its point's tooltip (up to 12). Shaded interval bands are not lines."""
     chart = read_chart(figure)
     assert x_label in chart["texts"] and y_label in chart["texts"], chart["texts"]
     series = chart["header"][1:]
     assert chart["header"][0] == x_label and series, chart["header"]
     assert chart["rows"], "the chart's table is empty"
-    values = [cell for row in chart["rows"] for cell in row[1:] if cell != "–"]
-    assert values, "no value drawn"
+    values = [cell for row in chart["rows"] for cell in row[1:] if not cell.startswith("–")]
+    # A chart of reliability among raters on a small cohort may hold gaps only ("not enough
+    # data" in every window): then nothing but the legend is drawn.
+    assert values or gaps_only_ok, "no value drawn"
     assert chart["markers"] == len(values) + len(series), chart
     points = sum(d.count("M") + d.count("L") for d in chart["paths"])
     assert points == len(values), (chart["paths"], values)
     assert all(d.startswith("M") for d in chart["paths"])
     for name in series:
         assert name in chart["texts"], f"legend lacks {name}"
-    if len(chart["rows"]) <= 12:
-        for row in chart["rows"]:
+    # A chart over time has calendar ticks on its axis and names each point in its tooltip;
+    # a chart over categories has every x value on the axis (up to 12).
+    for row in chart["rows"] if len(chart["rows"]) <= 12 else []:
+        drawn = any(not cell.startswith("–") for cell in row[1:])
+        if chart["tips"] or not values:
+            assert not drawn or any(f", {row[0]}:" in tip for tip in chart["tips"]), row
+        else:
             assert row[0] in chart["texts"], f"x label {row[0]} not on the axis"
     return chart
 

@@ -74,3 +74,27 @@ def test_unknown_statistic_exits_2():
     with pytest.raises(CommandError) as info:
         _run(SF_CSV, "--statistic", "kappa")
     assert info.value.returncode == 2
+
+
+def test_every_value_carries_the_gate_a_page_would_apply(tmp_path):
+    # The published 6-unit example still prints its values, flagged as not enough for a page:
+    # 24 pairable values at 4 a unit, so 9 more units reach 60.
+    result = json.loads(_run(SF_CSV))
+    assert result["sufficiency"]["sufficient"] is False
+    assert (result["sufficiency"]["units"], result["sufficiency"]["pairable"]) == (6, 24)
+    icc21 = result["statistics"]["icc_2_1"]
+    assert icc21["value"] is not None and icc21["sufficient"] is False
+    assert icc21["units_needed"] == 9 and "not enough data" in icc21["gate_reason"]
+    table = _run(SF_CSV, "--format", "table", "--statistic", "icc_2_1")
+    assert "NOT sufficient for a page (9 more units needed)" in table
+    assert "9 more units needed before a page shows it" in table
+    # 12 units x 6 raters: sufficient, indicative (fewer than 25 units).
+    rows = ["unit,rater,value"] + [f"u{u},r{r},{(u * 7 + r) % 5}" for u in range(12)
+                                   for r in range(6)]
+    path = tmp_path / "twelve.csv"
+    path.write_text("\n".join(rows) + "\n")
+    big = json.loads(_run(path, "--statistic", "krippendorff_alpha_interval"))
+    alpha = big["statistics"]["krippendorff_alpha_interval"]
+    assert alpha["sufficient"] is True and alpha["units"] == 12 and alpha["pairable"] == 72
+    assert alpha["units_needed"] == 0 and alpha["decision_grade"] is False
+    assert "(indicative, not decision-grade)" in _run(path, "--format", "table")

@@ -240,15 +240,15 @@ def progress(request):
         tz=request.organization.time_zone,
     )
     for row in rows:
-        row.chart = charts.line_chart(
+        # Time to scale, a gap for months without ratings, and n (ratings) beside each month.
+        row.chart = charts.time_chart(
             title=_("%(inst)s: item agreement with the reference, by month") % {"inst": row.name},
             x_label=_("Month"),
             y_label=_("Items agreeing (%)"),
-            series=[(
-                _("Item agreement"),
-                [(p.period, None if p.item_agreement is None else 100 * p.item_agreement)
-                 for p in row.over_time],
-            )],
+            series=[(_("Item agreement"), charts.monthly_points([
+                (p.period, None if p.item_agreement is None else 100 * p.item_agreement,
+                 p.ratings)
+                for p in row.over_time]))],
             y_range=(0, 100),
         )
     return render(request, "training/progress.html", {"rows": rows})

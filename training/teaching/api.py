@@ -9,6 +9,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from training.models import Cohort
+from training.reliability.sufficiency import ci_note
 from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
 from training.teaching import rounds as round_stats
@@ -39,16 +40,73 @@ class EstimateSerializer(serializers.Serializer):
     n_raters = serializers.IntegerField()
 
 
+class GatedEstimateSerializer(EstimateSerializer):
+    """Reliability among raters as the gate lets a person see it (docs/statistics.md, "How
+    much data a value needs"): `value` is null with `undefined_reason` "not enough data ..."
+    below 10 vignettes with two or more first ratings or 60 pairable values; `units`,
+    `pairable` and `units_needed` say how far off it is. `decision_grade` is false below 25
+    vignettes ("indicative"). `ci95` is clipped to [-1, 1] (`ci_clipped`), or null with
+    `ci_note` when the formula's interval does not contain its estimate."""
+
+    n_pairable = serializers.IntegerField()
+    sufficient = serializers.SerializerMethodField()
+    units = serializers.SerializerMethodField()
+    pairable = serializers.SerializerMethodField()
+    units_needed = serializers.SerializerMethodField()
+    decision_grade = serializers.SerializerMethodField()
+    ci_clipped = serializers.SerializerMethodField()
+    ci_note = serializers.SerializerMethodField()
+
+    def get_sufficient(self, obj) -> bool:
+        return "units_needed" in obj.extra and obj.extra["units_needed"] == 0
+
+    def get_units(self, obj) -> int | None:
+        value = obj.extra.get("gate_units")
+        return None if value is None else int(value)
+
+    def get_pairable(self, obj) -> int | None:
+        value = obj.extra.get("gate_pairable")
+        return None if value is None else int(value)
+
+    def get_units_needed(self, obj) -> int | None:
+        value = obj.extra.get("units_needed")
+        return None if value is None else int(value)
+
+    def get_decision_grade(self, obj) -> bool:
+        return obj.value is not None and bool(obj.extra.get("decision_grade"))
+
+    def get_ci_clipped(self, obj) -> bool:
+        return bool(obj.extra.get("ci_clipped"))
+
+    def get_ci_note(self, obj) -> str | None:
+        return ci_note(obj)
+
+
+class SufficiencySerializer(serializers.Serializer):
+    sufficient = serializers.BooleanField()
+    units = serializers.IntegerField(help_text="vignettes with two or more first ratings")
+    pairable = serializers.IntegerField(help_text="ratings in those vignettes")
+    units_needed = serializers.IntegerField()
+    decision_grade = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+
+
 class WindowSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     ratings = serializers.IntegerField()
-    krippendorff_alpha_totals = EstimateSerializer(source="alpha_total")
-    krippendorff_alpha_items = serializers.DictField(child=EstimateSerializer(),
+    empty = serializers.BooleanField(help_text="a calendar period without ratings (a gap)")
+    first_unit = serializers.IntegerField(
+        help_text="count windows: the window holds vignettes first_unit..last_unit, numbered "
+                  "in the order they got their second first rating (0 for calendar windows)")
+    last_unit = serializers.IntegerField()
+    gate = SufficiencySerializer(help_text="how much data the totals of this window hold")
+    krippendorff_alpha_totals = GatedEstimateSerializer(source="alpha_total")
+    krippendorff_alpha_items = serializers.DictField(child=GatedEstimateSerializer(),
                                                      source="alpha_items")
-    icc_2_1_crossed = EstimateSerializer(source="icc_crossed")
-    fleiss_kappa_crossed = EstimateSerializer(source="fleiss_crossed")
-    gwet_ac1_crossed = EstimateSerializer(source="ac1_crossed")
+    icc_2_1_crossed = GatedEstimateSerializer(source="icc_crossed")
+    fleiss_kappa_crossed = GatedEstimateSerializer(source="fleiss_crossed")
+    gwet_ac1_crossed = GatedEstimateSerializer(source="ac1_crossed")
     crossed_shape = serializers.ListField(child=serializers.IntegerField())
 
 
@@ -82,6 +140,7 @@ class ReliabilitySerializer(serializers.Serializer):
     cohort = serializers.IntegerField()
     instrument = serializers.CharField()
     window = serializers.CharField()
+    size = serializers.IntegerField(help_text="vignettes per count window (window=units)")
     windows = WindowSerializer(many=True)
     rounds = RoundSerializer(
         many=True, help_text="Reliability among trainees per calibration round (the fully "
@@ -136,6 +195,7 @@ class CohortReliabilityApi(StaffScopedApi):
             "cohort": cohort.pk,
             "instrument": instrument.slug,
             "window": window,
+            "size": size,
             "windows": cohort_reliability.reliability_over_time(
                 data, window=window, size=size, tz=cohort.organization.time_zone),
             "trainees": trainee_stats.trainee_rows(data, now=timezone.now()),

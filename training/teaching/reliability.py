@@ -1,4 +1,5 @@
-"""The cohort's reliability among trainees, over calendar or rolling windows, cached by the ratings each window holds."""
+"""The cohort's reliability among trainees, over calendar or count windows, cached by the
+ratings each window holds. Every value passes the minimum-data gate before anyone sees it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.core.cache import cache
@@ -21,7 +22,17 @@ from training.reliability import (
     percent_agreement,
 )
 from training.reliability.result import undefined
+from training.reliability.sufficiency import (
+    DECISION_GRADE_UNITS,
+    MIN_UNITS,
+    Sufficiency,
+    gated,
+    sufficiency,
+    sufficiency_from_counts,
+)
 from training.teaching.data import OMITTED, CohortData
+
+DEFAULT_UNITS = MIN_UNITS  # vignettes per count window
 
 # --- among trainees, over time --------------------------------------------------------------
 
@@ -63,6 +74,13 @@ def crossed_subset(matrix: np.ndarray) -> np.ndarray:
 
 @dataclass
 class WindowReliability:
+    """Reliability among trainees in one window, as a person may see it.
+
+    Every estimate has passed the minimum-data gate (training/reliability/sufficiency.py):
+    below it the value is ``None`` with "not enough data ..." as the reason, and the counts
+    travel in ``extra``. ``gate`` is the gate of the totals matrix (the window's headline).
+    """
+
     start: dt.datetime
     end: dt.datetime
     ratings: int
@@ -72,6 +90,14 @@ class WindowReliability:
     fleiss_crossed: Estimate  # mean over items, on the crossed subset
     ac1_crossed: Estimate
     crossed_shape: tuple[int, int]
+    gate: Sufficiency = field(default_factory=lambda: sufficiency_from_counts(0, 0))
+    first_unit: int = 0  # count windows: the window's units are first_unit ... last_unit
+    last_unit: int = 0  # (1-based, in the order the vignettes became pairable)
+    empty: bool = False  # a calendar period without ratings: a gap, not a value
+
+    @property
+    def units(self) -> int:
+        return self.gate.units
 
 
 def _items_matrix(data, sel, j):
@@ -81,46 +107,62 @@ def _items_matrix(data, sel, j):
 
 
 def reliability_for(data: CohortData, sel: np.ndarray) -> WindowReliability:
-    """Among-trainee reliability on the selected (first, applicable) ratings."""
+    """Among-trainee reliability on the selected (first, applicable) ratings, gated."""
     totals, _units, _raters = _matrix(data, sel, data.total)
-    alpha_total = krippendorff_alpha(totals, level="interval")
+    gate = sufficiency(totals)
+    alpha_total = gated(krippendorff_alpha(totals, level="interval"), gate)
     alpha_items = {}
-    fleiss_values, ac1_values = [], []
+    fleiss_values, ac1_values, item_blocks = [], [], []
     crossed_total = crossed_subset(totals)
     for j, code in enumerate(data.item_codes):
         m = _items_matrix(data, sel, j)
         categories = data.item_values.get(code)
-        alpha_items[code] = krippendorff_alpha(m, level="ordinal", categories=categories)
+        alpha_items[code] = gated(
+            krippendorff_alpha(m, level="ordinal", categories=categories), matrix=m)
         sub = crossed_subset(m)
-        if sub.size:
+        if sub.size and sufficiency(sub).sufficient:
             f = fleiss_kappa(sub, categories=categories, per_category=False)
             a = gwet_ac1(sub, categories=categories)
             if f.value is not None:
                 fleiss_values.append(f.value)
             if a.value is not None:
                 ac1_values.append(a.value)
+            item_blocks.append(sub.shape)
     shape = crossed_total.shape
+    crossed_gate = sufficiency(crossed_total)
     if crossed_total.size:
-        icc_est = icc(crossed_total, "ICC(2,1)")
+        icc_est = gated(icc(crossed_total, "ICC(2,1)"), crossed_gate)
     else:
         icc_est = undefined("ICC(2,1) = ICC(A,1)", "no fully crossed subset of trainees and "
                             "vignettes (at least 2 x 2) in this window")
     fleiss = _mean_estimate("Fleiss' kappa, mean over items (crossed subsets)", fleiss_values,
-                            shape)
-    ac1 = _mean_estimate("Gwet's AC1, mean over items (crossed subsets)", ac1_values, shape)
+                            item_blocks, crossed_gate)
+    ac1 = _mean_estimate("Gwet's AC1, mean over items (crossed subsets)", ac1_values,
+                         item_blocks, crossed_gate)
     return WindowReliability(
         start=None, end=None, ratings=int(sel.sum()), alpha_total=alpha_total,
         alpha_items=alpha_items, icc_crossed=icc_est, fleiss_crossed=fleiss,
-        ac1_crossed=ac1, crossed_shape=shape,
+        ac1_crossed=ac1, crossed_shape=shape, gate=gate,
     )
 
 
-def _mean_estimate(name, values, shape) -> Estimate:
+def _mean_estimate(name, values, blocks, crossed_gate: Sufficiency) -> Estimate:
+    """The mean over the items whose own crossed block passes the gate."""
+    counts = {"gate_units": crossed_gate.units, "gate_pairable": crossed_gate.pairable,
+              "units_needed": crossed_gate.units_needed}
     if not values:
-        return undefined(name, "no fully crossed subset, or undefined on every item")
+        reason = (crossed_gate.reason if not crossed_gate.sufficient else
+                  "no item has a fully crossed block with enough data, or the coefficient is "
+                  "undefined on every item")
+        return undefined(name, reason or "no fully crossed subset", n_units=crossed_gate.units,
+                         extra=counts)
+    units = min(b[0] for b in blocks)
+    counts = {"gate_units": units, "gate_pairable": min(b[0] * b[1] for b in blocks),
+              "units_needed": 0,
+              "decision_grade": 1.0 if units >= DECISION_GRADE_UNITS else 0.0}
     return Estimate(name=name, value=float(np.mean(values)), ci95=None,
-                    undefined_reason=None, n_units=shape[0], n_raters=shape[1],
-                    n_pairable=0)
+                    undefined_reason=None, n_units=units, n_raters=min(b[1] for b in blocks),
+                    n_pairable=min(b[0] * b[1] for b in blocks), extra=counts)
 
 
 # Windows are cached by the ratings they contain: a submitted rating never changes, so a
@@ -133,7 +175,7 @@ def _window_key(data: CohortData, mask: np.ndarray) -> str:
     digest = hashlib.blake2b(digest_size=20)
     digest.update(np.ascontiguousarray(data.rating_ids[mask], dtype=np.int64).tobytes())
     digest.update(json.dumps([data.item_codes, data.item_values], sort_keys=True).encode())
-    return f"calibrate:window-reliability:v1:{digest.hexdigest()}"
+    return f"calibrate:window-reliability:v2:{digest.hexdigest()}"
 
 
 def reliability_cached(data: CohortData, masks: list[np.ndarray]) -> list[WindowReliability]:
@@ -154,38 +196,79 @@ def reliability_cached(data: CohortData, masks: list[np.ndarray]) -> list[Window
     return out
 
 
+def _empty_window(start: dt.datetime, end: dt.datetime, item_codes) -> WindowReliability:
+    reason = "no ratings in this period"
+    none = {code: undefined("Krippendorff's alpha (ordinal)", reason) for code in item_codes}
+    return WindowReliability(
+        start=start, end=end, ratings=0,
+        alpha_total=undefined("Krippendorff's alpha (interval)", reason), alpha_items=none,
+        icc_crossed=undefined("ICC(2,1) = ICC(A,1)", reason),
+        fleiss_crossed=undefined("Fleiss' kappa, mean over items (crossed subsets)", reason),
+        ac1_crossed=undefined("Gwet's AC1, mean over items (crossed subsets)", reason),
+        crossed_shape=(0, 0), empty=True,
+    )
+
+
+def pairable_units(data: CohortData, sel: np.ndarray) -> tuple[list[int], list[dt.datetime]]:
+    """The vignette revisions with two or more selected ratings, in the order they became
+    pairable (the time of their second first rating, which never changes afterwards)."""
+    seen: dict[int, int] = {}
+    units, times = [], []
+    for i in sorted(np.nonzero(sel)[0].tolist(), key=lambda k: (data.submitted_at[k], k)):
+        rev = int(data.revision[i])
+        seen[rev] = seen.get(rev, 0) + 1
+        if seen[rev] == 2:
+            units.append(rev)
+            times.append(data.submitted_at[i])
+    return units, times
+
+
 def reliability_over_time(
-    data: CohortData, *, window: str = "month", size: int = 50, tz: str = "UTC"
+    data: CohortData, *, window: str = "month", size: int = DEFAULT_UNITS, tz: str = "UTC"
 ) -> list[WindowReliability]:
-    """The cohort's reliability among itself per calendar month/week or per rolling window of
-    `size` first ratings."""
+    """The cohort's reliability among itself per calendar month/week (empty periods come back
+    as gaps, ``empty=True``) or per count window (``window="units"``): consecutive blocks of
+    ``size`` vignettes with two or more first ratings, counted back from the latest, so the
+    last window is always "the last ``size`` vignettes" (``"rolling"`` is its old name)."""
     sel_all = data.first & data.both
     idx = np.nonzero(sel_all)[0]
     if idx.size == 0:
         return []
-    bounds, masks = [], []
+    if window == "rolling":
+        window = "units"
     if window in ("month", "week"):
+        periods = []
         for w in calendar_windows(
             [data.submitted_at[i] for i in idx], idx, lambda sub: _Wrap(sub), period=window,
-            tz=tz, include_empty=False,
+            tz=tz, include_empty=True,
         ):
-            mask = np.zeros(data.n, dtype=bool)
-            mask[w.estimate.indices] = True
-            bounds.append((w.start, w.end))
-            masks.append(mask)
-    else:
-        # Rolling: consecutive windows of `size` first ratings, half-overlapping.
-        size = max(4, int(size))
-        step = max(1, size // 2)
-        for begin in range(0, max(1, idx.size - size + 1), step):
-            chunk = idx[begin:begin + size]
-            mask = np.zeros(data.n, dtype=bool)
-            mask[chunk] = True
-            bounds.append((data.submitted_at[chunk[0]], data.submitted_at[chunk[-1]]))
-            masks.append(mask)
+            mask = None
+            if isinstance(w.estimate, _Wrap):
+                mask = np.zeros(data.n, dtype=bool)
+                mask[w.estimate.indices] = True
+            periods.append((w.start, w.end, mask))
+        computed = iter(reliability_cached(data, [m for _s, _e, m in periods if m is not None]))
+        return [
+            replace(next(computed), start=start, end=end) if mask is not None
+            else _empty_window(start, end, data.item_codes)
+            for start, end, mask in periods
+        ]
+    if window != "units":
+        raise ValueError("window must be 'month', 'week' or 'units'")
+    size = max(MIN_UNITS, int(size))
+    units, times = pairable_units(data, sel_all)
+    if not units:
+        return []
+    blocks = []
+    for stop in range(len(units), 0, -size):
+        begin = max(0, stop - size)
+        blocks.append((begin, stop))
+    blocks.reverse()
+    masks = [sel_all & np.isin(data.revision, units[b:e]) for b, e in blocks]
+    results = reliability_cached(data, masks)
     return [
-        replace(result, start=start, end=end)
-        for result, (start, end) in zip(reliability_cached(data, masks), bounds, strict=True)
+        replace(result, start=times[b], end=times[e - 1], first_unit=b + 1, last_unit=e)
+        for result, (b, e) in zip(results, blocks, strict=True)
     ]
 
 
@@ -197,15 +280,16 @@ class _Wrap:
 
 
 def overall_item_reliability(data: CohortData) -> dict[str, dict[str, Estimate]]:
-    """All-time among-trainee statistics per item on first ratings (what `manage.py irr`
-    computes from the export)."""
+    """All-time among-trainee statistics per item on first ratings, gated (`manage.py irr`
+    computes the same values from the export and prints them with its `sufficient` flag)."""
     sel = data.first & data.both
     out = {}
     for j, code in enumerate(data.item_codes):
         m = _items_matrix(data, sel, j)
+        gate = sufficiency(m)
         out[code] = {
-            "krippendorff_alpha_ordinal": krippendorff_alpha(
-                m, level="ordinal", categories=data.item_values.get(code)),
-            "percent_agreement": percent_agreement(m),
+            "krippendorff_alpha_ordinal": gated(krippendorff_alpha(
+                m, level="ordinal", categories=data.item_values.get(code)), gate),
+            "percent_agreement": gated(percent_agreement(m), gate),
         }
     return out

@@ -16,6 +16,13 @@ from django.views.decorators.http import require_POST
 
 from training import charts
 from training.models import Rating
+from training.reliability.sufficiency import (
+    DECISION_GRADE_UNITS,
+    INDICATIVE_NOTE,
+    MIN_PAIRABLE,
+    MIN_UNITS,
+    ci_note,
+)
 from training.teaching import data as teaching_data
 from training.teaching import items as item_stats
 from training.teaching import reliability as cohort_reliability
@@ -63,6 +70,76 @@ def _pct(value):
     return None if value is None else 100 * value
 
 
+def window_label(w, window: str) -> str:
+    """How a window is named in the chart's table and the reliability table."""
+    local = timezone.get_current_timezone()
+    if window == "month":
+        return w.start.astimezone(local).strftime("%Y-%m")
+    if window == "week":
+        return w.start.astimezone(local).strftime("%Y-%m-%d")
+    return _("vignettes %(first)s–%(last)s (to %(day)s)") % {
+        "first": w.first_unit, "last": w.last_unit,
+        "day": w.end.astimezone(local).strftime("%Y-%m-%d")}
+
+
+def _window_at(w, window: str):
+    """Where a window sits on the time axis: the middle of a calendar period; for a count
+    window, when its last vignette got its second rating."""
+    if window in ("month", "week"):
+        return w.start + (w.end - w.start) / 2
+    return w.end
+
+
+def _point(label, at, estimate) -> charts.TimePoint:
+    n = estimate.extra.get("gate_units")
+    return charts.TimePoint(
+        label=label, at=at, value=estimate.value, ci95=estimate.ci95,
+        n=int(n) if n is not None else (estimate.n_units or None),
+        note=_("not enough data") if estimate.extra.get("units_needed") else "",
+    )
+
+
+def _curve_points(curve) -> list[charts.TimePoint]:
+    """A learning curve's months, with a gap for each run of months without ratings."""
+    points: list[charts.TimePoint] = []
+    for k, w in enumerate(curve):
+        if k and w.start > curve[k - 1].end:
+            gap = curve[k - 1].end
+            points.append(charts.TimePoint(label=gap.strftime("%Y-%m"),
+                                           at=gap + (w.start - gap) / 2, value=None,
+                                           note=_("no ratings")))
+        est = w.estimate
+        points.append(charts.TimePoint(
+            label=w.start.strftime("%Y-%m"), at=w.start + (w.end - w.start) / 2,
+            value=_pct(est.value),
+            ci95=tuple(_pct(v) for v in est.ci95) if est.ci95 else None,
+            n=est.n_units if est.value is not None else None))
+    return points
+
+
+def reliability_chart(title, windows, labels, window) -> charts.Chart:
+    """Reliability among trainees over time: gated values only (a gap below the gate), the
+    95 % intervals as shaded bands, n (vignettes) beside each point, time to scale."""
+    ats = [_window_at(w, window) for w in windows]
+    series = [
+        (_("Krippendorff's alpha, totals"), "alpha_total"),
+        (_("ICC(2,1), crossed subset"), "icc_crossed"),
+        (_("Fleiss' kappa, items"), "fleiss_crossed"),
+        (_("Gwet's AC1, items"), "ac1_crossed"),
+    ]
+    drawn = [
+        (name, [_point(label, at, getattr(w, attr))
+                for label, at, w in zip(labels, ats, windows, strict=True)])
+        for name, attr in series
+    ]
+    values = [p.value for _n, pts in drawn for p in pts if p.value is not None]
+    low = -0.2 if min(values, default=0.0) >= -0.2 else -1.0
+    return charts.time_chart(
+        title=title, x_label=_("Window"), y_label=_("Coefficient"), series=drawn,
+        y_range=(low, 1.0),
+    )
+
+
 @never_cache
 @with_membership(*STAFF_ROLES)
 def dashboard(request, cohort_id):
@@ -79,27 +156,10 @@ def dashboard(request, cohort_id):
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
     rows = trainee_stats.trainee_rows(data, now=timezone.now())
     windows = cohort_reliability.reliability_over_time(data, window=window, size=size, tz=context["tz"])
-    labels = [
-        (w.start.astimezone(timezone.get_current_timezone()).strftime(
-            "%Y-%m" if window == "month" else "%Y-%m-%d")) for w in windows
-    ]
-    series = [
-        (_("Krippendorff's alpha, totals"), [(x, w.alpha_total.value)
-                                             for x, w in zip(labels, windows, strict=True)]),
-        (_("ICC(2,1), crossed subset"), [(x, w.icc_crossed.value)
-                                         for x, w in zip(labels, windows, strict=True)]),
-        (_("Fleiss' kappa, items"), [(x, w.fleiss_crossed.value)
-                                     for x, w in zip(labels, windows, strict=True)]),
-        (_("Gwet's AC1, items"), [(x, w.ac1_crossed.value)
-                                  for x, w in zip(labels, windows, strict=True)]),
-    ]
-    chart = charts.line_chart(
-        title=_("%(inst)s: reliability among trainees over time") % {
-            "inst": instrument.short_name},
-        x_label=_("Window"), y_label=_("Coefficient"), series=series, y_range=(-0.2, 1.0),
-        bands=[(_("alpha CI"), [w.alpha_total.ci95 for w in windows]),
-               (_("ICC CI"), [w.icc_crossed.ci95 for w in windows])],
-    )
+    labels = [window_label(w, window) for w in windows]
+    chart = reliability_chart(
+        _("%(inst)s: reliability among trainees over time") % {"inst": instrument.short_name},
+        windows, labels, window)
     overall = cohort_reliability.overall_item_reliability(data)
     rounds = round_stats.round_reliability(
         data, round_stats.cohort_rounds(cohort=cohort, instrument=instrument))
@@ -119,26 +179,29 @@ def dashboard(request, cohort_id):
         "item_windows": item_windows, "labels": labels,
         "most_lenient": lenient, "most_severe": severe, "ratings": data.n,
         "rounds": rounds, "rounds_chart": _rounds_chart(instrument, rounds),
+        "min_units": MIN_UNITS, "min_pairable": MIN_PAIRABLE,
+        "decision_units": DECISION_GRADE_UNITS,
     })
     return render(request, "training/teach/dashboard.html", context, status=status)
 
 
 def _rounds_chart(instrument, rounds):
+    """Reliability among trainees per calibration round, at the middle of each round's
+    period (time to scale), gated like every other value, n (vignettes) beside each point."""
     if not rounds:
         return None
-    labels = [r.title for r in rounds]
-    return charts.line_chart(
+    series = [(_("Krippendorff's alpha, totals"), "alpha_total"), (_("ICC(2,1)"), "icc_crossed")]
+    drawn = [
+        (name, [_point(r.title, r.opens_at + ((r.closes_at or r.opens_at) - r.opens_at) / 2,
+                       getattr(r.reliability, attr)) for r in rounds])
+        for name, attr in series
+    ]
+    values = [p.value for _n, pts in drawn for p in pts if p.value is not None]
+    return charts.time_chart(
         title=_("%(inst)s: reliability among trainees per calibration round") % {
             "inst": instrument.short_name},
-        x_label=_("Calibration round"), y_label=_("Coefficient"), y_range=(-0.2, 1.0),
-        series=[
-            (_("Krippendorff's alpha, totals"),
-             [(x, r.reliability.alpha_total.value) for x, r in zip(labels, rounds, strict=True)]),
-            (_("ICC(2,1)"),
-             [(x, r.reliability.icc_crossed.value) for x, r in zip(labels, rounds, strict=True)]),
-        ],
-        bands=[(_("alpha CI"), [r.reliability.alpha_total.ci95 for r in rounds]),
-               (_("ICC CI"), [r.reliability.icc_crossed.ci95 for r in rounds])],
+        x_label=_("Calibration round"), y_label=_("Coefficient"), series=drawn,
+        y_range=(-0.2 if min(values, default=0.0) >= -0.2 else -1.0, 1.0),
     )
 
 
@@ -178,11 +241,12 @@ def trainee(request, cohort_id, user_id):
         raise Http404
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
     detail = trainee_stats.trainee_detail(data, int(user_id), tz=context["tz"])
-    curve = charts.line_chart(
+    # Agreement with the reference is not gated, but each month says how many item codes
+    # it rests on; months without ratings are gaps on an axis proportional to time.
+    curve = charts.time_chart(
         title=_("Learning curve: item agreement with the reference, by month"),
         x_label=_("Month"), y_label=_("Items agreeing (%)"),
-        series=[(_("Item agreement"), [
-            (w.start.strftime("%Y-%m"), _pct(w.estimate.value)) for w in detail["curve"]])],
+        series=[(_("Item agreement"), _curve_points(detail["curve"]))],
         y_range=(0, 100),
     )
     ba = detail["bland_altman"]
@@ -287,31 +351,54 @@ def export_csv(request, cohort_id):
 def statistics_csv(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
-    rows = [["section", "name", "statistic", "value", "ci_low", "ci_high", "n"]]
+    # Reliability among trainees is gated (docs/statistics.md, "How much data a value needs"):
+    # below the gate `value` is empty, `sufficient` 0 and `note` says how many more vignettes
+    # are needed. Trainee rows (agreement with the reference) are not gated; `n` is ratings.
+    rows = [["section", "name", "statistic", "value", "ci_low", "ci_high", "n", "sufficient",
+             "pairable", "units_needed", "decision_grade", "note"]]
     for r in trainee_stats.trainee_rows(data, now=timezone.now()):
         for name, value in [("ratings", r.ratings), ("item_agreement", r.item_agreement),
                             ("totals_within_1", r.within_one),
                             ("band_agreement", r.band_agreement),
                             ("applicability_agreement", r.applicability_agreement)]:
-            rows.append(["trainee", r.username, name, value, "", "", r.ratings])
+            rows.append(["trainee", r.username, name, value, "", "", r.ratings,
+                         "", "", "", "", ""])
         ci = r.deviation.ci95 or ("", "")
         rows.append(["trainee", r.username, "mean_signed_deviation", r.deviation.value,
-                     ci[0], ci[1], r.deviation.n_units])
+                     ci[0], ci[1], r.deviation.n_units, "", "", "", "",
+                     r.deviation.undefined_reason or ""])
     for w in cohort_reliability.reliability_over_time(data, tz=context["tz"]):
+        if w.empty:
+            continue
         label = w.start.date().isoformat()
         for name, est in [("krippendorff_alpha_interval_totals", w.alpha_total),
                           ("icc_2_1_crossed", w.icc_crossed),
                           ("fleiss_kappa_crossed_mean", w.fleiss_crossed),
                           ("gwet_ac1_crossed_mean", w.ac1_crossed)]:
-            ci = est.ci95 or ("", "")
-            rows.append(["window", label, name, est.value, ci[0], ci[1], w.ratings])
+            rows.append(["window", label, name, *_gated_cells(est)])
     for code, stats in cohort_reliability.overall_item_reliability(data).items():
         for name, est in stats.items():
-            ci = est.ci95 or ("", "")
-            rows.append(["item", code, name, est.value, ci[0], ci[1], est.n_units])
+            rows.append(["item", code, name, *_gated_cells(est)])
     return _csv_response(
         rows, f"calibrate-{cohort.organization.slug}-cohort-{cohort.pk}-{instrument.slug}"
               "-statistics.csv")
+
+
+def _gated_cells(est) -> list:
+    """value, ci_low, ci_high, n, sufficient, pairable, units_needed, decision_grade, note."""
+    ci = est.ci95 or ("", "")
+    extra = est.extra
+    units = int(extra["gate_units"]) if "gate_units" in extra else est.n_units
+    needed = int(extra["units_needed"]) if "units_needed" in extra else ""
+    sufficient = needed == 0 and est.value is not None
+    note = est.undefined_reason or ""
+    if est.value is not None and not extra.get("decision_grade"):
+        note = INDICATIVE_NOTE
+    if est.value is not None and ci_note(est):
+        note = "; ".join(filter(None, [note, ci_note(est)]))
+    return [est.value, ci[0], ci[1], units, int(sufficient),
+            int(extra["gate_pairable"]) if "gate_pairable" in extra else "", needed,
+            int(bool(extra.get("decision_grade"))) if est.value is not None else 0, note]
 
 
 def _csv_response(rows, filename):

@@ -92,9 +92,14 @@ def test_dashboard_shows_trainees_windows_and_chart(instructor, taught):
     assert 'id="trainee-table"' in html and "alpha-" in html
     assert "<svg" in html and "Numbers for:" in html
     assert 'id="hardest-item"' in html and 'id="most-lenient"' in html
+    counted = browser_for(instructor).get(
+        f"/teach/cohorts/{taught.pk}/?instrument=stable-2007&window=units&size=10")
+    assert counted.status_code == 200
+    # "rolling" is the old name of count windows and still answers.
     rolling = browser_for(instructor).get(
-        f"/teach/cohorts/{taught.pk}/?instrument=stable-2007&window=rolling&size=6")
-    assert rolling.status_code == 200
+        f"/teach/cohorts/{taught.pk}/?instrument=stable-2007&window=rolling&size=10")
+    assert rolling.status_code == 200 and '<option value="units" selected>' in (
+        rolling.content.decode())
 
 
 def test_reliability_api(instructor, taught):
@@ -106,7 +111,7 @@ def test_reliability_api(instructor, taught):
     assert set(window["krippendorff_alpha_items"]) == {f"STABLE-{i}" for i in range(1, 14)}
     assert {"value", "ci95", "undefined_reason"} <= set(window["icc_2_1_crossed"])
     assert len(data["trainees"]) == 4
-    for bad, field in [("window=year", "window"), ("size=2&window=rolling", "size"),
+    for bad, field in [("window=year", "window"), ("size=9&window=units", "size"),
                        ("size=x", "size")]:
         response = api.get(f"/api/v1/cohorts/{taught.pk}/reliability/?instrument=stable-2007"
                            f"&{bad}")
@@ -116,9 +121,9 @@ def test_reliability_api(instructor, taught):
 
 
 WINDOW_REFUSED = [
-    ("window=year", "window", "One of month, week, rolling."),
-    ("window=rolling&size=2", "size", "Between 4 and 1000."),
-    ("size=1001", "size", "Between 4 and 1000."),
+    ("window=year", "window", "One of month, week, units."),
+    ("window=units&size=2", "size", "Between 10 and 1000."),
+    ("size=1001", "size", "Between 10 and 1000."),
     ("size=x", "size", "A whole number."),
     ("size=6.5", "size", "A whole number."),
 ]
@@ -138,7 +143,7 @@ def test_window_and_size_follow_one_rule_on_the_api_and_the_page(instructor, tau
     assert f"<li>{field}: {message}</li>" in html
     # The page still renders, with the defaults in its form.
     assert 'id="reliability-table"' in html
-    assert '<option value="month" selected>' in html and 'name="size" value="50"' in html
+    assert '<option value="month" selected>' in html and 'name="size" value="10"' in html
 
 
 def test_an_empty_window_or_size_is_the_default_on_both(instructor, taught):
@@ -156,8 +161,8 @@ def test_the_schema_documents_the_reliability_query(instructor):
     operation = schema["paths"]["/api/v1/cohorts/{cohort_id}/reliability/"]["get"]
     params = {p["name"]: p for p in operation["parameters"]}
     assert params["instrument"]["required"] is True
-    assert params["window"]["schema"]["enum"] == ["month", "week", "rolling"]
-    assert (params["size"]["schema"]["minimum"], params["size"]["schema"]["maximum"]) == (4, 1000)
+    assert params["window"]["schema"]["enum"] == ["month", "week", "units", "rolling"]
+    assert (params["size"]["schema"]["minimum"], params["size"]["schema"]["maximum"]) == (10, 1000)
 
 
 def test_item_vignette_and_session_views(instructor, taught):
@@ -252,14 +257,18 @@ def test_export_is_long_format_neutralised_and_irr_reads_it_as_is(org, instructo
         slug="stable-2007"))
     overall = cohort_reliability.overall_item_reliability(data)
     for code, stats in overall.items():
-        page = stats["krippendorff_alpha_ordinal"]
-        printed = result["items"][code]["statistics"]["krippendorff_alpha_ordinal"]
-        if page.value is None:
-            assert printed["value"] is None
-        else:
-            assert printed["value"] == pytest.approx(page.value, abs=1e-12), code
-        assert result["items"][code]["statistics"]["percent_agreement"]["value"] == (
-            pytest.approx(stats["percent_agreement"].value, abs=1e-12))
+        # irr prints every defined value with its `sufficient` flag; the page shows exactly
+        # the sufficient ones, and says "not enough data" for the others.
+        for name in ("krippendorff_alpha_ordinal", "percent_agreement"):
+            page = stats[name]
+            printed = result["items"][code]["statistics"][name]
+            if not printed["sufficient"] or printed["value"] is None:
+                assert page.value is None, (code, name)
+                if not printed["sufficient"]:
+                    assert page.undefined_reason.startswith("not enough data")
+                    assert page.extra["units_needed"] == printed["units_needed"]
+            else:
+                assert printed["value"] == pytest.approx(page.value, abs=1e-12), code
 
 
 def test_negative_codes_stay_numbers_in_the_export():

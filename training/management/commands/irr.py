@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from training.reliability.csvio import RatingsFileError, RatingsMatrix, read_ratings_csv
 from training.reliability.reference import reference_report
 from training.reliability.report import STATISTICS, item_report
+from training.reliability.sufficiency import gate_for, sufficiency
 
 REFERENCE_STATISTICS = (
     "exact_agreement", "tolerance_agreement", "mean_signed_deviation", "bland_altman_bias",
@@ -23,9 +24,20 @@ def _block(data: RatingsMatrix, statistics: list[str] | None, tolerance: float) 
         "raters": len(data.raters),
         "ratings": data.ratings,
         "missing": data.missing,
-        "statistics": {name: est.to_dict()
-                       for name, est in item_report(data.matrix, statistics=among).items()},
+        "statistics": {},
     }
+    # The kernels compute every defined value (published examples of 6 units reproduce); each
+    # value carries the gate a page applies before showing it (docs/statistics.md, "How much
+    # data a value needs"): `sufficient`, the counts and how many more units are needed.
+    gate = sufficiency(data.matrix)
+    block["sufficiency"] = gate.as_dict()
+    for name, est in item_report(data.matrix, statistics=among).items():
+        entry = est.to_dict()
+        own = gate_for(est, gate)
+        entry.update(sufficient=own.sufficient, units=own.units, pairable=own.pairable,
+                     units_needed=own.units_needed, decision_grade=own.decision_grade,
+                     gate_reason=own.reason)
+        block["statistics"][name] = entry
     if data.reference_pairs:
         wanted = [s for s in statistics if s in REFERENCE_STATISTICS] if statistics else None
         block["reference"] = {
@@ -43,18 +55,32 @@ def _fmt(value: float | None) -> str:
 
 def _table_lines(block: dict, title: str | None) -> list[str]:
     lines = [] if title is None else [f"== item {title} =="]
+    gate = block["sufficiency"]
     lines.append(f"units {block['units']}, raters {block['raters']}, ratings {block['ratings']}, "
-                 f"missing {block['missing']}")
+                 f"missing {block['missing']}; units with 2+ ratings {gate['units']}, pairable "
+                 f"values {gate['pairable']}: "
+                 + ("sufficient" + ("" if gate["decision_grade"] else
+                                    " (indicative, not decision-grade)")
+                    if gate["sufficient"] else
+                    f"NOT sufficient for a page ({gate['units_needed']} more units needed)"))
+
+    def note(e: dict) -> str:
+        if e["undefined_reason"]:
+            return e["undefined_reason"]
+        if not e["sufficient"]:
+            return f"{e['units_needed']} more units needed before a page shows it"
+        return "" if e["decision_grade"] else "indicative"
+
     rows = [(name, e["name"], _fmt(e["value"]),
              f"[{_fmt(e['ci95'][0])}, {_fmt(e['ci95'][1])}]" if e["ci95"] else "",
-             str(e["n_units"]), e["undefined_reason"] or "")
+             str(e["units"]), str(e["pairable"]), "yes" if e["sufficient"] else "no", note(e))
             for name, e in block["statistics"].items()]
     for rater, stats in block.get("reference", {}).items():
         rows += [(f"{rater}: {name}", e["name"], _fmt(e["value"]),
                   f"[{_fmt(e['ci95'][0])}, {_fmt(e['ci95'][1])}]" if e["ci95"] else "",
-                  str(e["n_units"]), e["undefined_reason"] or "")
+                  str(e["n_units"]), "", "n/a", e["undefined_reason"] or "")
                  for name, e in stats.items()]
-    head = ("statistic", "form", "value", "95% CI", "units", "note")
+    head = ("statistic", "form", "value", "95% CI", "units", "pairable", "sufficient", "note")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for row in [head, *rows]:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
