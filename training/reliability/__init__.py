@@ -41,6 +41,7 @@ from .reference import (
 )
 from .report import STATISTICS, item_report
 from .result import Estimate
+from .specific import positive_negative_agreement, specific_agreement
 from .timeseries import Cusum, WindowEstimate, calendar_windows, cusum, rolling_windows
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "fleiss_kappa", "g_coefficient", "g_study", "gwet_ac1", "gwet_ac2", "icc", "icc_all",
     "item_report", "krippendorff_alpha", "krippendorff_alpha_levels", "light_kappa",
     "mean_signed_deviation", "percent_agreement", "phi_coefficient", "phi_lambda",
-    "read_ratings_csv", "reference_report", "rolling_windows", "scott_pi",
+    "positive_negative_agreement", "read_ratings_csv", "reference_report", "rolling_windows",
+    "scott_pi", "specific_agreement",
     "tolerance_agreement", "variance_components_anova", "variance_components_reml",
 ]
