@@ -135,15 +135,17 @@ def seed_demo(*, password: str, now: dt.datetime | None = None) -> DemoResult:
 
 
 def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
-    """A CPORT certification rule (DESIGN.md's thresholds; exam feedback "never": candidates
-    see their result and the criteria, no exam case's reference) and an exam for the demo
+    """A CPORT certification rule (DESIGN.md's thresholds but band agreement, which CPORT
+    lacks; exam feedback "never": candidates see their result and the criteria, no exam
+    case's reference) and an exam for the demo
     cohort: 10 of the 14 bundled exam cases per attempt. No case is ever drawn twice for a
     person, so the pool carries one attempt per candidate; a retake is refused with that
     reason, and the instructor's assignment list says how many cases the pool lacks."""
 
     if not CertificationRule.objects.filter(organization=org).exists():
+        # CPORT has no published risk bands, so band agreement is no criterion of this rule.
         rule_save(actor=admin, organization=org, instrument_slug="cport",
-                  now=now - dt.timedelta(days=30), retake_wait_days=1,
+                  now=now - dt.timedelta(days=30), retake_wait_days=1, band_agreement=None,
                   exam_feedback_policy=FeedbackPolicy.NEVER)
     if not Assignment.objects.filter(organization=org, mode=Mode.EXAM).exists():
         exam = assignment_save(

@@ -42,14 +42,18 @@ def _rule_state(rule: CertificationRule) -> dict:
 def rule_save(*, actor, organization: Organization, rule: CertificationRule | None = None,
               instrument_slug: str | None = None, now: dt.datetime | None = None,
               **values) -> CertificationRule:
-    """Create or edit the organisation's rule for one instrument (audited)."""
+    """Create or edit the organisation's rule for one instrument (audited).
+
+    `band_agreement` None: band agreement is not a criterion. An instrument without published
+    bands never has it (a new rule leaves it out; a value is refused)."""
     now = now or timezone.now()
+    instrument = None
     errors = {}
     unknown = set(values) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError(_("Unknown fields: %(f)s.") % {"f": ", ".join(sorted(unknown))})
     for name in ("item_agreement", "total_within_tolerance", "band_agreement"):
-        if name in values and not 0 <= values[name] <= 1:
+        if values.get(name) is not None and not 0 <= values[name] <= 1:
             errors[name] = _("A share between 0 and 1 (e.g. 0.85).")
     if "icc_a1" in values and not -1 <= values["icc_a1"] <= 1:
         errors["icc_a1"] = _("An ICC between -1 and 1 (e.g. 0.80).")
@@ -79,6 +83,14 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
         ).exists():
             errors["instrument"] = _("This organisation already has a rule for %(i)s; edit it."
                                      ) % {"i": instrument.short_name}
+    target = rule.instrument if rule is not None else instrument
+    if target is not None and not target.has_bands:
+        if values.get("band_agreement") is not None:
+            errors["band_agreement"] = _(
+                "%(i)s has no published risk bands, so band agreement cannot be a criterion: "
+                "leave it empty.") % {"i": target.short_name}
+        elif rule is None:
+            values["band_agreement"] = None
     if errors:
         raise ValidationError(errors)
     before = None

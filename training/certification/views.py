@@ -66,9 +66,12 @@ def certificate_display(request, certificate_id):
 @with_membership()
 def decision_detail(request, decision_id):
     decision = decisions.decision_get(membership=request.membership, decision_id=decision_id)
+    instrument = decision.instrument_version.instrument
     return render(request, "training/cert/decision.html", {
         "decision": decision,
-        "criteria": decisions.criteria_for_display(decision.criteria),
+        "criteria": decisions.criteria_for_display(decision.criteria, instrument),
+        "band_consistency": decisions.decision_band_consistency(decision)
+        if request.membership.role == Role.ORG_ADMIN else None,
     })
 
 
@@ -99,8 +102,11 @@ class RuleForm(forms.Form):
     total_within_tolerance = forms.FloatField(
         label=gettext_lazy("Share of totals within the tolerance at least (0-1)"),
         min_value=0, max_value=1, initial=0.80)
-    band_agreement = forms.FloatField(label=gettext_lazy("Band agreement at least (0-1)"),
-                                      min_value=0, max_value=1, initial=0.80)
+    band_agreement = forms.FloatField(
+        label=gettext_lazy("Band agreement at least (0-1)"), min_value=0, max_value=1,
+        initial=0.80, required=False,
+        help_text=gettext_lazy("Empty: not a criterion. Only for an instrument whose published "
+                               "scheme defines risk bands (STABLE-2007, Static-99R; not CPORT)."))
     icc_a1 = forms.FloatField(label=gettext_lazy("ICC(A,1) with the reference at least"),
                               min_value=-1, max_value=1, initial=0.80)
     applicability_every_vignette = forms.BooleanField(
@@ -139,8 +145,13 @@ class RuleForm(forms.Form):
         label=gettext_lazy("Ratings per rolling item-agreement window"), required=False,
         min_value=2, max_value=100, help_text=gettext_lazy("Empty: 5."))
 
-    def __init__(self, *args, organization, editing, **kwargs):
+    def __init__(self, *args, organization, editing, instrument=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if instrument is not None and not instrument.has_bands:
+            field = self.fields["band_agreement"]
+            field.disabled, field.initial = True, None
+            field.help_text = _("Not applicable: %(i)s has no published risk bands.") % {
+                "i": instrument.short_name}
         if editing:
             del self.fields["instrument"]
         else:
@@ -154,7 +165,8 @@ class RuleForm(forms.Form):
 def _rule_page(request, rule: CertificationRule | None):
     organization = request.organization
     if request.method == "POST":
-        form = RuleForm(request.POST, organization=organization, editing=rule is not None)
+        form = RuleForm(request.POST, organization=organization, editing=rule is not None,
+                        instrument=rule.instrument if rule is not None else None)
         if form.is_valid():
             data = dict(form.cleaned_data)
             slug = data.pop("instrument", None)
@@ -169,7 +181,7 @@ def _rule_page(request, rule: CertificationRule | None):
                 return redirect("cert:rule-edit", rule_id=saved.pk)
     elif rule is not None:
         form = RuleForm(initial={n: getattr(rule, n) for n in rules.RULE_FIELDS},
-                        organization=organization, editing=True)
+                        organization=organization, editing=True, instrument=rule.instrument)
     else:
         form = RuleForm(organization=organization, editing=False)
     return render(request, "training/cert/rule_form.html", {

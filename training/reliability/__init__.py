@@ -4,6 +4,7 @@ Input everywhere is a units x raters array-like (NaN or None = missing) and, opt
 declared categories; output is a frozen :class:`Estimate`. See docs/statistics.md.
 """
 
+from .bands import BoundaryConsistency, DecisionConsistency, decision_consistency
 from .csvio import RatingsFile, RatingsFileError, RatingsMatrix, read_ratings_csv
 from .gtheory import (
     DStudy,
@@ -45,10 +46,12 @@ from .specific import positive_negative_agreement, specific_agreement
 from .timeseries import Cusum, WindowEstimate, calendar_windows, cusum, rolling_windows
 
 __all__ = [
-    "FORM_NAMES", "LEVELS", "STATISTICS", "BlandAltman", "Cusum", "DStudy", "Estimate",
+    "FORM_NAMES", "LEVELS", "STATISTICS", "BlandAltman", "BoundaryConsistency", "Cusum",
+    "DStudy", "DecisionConsistency", "Estimate",
     "FleissKappa", "RatingsFile", "RatingsFileError", "RatingsMatrix", "VarianceComponents",
     "WindowEstimate", "applicability_agreement", "bland_altman", "brennan_prediger",
-    "calendar_windows", "cohen_kappa", "conger_kappa", "cusum", "d_study", "exact_agreement",
+    "calendar_windows", "cohen_kappa", "conger_kappa", "cusum", "d_study", "decision_consistency",
+    "exact_agreement",
     "fleiss_kappa", "g_coefficient", "g_study", "gwet_ac1", "gwet_ac2", "icc", "icc_all",
     "item_report", "krippendorff_alpha", "krippendorff_alpha_levels", "light_kappa",
     "mean_signed_deviation", "percent_agreement", "phi_coefficient", "phi_lambda",

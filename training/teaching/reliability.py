@@ -19,6 +19,7 @@ from training.reliability import (
     icc,
     krippendorff_alpha,
     percent_agreement,
+    specific_agreement,
 )
 from training.reliability.result import undefined
 from training.teaching.data import OMITTED, CohortData
@@ -207,5 +208,9 @@ def overall_item_reliability(data: CohortData) -> dict[str, dict[str, Estimate]]
             "krippendorff_alpha_ordinal": krippendorff_alpha(
                 m, level="ordinal", categories=data.item_values.get(code)),
             "percent_agreement": percent_agreement(m),
+        } | {
+            # Positive/negative (per code) agreement: whether trainees agree on the rare code.
+            f"specific_agreement_{value:g}": est
+            for value, est in specific_agreement(m, data.item_values.get(code)).items()
         }
     return out

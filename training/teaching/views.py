@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from training import charts
 from training.models import Rating
+from training.teaching import bands as band_stats
 from training.teaching import data as teaching_data
 from training.teaching import items as item_stats
 from training.teaching import reliability as cohort_reliability
@@ -60,6 +61,13 @@ def cohorts(request):
 
 def _pct(value):
     return None if value is None else 100 * value
+
+
+def _specific_by_item(overall) -> dict:
+    """code -> [(code value, estimate)] of the specific-agreement entries (PA/NA)."""
+    return {code: [(name.removeprefix("specific_agreement_"), est)
+                   for name, est in stats.items() if name.startswith("specific_agreement_")]
+            for code, stats in overall.items()}
 
 
 @never_cache
@@ -111,6 +119,8 @@ def dashboard(request, cohort_id):
     lenient = min(defined, key=lambda r: r.deviation.value, default=None)
     severe = max(defined, key=lambda r: r.deviation.value, default=None)
     context.update({
+        "band_consistency": band_stats.cohort_band_consistency(data),
+        "item_specific": _specific_by_item(overall),
         "rows": rows, "windows": list(zip(labels, windows, strict=True)), "chart": chart,
         "window": window, "size": size, "overall": overall, "hardest": hardest,
         "item_windows": item_windows, "labels": labels,
@@ -265,10 +275,12 @@ def statistics_csv(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
     rows = [["section", "name", "statistic", "value", "ci_low", "ci_high", "n"]]
+    has_bands = instrument.has_bands
     for r in trainee_stats.trainee_rows(data, now=timezone.now()):
         for name, value in [("ratings", r.ratings), ("item_agreement", r.item_agreement),
                             ("totals_within_1", r.within_one),
-                            ("band_agreement", r.band_agreement),
+                            ("band_agreement",
+                             r.band_agreement if has_bands else "not applicable"),
                             ("applicability_agreement", r.applicability_agreement)]:
             rows.append(["trainee", r.username, name, value, "", "", r.ratings])
         ci = r.deviation.ci95 or ("", "")
@@ -285,7 +297,10 @@ def statistics_csv(request, cohort_id):
     for code, stats in cohort_reliability.overall_item_reliability(data).items():
         for name, est in stats.items():
             ci = est.ci95 or ("", "")
-            rows.append(["item", code, name, est.value, ci[0], ci[1], est.n_units])
+            # Specific agreement rests on the ratings of its code (n_pairable), not on units.
+            n = est.n_pairable if name.startswith("specific_agreement_") else est.n_units
+            rows.append(["item", code, name, est.value, ci[0], ci[1], n])
+    rows += band_stats.consistency_csv_rows(band_stats.cohort_band_consistency(data))
     return _csv_response(
         rows, f"calibrate-{cohort.organization.slug}-cohort-{cohort.pk}-{instrument.slug}"
               "-statistics.csv")
