@@ -33,7 +33,7 @@ from training.models import (
     Role,
 )
 from training.reliability.reference import wilson_interval
-from training.teaching.bands import consistency_payload, no_bands_reason
+from training.teaching.bands import consistency_payload, no_bands_reason, published_bands
 from training.tenancy import int_or_404, not_found_in
 from vignettes import scoring
 from vignettes.models import InstrumentVersion, ReferenceItemScore, ReferenceScoring
@@ -313,8 +313,9 @@ def band_consistency(evidence: list[VignetteEvidence], instrument) -> dict:
     """Decision consistency on an exam's (or any) evidence: band agreement, how often a total
     that differs from the reference's changes the band, and per band boundary the share of
     ratings near it on the other side. Only for an instrument with published bands."""
-    if not instrument.has_bands:
-        return consistency_payload([], [], instrument)
+    bands = published_bands(instrument)
+    if not bands:
+        return consistency_payload([], [], bands, instrument)
     refs = _reference_results([ev.reference for ev in evidence])
     trainee, reference = [], []
     for ev in evidence:
@@ -322,7 +323,7 @@ def band_consistency(evidence: list[VignetteEvidence], instrument) -> dict:
         if ev.reference.applicable and ev.applicable is True and ev.total is not None:
             trainee.append(ev.total)
             reference.append(ref_total)
-    return consistency_payload(trainee, reference, instrument)
+    return consistency_payload(trainee, reference, bands, instrument)
 
 
 def decision_band_consistency(decision: CertificationDecision) -> dict:

@@ -156,7 +156,7 @@ class CohortReliabilityApi(StaffScopedApi):
                 data, window=window, size=size, tz=cohort.organization.time_zone),
             "trainees": trainee_stats.trainee_rows(data, now=timezone.now()),
             "items": _items_payload(cohort_reliability.overall_item_reliability(data)),
-            "bands_applicable": instrument.has_bands,
+            "bands_applicable": bool(data.bands),
             "band_consistency": band_stats.cohort_band_consistency(data),
         }
         return Response(ReliabilitySerializer(payload).data)

@@ -22,13 +22,12 @@ def _share(est: Estimate) -> dict:
             "n": est.n_units, "undefined_reason": est.undefined_reason}
 
 
-def consistency_payload(trainee_totals, reference_totals, instrument) -> dict:
-    """Decision consistency of aligned totals on the instrument's published bands."""
-    if not instrument.has_bands:
+def consistency_payload(trainee_totals, reference_totals, bands, instrument) -> dict:
+    """Decision consistency of aligned totals on the instrument's published `bands`
+    ((code, min, max); none: not applicable)."""
+    if not bands:
         return {"applicable": False, "reason": no_bands_reason(instrument)}
-    dc = decision_consistency(
-        trainee_totals, reference_totals,
-        [(b.code, b.min_total, b.max_total) for b in instrument.published_bands])
+    dc = decision_consistency(trainee_totals, reference_totals, bands)
     return {
         "applicable": True, "reason": "", "near": dc.near,
         "band_agreement": _share(dc.band_agreement),
@@ -45,7 +44,12 @@ def cohort_band_consistency(data: CohortData) -> dict:
     """On each trainee's first rating per vignette, where trainee and reference both judged the
     instrument applicable (what judges a cohort never counts repeats)."""
     sel = data.first & data.both
-    return consistency_payload(data.total[sel], data.ref_total[sel], data.instrument)
+    return consistency_payload(data.total[sel], data.ref_total[sel], data.bands,
+                               data.instrument)
+
+
+def published_bands(instrument) -> list[tuple[str, int, int]]:
+    return [(b.code, b.min_total, b.max_total) for b in instrument.published_bands]
 
 
 def consistency_csv_rows(payload: dict) -> list[list]:

@@ -54,7 +54,7 @@ def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
     band_hit = np.array([b == r for b, r in zip(data.band, data.ref_band, strict=True)],
                         dtype=bool)
     # Only an instrument with published bands has band agreement (never CPORT's old groupings).
-    has_bands = data.instrument.has_bands
+    has_bands = bool(data.bands)
     recent_mask = times >= recent_start
     previous_mask = (times >= previous_start) & ~recent_mask
     out = []

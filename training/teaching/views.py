@@ -275,7 +275,7 @@ def statistics_csv(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
     rows = [["section", "name", "statistic", "value", "ci_low", "ci_high", "n"]]
-    has_bands = instrument.has_bands
+    has_bands = bool(data.bands)
     for r in trainee_stats.trainee_rows(data, now=timezone.now()):
         for name, value in [("ratings", r.ratings), ("item_agreement", r.item_agreement),
                             ("totals_within_1", r.within_one),
