@@ -213,12 +213,12 @@ class DecisionListApi(OrganizationScopedApi, generics.GenericAPIView):
     serializer_class = DecisionSerializer
     queryset = CertificationDecision.objects.none()  # for the schema; get() scopes the rows
 
-    @extend_schema(operation_id="certification_decisions_list", parameters=[ORG_HEADER],
-                   responses=DecisionSerializer(many=True))
     def get_serializer_context(self):
         return super().get_serializer_context() | {
             "admin": self.membership.role == Role.ORG_ADMIN}
 
+    @extend_schema(operation_id="certification_decisions_list", parameters=[ORG_HEADER],
+                   responses=DecisionSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(_decisions(self.membership))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
