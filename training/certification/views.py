@@ -106,7 +106,7 @@ class RuleForm(forms.Form):
         label=gettext_lazy("Band agreement at least (0-1)"), min_value=0, max_value=1,
         initial=0.80, required=False,
         help_text=gettext_lazy("Empty: not a criterion. Only for an instrument whose published "
-                               "scheme defines risk bands (STABLE-2007, Static-99R; not CPORT)."))
+                               "scheme defines risk bands."))
     icc_a1 = forms.FloatField(label=gettext_lazy("ICC(A,1) with the reference at least"),
                               min_value=-1, max_value=1, initial=0.80)
     applicability_every_vignette = forms.BooleanField(
