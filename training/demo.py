@@ -175,17 +175,19 @@ def _seed_rounds(*, org, cohort, instructor, trainees, truth, now) -> int:
 
 
 def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
-    """A CPORT certification rule (DESIGN.md's thresholds; exam feedback "never": candidates
-    see their result and the criteria, no exam case's reference) and an exam for the demo
+    """A CPORT certification rule (DESIGN.md's thresholds but band agreement, which CPORT
+    lacks; exam feedback "never": candidates see their result and the criteria, no exam
+    case's reference) and an exam for the demo
     cohort: 10 of the 14 bundled exam cases per attempt. No case is ever drawn twice for a
     person, so the pool carries one attempt per candidate; a retake is refused with that
     reason, and the instructor's assignment list says how many cases the pool lacks."""
 
     if not CertificationRule.objects.filter(organization=org).exists():
         # The demo's exam is shorter than its own D-study suggests on the simulated history;
-        # the admin accepts that knowingly (recorded), and the rule page says so.
+        # the admin accepts that knowingly (recorded), and the rule page says so. CPORT has no
+        # published risk bands, so band agreement is no criterion of this rule.
         rule_save(actor=admin, organization=org, instrument_slug="cport",
-                  now=now - dt.timedelta(days=30), retake_wait_days=1,
+                  now=now - dt.timedelta(days=30), retake_wait_days=1, band_agreement=None,
                   exam_feedback_policy=FeedbackPolicy.NEVER, accept_short_exam=True)
     if not Assignment.objects.filter(organization=org, mode=Mode.EXAM).exists():
         exam = assignment_save(

@@ -464,7 +464,11 @@ class CertificationRule(models.Model):
     item_agreement = models.FloatField(default=0.85)
     total_tolerance = models.PositiveIntegerField(default=1)
     total_within_tolerance = models.FloatField(default=0.80)
-    band_agreement = models.FloatField(default=0.80)
+    # Empty: band agreement is not a criterion, as for an instrument without published bands.
+    band_agreement = models.FloatField(
+        null=True, blank=True, default=0.80,
+        help_text=_("Share of band agreement required; empty when not required (always for an "
+                    "instrument without published bands)."))
     icc_a1 = models.FloatField(default=0.80)
     # Empty = automatic: required only where the exam pool's reference totals vary enough for
     # ICC(A,1) to judge the candidate rather than the pool (training.certification.dstudy).

@@ -371,9 +371,12 @@ def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentD
             seen_values.add(v["value"])
         if item.get("omissible") and not str(item.get("omission_rule") or "").strip():
             bundle.problem(path, f"{where}.omission_rule", "an omissible item must say when")
-    bands = data.get("bands")
-    if not isinstance(bands, list) or not bands:
-        bundle.problem(path, "bands", "must be a non-empty list of {code, label, min, max}")
+    # Bands are optional: only an instrument whose published scheme defines risk bands has
+    # them (CPORT's authors publish rates by score, not categories).
+    bands = data.get("bands", [])
+    if not isinstance(bands, list):
+        bundle.problem(path, "bands", "must be a list of {code, label, min, max}, or absent "
+                       "when the published scheme defines no bands")
         bands = []
     for b in bands:
         if not isinstance(b, dict) or not all(k in b for k in ("code", "label", "min", "max")):
@@ -596,7 +599,13 @@ def check_vignette_against_instruments(
                     f"{where}.total",
                     f"says {ref.stated_total} but the items add up to {result.total}",
                 )
-            if ref.stated_band is not None and ref.stated_band != result.band_code:
+            if ref.stated_band is not None and not inst.spec.bands:
+                bundle.problem(
+                    path,
+                    f"{where}.band",
+                    f"{inst.data['short_name']} has no bands; remove the band line",
+                )
+            elif ref.stated_band is not None and ref.stated_band != result.band_code:
                 bundle.problem(
                     path,
                     f"{where}.band",

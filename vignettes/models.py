@@ -121,6 +121,20 @@ class Instrument(OwnedContent):
     def __str__(self):
         return self.short_name
 
+    @property
+    def published_bands(self) -> tuple[scoring.BandSpec, ...]:
+        """The risk bands of the instrument's published scheme, judged on its current version;
+        empty when the scheme defines none (CPORT's authors publish rates by score, not
+        categories). Band agreement, decision consistency and every band a page shows start
+        from here, so a past rating scored on an older version whose bands were never the
+        authors' shows none either; its stored band code stays as it was."""
+        version = self.current_version
+        return version.spec.bands if version is not None else ()
+
+    @property
+    def has_bands(self) -> bool:
+        return bool(self.published_bands)
+
 
 class InstrumentVersion(models.Model):
     """One immutable definition of an instrument: items, values, bands, rules."""
@@ -156,6 +170,11 @@ class InstrumentVersion(models.Model):
         if spec is None:
             spec = _SPEC_CACHE[self.pk] = self._build_spec()
         return spec
+
+    @property
+    def shown_bands(self) -> tuple[scoring.BandSpec, ...]:
+        """This version's bands, or none when the instrument no longer has bands at all."""
+        return self.spec.bands if self.instrument.has_bands else ()
 
     def _build_spec(self) -> scoring.InstrumentSpec:
         items = tuple(

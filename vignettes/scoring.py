@@ -85,14 +85,20 @@ def score(spec: InstrumentSpec, item_states: Mapping[str, int | None]) -> ScoreR
     """Score one instrument from item states.
 
     The total is the sum of the scored values that are allowed; the band is given only when
-    every item is scored or validly omitted and nothing is wrong.
+    every item is scored or validly omitted, nothing is wrong and the instrument has bands
+    (an instrument whose published scheme defines none never gets one).
 
-    >>> cport = InstrumentSpec("cport", tuple(ItemSpec(f"CPORT-{i}", (0, 1)) for i in range(1, 8)),
-    ...     (BandSpec("lower", "Lower", 0, 1), BandSpec("middle", "Middle", 2, 3),
-    ...      BandSpec("higher", "Higher", 4, 7)))
+    >>> stable = InstrumentSpec("stable-2007",
+    ...     tuple(ItemSpec(f"STABLE-{i}", (0, 1, 2)) for i in range(1, 14)),
+    ...     (BandSpec("low", "Low", 0, 3), BandSpec("moderate", "Moderate", 4, 11),
+    ...      BandSpec("high", "High", 12, 26)))
+    >>> r = score(stable, {f"STABLE-{i}": 1 if i < 5 else 0 for i in range(1, 14)})
+    >>> (r.total, r.band_code, r.complete)
+    (4, 'moderate', True)
+    >>> cport = InstrumentSpec("cport", tuple(ItemSpec(f"CPORT-{i}", (0, 1)) for i in range(1, 8)))
     >>> r = score(cport, {f"CPORT-{i}": 1 if i < 4 else 0 for i in range(1, 8)})
     >>> (r.total, r.band_code, r.complete)
-    (3, 'middle', True)
+    (3, None, True)
     """
     problems: list[Problem] = []
     known = {item.code: item for item in spec.items}
@@ -160,7 +166,10 @@ def spec_from_definition(definition: Mapping) -> InstrumentSpec:
 
 
 def band_gaps(spec: InstrumentSpec) -> list[str]:
-    """Totals the bands leave uncovered or cover twice (a definition error)."""
+    """Totals the bands leave uncovered or cover twice (a definition error). An instrument
+    without bands (its published scheme defines none) has no gaps."""
+    if not spec.bands:
+        return []
     low, high = spec.possible_totals
     messages = []
     for total in range(low, high + 1):

@@ -138,7 +138,7 @@ def _load_instrument(doc, owner, report) -> InstrumentVersion:
             max_total=b["max"],
             order=i,
         )
-        for i, b in enumerate(data["bands"], start=1)
+        for i, b in enumerate(data.get("bands") or [], start=1)
     )
     instrument.current_version = version
     instrument.save(update_fields=["current_version"])

@@ -153,11 +153,27 @@ def test_stated_total_contradicted_by_scoring_function(content_dir):
 def test_stated_band_contradicted(content_dir):
     path = vignette_path(content_dir)
     text = path.read_text()
-    block = text[text.index("  cport:"):text.index("  static-99r:")]
+    block = text[text.index("  stable-2007:"):]
     band = re.search(r"band:\s*(\w+)", block).group(1)
-    text = text.replace(block, block.replace(f"band: {band}", "band: higher"))
+    wrong = "high" if band != "high" else "low"
+    text = text.replace(block, block.replace(f"band: {band}", f"band: {wrong}", 1))
     path.write_text(text)
-    assert "references.cport.band: says 'higher'" in only_problem(content_dir)
+    assert f"references.stable-2007.band: says '{wrong}'" in only_problem(content_dir)
+
+
+def test_a_band_for_an_instrument_without_bands_is_refused(content_dir):
+    path = vignette_path(content_dir)
+    edit(path, "    total: ", "    band: middle\n    total: ")
+    assert only_problem(content_dir).endswith(
+        "references.cport.band: CPORT has no bands; remove the band line")
+
+
+def test_an_instrument_may_have_no_bands_but_not_a_malformed_list(content_dir):
+    cport = content_dir / "instruments" / "cport.yaml"
+    assert "\nbands:" not in cport.read_text()
+    assert problems(content_dir) == []
+    cport.write_text(cport.read_text() + "bands: lower\n")
+    assert "cport.yaml: bands: must be a list" in problems(content_dir)[0]
 
 
 def test_applicability_contradicting_the_rule(content_dir):

@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from vignettes import content_files, services
 from vignettes.models import (
     ContentStatus,
+    Instrument,
     InstrumentVersion,
     ReferenceScoring,
     Vignette,
@@ -149,3 +150,41 @@ def test_failure_half_way_writes_nothing(content, content_dir, monkeypatch):
     with pytest.raises(RuntimeError):
         services.content_load(bundle=bundle)
     assert VignetteRevision.objects.count() == before
+
+
+OLD_CPORT_BANDS = """bands:
+  - {code: lower, label: "Lower (0-1)", min: 0, max: 1}
+  - {code: middle, label: "Middle (2-3)", min: 2, max: 3}
+  - {code: higher, label: "Higher (4-7)", min: 4, max: 7}
+"""
+
+
+def test_dropping_invented_bands_loads_a_new_version_and_keeps_the_old(db, content_dir):
+    # A database loaded when CPORT still carried the project's own bands.
+    cport_file = content_dir / "instruments" / "cport.yaml"
+    cport_file.write_text(cport_file.read_text() + OLD_CPORT_BANDS)
+    run("--path", str(content_dir))
+    old = Instrument.objects.get(slug="cport", owner__isnull=True).current_version
+    assert old.instrument.has_bands
+    old_refs = set(ReferenceScoring.objects.filter(instrument_version=old).values_list(
+        "pk", "content_hash"))
+
+    out, _ = run()  # the bundled files, without bands
+    assert f"instrument cport: new version {old.number + 1}" in out
+    new = InstrumentVersion.objects.get(instrument=old.instrument, number=old.number + 1)
+    assert new.instrument.current_version == new
+    assert not new.bands.exists() and not new.instrument.has_bands
+    assert new.instrument.published_bands == ()
+    # The old version and its references are untouched (ratings and certificates point at
+    # them); its bands are no longer shown, since the instrument has none.
+    old.refresh_from_db()
+    assert old.bands.count() == 3
+    assert set(ReferenceScoring.objects.filter(instrument_version=old).values_list(
+        "pk", "content_hash")) == old_refs
+    assert old.shown_bands == ()
+    ref = ReferenceScoring.objects.filter(instrument_version=new).first()
+    assert ref.result().complete and ref.result().band is None
+    static = Instrument.objects.get(slug="static-99r", owner__isnull=True).current_version
+    assert [b.code for b in static.shown_bands] == ["I", "II", "III", "IVa", "IVb"]
+    out, _ = run()
+    assert out.strip().endswith("no changes.")

@@ -148,6 +148,9 @@ class RatingFeedback:
     band: str | None = None
     reference_total: int | None = None
     reference_band: str | None = None
+    # False where the instrument has no published bands: no band is shown, not even one an
+    # older version carried.
+    bands_applicable: bool = True
     summary: str = ""
     reference_number: int = 0
     panel: str = ""
@@ -179,7 +182,6 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
     for rating in ratings:
         ref = rating.reference_scoring
         version = rating.instrument_version
-        spec = version.spec
         fb = RatingFeedback(
             vignette_slug=rating.vignette_revision.vignette.slug,
             vignette_title=rating.vignette_revision.title,
@@ -197,7 +199,8 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                 for c in rating.comments.all()
             ],
         )
-        bands = {b.code: b.label for b in spec.bands}
+        bands = {b.code: b.label for b in version.shown_bands}
+        fb.bands_applicable = bool(bands)
         if ref is not None and ref.applicable:
             ref_items = {
                 s.item.code: s

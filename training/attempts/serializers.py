@@ -303,6 +303,9 @@ class FeedbackSerializer(serializers.Serializer):
     band = serializers.CharField(allow_null=True)
     reference_total = serializers.IntegerField(allow_null=True)
     reference_band = serializers.CharField(allow_null=True)
+    bands_applicable = serializers.BooleanField(
+        help_text="False for an instrument without published bands (CPORT): band and "
+                  "reference_band are null.")
     summary = serializers.CharField()
     reference_number = serializers.IntegerField()
     comments = serializers.ListField(child=serializers.DictField(), read_only=True)

@@ -17,6 +17,7 @@ from training.certification import certificates, decisions
 from training.certification.filters import CertificateListQuerySerializer
 from training.certification.recalibration import display_status
 from training.models import Certificate, CertificationDecision, Role
+from training.teaching.serializers import BandConsistencySerializer
 from training.tenancy import ORG_HEADER, OrganizationScopedApi
 
 
@@ -98,8 +99,11 @@ class CertificateSerializer(_OnInstrumentVersion):
 class CriterionSerializer(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()
+    applicable = serializers.BooleanField(
+        help_text="False for a criterion the instrument or the rule does not have (band "
+                  "agreement on an instrument without published bands): never blocks a pass.")
     value = serializers.FloatField(allow_null=True)
-    threshold = serializers.FloatField()
+    threshold = serializers.FloatField(allow_null=True)
     ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True,
                                  min_length=2, max_length=2)
     judged_on = serializers.ChoiceField(choices=["value", "ci_lower"])
@@ -121,12 +125,22 @@ class DecisionSerializer(_OnInstrumentVersion):
     passed = serializers.BooleanField()
     decided_at = serializers.DateTimeField()
     criteria = serializers.SerializerMethodField()
+    band_consistency = serializers.SerializerMethodField(
+        help_text="Decision consistency on this exam: how often a disagreement on the total "
+                  "changes the band, per band boundary. Organisation admins only (null for "
+                  "the candidate).")
     certificate = serializers.SerializerMethodField()
 
     @extend_schema_field(CriterionSerializer(many=True))
     def get_criteria(self, decision):
-        return CriterionSerializer(
-            decisions.criteria_for_display(decision.criteria), many=True).data
+        return CriterionSerializer(decisions.criteria_for_display(
+            decision.criteria, decision.instrument_version.instrument), many=True).data
+
+    @extend_schema_field(BandConsistencySerializer(allow_null=True))
+    def get_band_consistency(self, decision):
+        if not self.context.get("admin"):
+            return None
+        return BandConsistencySerializer(decisions.decision_band_consistency(decision)).data
 
     def get_certificate(self, decision) -> int | None:
         cert = getattr(decision, "certificate", None)
@@ -206,6 +220,10 @@ class DecisionListApi(OrganizationScopedApi, generics.GenericAPIView):
     serializer_class = DecisionSerializer
     queryset = CertificationDecision.objects.none()  # for the schema; get() scopes the rows
 
+    def get_serializer_context(self):
+        return super().get_serializer_context() | {
+            "admin": self.membership.role == Role.ORG_ADMIN}
+
     @extend_schema(operation_id="certification_decisions_list", parameters=[ORG_HEADER],
                    responses=DecisionSerializer(many=True))
     def get(self, request):
@@ -220,4 +238,5 @@ class DecisionDetailApi(OrganizationScopedApi):
     def get(self, request, decision_id):
         decision = decisions.decision_get(membership=self.membership,
                                               decision_id=decision_id)
-        return Response(DecisionSerializer(decision, context={"request": request}).data)
+        return Response(DecisionSerializer(decision, context={
+            "request": request, "admin": self.membership.role == Role.ORG_ADMIN}).data)

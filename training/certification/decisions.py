@@ -34,6 +34,7 @@ from training.models import (
     Role,
 )
 from training.reliability.reference import wilson_interval
+from training.teaching.bands import consistency_payload, no_bands_reason, published_bands
 from training.tenancy import int_or_404, not_found_in
 from vignettes.models import InstrumentVersion, ReferenceScoring
 
@@ -100,6 +101,12 @@ def _criterion(key, value, threshold, *, ci=None, n=0, judge_lower=False, reason
     } | (extra or {})
 
 
+def _not_applicable(key, reason):
+    """A criterion the rule or the instrument does not have: shown, never blocking."""
+    return {"key": key, "value": None, "threshold": None, "ci95": None, "judged_on": "value",
+            "n": 0, "passed": True, "applicable": False, "reason": reason}
+
+
 def _share(key, hits: list[bool], threshold, judge_lower):
     n = len(hits)
     if n == 0:
@@ -164,7 +171,13 @@ def evaluate_evidence(evidence: list[VignetteEvidence], rule: CertificationRule)
                                      lower))
     criteria.append(_share("total_within_tolerance", total_hits, rule.total_within_tolerance,
                            lower))
-    criteria.append(_share("band_agreement", band_hits, rule.band_agreement, lower))
+    if not rule.instrument.has_bands:
+        criteria.append(_not_applicable("band_agreement", no_bands_reason(rule.instrument)))
+    elif rule.band_agreement is None:
+        criteria.append(_not_applicable(
+            "band_agreement", _("Not applicable: the rule does not require band agreement.")))
+    else:
+        criteria.append(_share("band_agreement", band_hits, rule.band_agreement, lower))
     if len(pairs) >= 2:
         est = reliability.icc(np.array(pairs, dtype=float), "ICC(A,1)")
         if est.value is None:
@@ -279,8 +292,45 @@ def decision_get(*, membership: Membership, decision_id) -> CertificationDecisio
     raise Http404
 
 
-def criteria_for_display(criteria: list[dict]) -> list[dict]:
-    return [c | {"label": CRITERION_LABELS.get(c["key"], c["key"])} for c in criteria]
+def criteria_for_display(criteria: list[dict], instrument=None) -> list[dict]:
+    """Criteria with their labels. A band-agreement criterion recorded before its instrument
+    lost its bands (CPORT's were the project's own) is shown as not applicable; the decision
+    itself stays as it was made."""
+    out = []
+    for c in criteria:
+        c = {"applicable": True} | c | {"label": CRITERION_LABELS.get(c["key"], c["key"])}
+        if c["key"] == "band_agreement" and c["applicable"] and instrument is not None \
+                and not instrument.has_bands:
+            c |= {"applicable": False, "reason": no_bands_reason(instrument) + " " + _(
+                "Recorded when the instrument still had the project's own bands; it no longer "
+                "counts.")}
+        out.append(c)
+    return out
+
+
+def band_consistency(evidence: list[VignetteEvidence], instrument) -> dict:
+    """Decision consistency on an exam's (or any) evidence: band agreement, how often a total
+    that differs from the reference's changes the band, and per band boundary the share of
+    ratings near it on the other side. Only for an instrument with published bands."""
+    bands = published_bands(instrument)
+    if not bands:
+        return consistency_payload([], [], bands, instrument)
+    refs = reference_results([ev.reference for ev in evidence])
+    trainee, reference = [], []
+    for ev in evidence:
+        ref_total = refs[ev.reference.pk][1]
+        if ev.reference.applicable and ev.applicable is True and ev.total is not None:
+            trainee.append(ev.total)
+            reference.append(ref_total)
+    return consistency_payload(trainee, reference, bands, instrument)
+
+
+def decision_band_consistency(decision: CertificationDecision) -> dict:
+    """Decision consistency on the exam a decision judged (for the organisation's admins:
+    counts near the boundaries say something about the exam cases' references)."""
+    instrument = decision.instrument_version.instrument
+    return band_consistency(attempt_evidence(decision.attempt, decision.instrument_version),
+                            instrument)
 
 
 # --- reads for pages -----------------------------------------------------------------------
@@ -331,10 +381,10 @@ def trainee_overview(*, user, organization: Organization, now=None) -> dict:
         visible = bool(decision) and decision_visible_to_trainee(decision, now=now)
         row = RuleProgress(rule=rule, latest_decision=decision, decision_visible=visible)
         if visible:
-            row.criteria = criteria_for_display(decision.criteria)
+            row.criteria = criteria_for_display(decision.criteria, rule.instrument)
         row.practice_criteria = criteria_for_display(evaluate_evidence(
             practice_evidence(user=user, organization=organization,
-                              instrument_id=rule.instrument_id), rule))
+                              instrument_id=rule.instrument_id), rule), rule.instrument)
         row.certificate = next(
             (c for c in certificates if c.instrument_version.instrument_id == rule.instrument_id
              and c.current_status == CertificateStatus.ACTIVE), None)

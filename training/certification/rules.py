@@ -65,14 +65,18 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
     When the rule's exam length gives a dependability Phi(lambda) below the target for one of
     its decisions (dstudy.rule_dependability, on the organisation's ratings), the save is
     refused unless ``accept_short_exam``; an accepted short exam is recorded on the rule (who,
-    when) and in the audit trail, and cleared when the rule meets its target again."""
+    when) and in the audit trail, and cleared when the rule meets its target again.
+
+    `band_agreement` None: band agreement is not a criterion. An instrument without published
+    bands never has it (a new rule leaves it out; a value is refused)."""
     now = now or timezone.now()
+    instrument = None
     errors = {}
     unknown = set(values) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError(_("Unknown fields: %(f)s.") % {"f": ", ".join(sorted(unknown))})
     for name in ("item_agreement", "total_within_tolerance", "band_agreement"):
-        if name in values and not 0 <= values[name] <= 1:
+        if values.get(name) is not None and not 0 <= values[name] <= 1:
             errors[name] = _("A share between 0 and 1 (e.g. 0.85).")
     if values.get("icc_a1_required") not in (None, True, False):
         errors["icc_a1_required"] = _("true, false, or empty for automatic.")
@@ -108,6 +112,14 @@ def rule_save(*, actor, organization: Organization, rule: CertificationRule | No
         ).exists():
             errors["instrument"] = _("This organisation already has a rule for %(i)s; edit it."
                                      ) % {"i": instrument.short_name}
+    target = rule.instrument if rule is not None else instrument
+    if target is not None and not target.has_bands:
+        if values.get("band_agreement") is not None:
+            errors["band_agreement"] = _(
+                "%(i)s has no published risk bands, so band agreement cannot be a criterion: "
+                "leave it empty.") % {"i": target.short_name}
+        elif rule is None:
+            values["band_agreement"] = None
     if errors:
         raise ValidationError(errors)
     before = None

@@ -66,10 +66,13 @@ def certificate_display(request, certificate_id):
 @with_membership()
 def decision_detail(request, decision_id):
     decision = decisions.decision_get(membership=request.membership, decision_id=decision_id)
+    instrument = decision.instrument_version.instrument
     return render(request, "training/cert/decision.html", {
         "decision": decision,
-        "criteria": decisions.criteria_for_display(decision.criteria),
+        "criteria": decisions.criteria_for_display(decision.criteria, instrument),
         "short_exam": dstudy.decision_dependability_note(decision),
+        "band_consistency": decisions.decision_band_consistency(decision)
+        if request.membership.role == Role.ORG_ADMIN else None,
     })
 
 
@@ -100,8 +103,11 @@ class RuleForm(forms.Form):
     total_within_tolerance = forms.FloatField(
         label=gettext_lazy("Share of totals within the tolerance at least (0-1)"),
         min_value=0, max_value=1, initial=0.80)
-    band_agreement = forms.FloatField(label=gettext_lazy("Band agreement at least (0-1)"),
-                                      min_value=0, max_value=1, initial=0.80)
+    band_agreement = forms.FloatField(
+        label=gettext_lazy("Band agreement at least (0-1)"), min_value=0, max_value=1,
+        initial=0.80, required=False,
+        help_text=gettext_lazy("Empty: not a criterion. Only for an instrument whose published "
+                               "scheme defines risk bands."))
     icc_a1 = forms.FloatField(label=gettext_lazy("ICC(A,1) with the reference at least"),
                               min_value=-1, max_value=1, initial=0.80)
     icc_a1_required = forms.TypedChoiceField(
@@ -157,8 +163,13 @@ class RuleForm(forms.Form):
                                "Φ(λ) below 0.80 on this organisation's data; recorded with "
                                "your name and the time."))
 
-    def __init__(self, *args, organization, editing, **kwargs):
+    def __init__(self, *args, organization, editing, instrument=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if instrument is not None and not instrument.has_bands:
+            field = self.fields["band_agreement"]
+            field.disabled, field.initial = True, None
+            field.help_text = _("Not applicable: %(i)s has no published risk bands.") % {
+                "i": instrument.short_name}
         if editing:
             del self.fields["instrument"]
         else:
@@ -172,7 +183,8 @@ class RuleForm(forms.Form):
 def _rule_page(request, rule: CertificationRule | None):
     organization = request.organization
     if request.method == "POST":
-        form = RuleForm(request.POST, organization=organization, editing=rule is not None)
+        form = RuleForm(request.POST, organization=organization, editing=rule is not None,
+                        instrument=rule.instrument if rule is not None else None)
         if form.is_valid():
             data = dict(form.cleaned_data)
             slug = data.pop("instrument", None)
@@ -188,7 +200,8 @@ def _rule_page(request, rule: CertificationRule | None):
     elif rule is not None:
         initial = {n: getattr(rule, n) for n in rules.RULE_FIELDS}
         initial["icc_a1_required"] = {True: "yes", False: "no"}.get(rule.icc_a1_required, "")
-        form = RuleForm(initial=initial, organization=organization, editing=True)
+        form = RuleForm(initial=initial, organization=organization, editing=True,
+                        instrument=rule.instrument)
     else:
         form = RuleForm(organization=organization, editing=False)
     return render(request, "training/cert/rule_form.html", {

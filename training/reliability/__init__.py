@@ -4,6 +4,7 @@ Input everywhere is a units x raters array-like (NaN or None = missing) and, opt
 declared categories; output is a frozen :class:`Estimate`. See docs/statistics.md.
 """
 
+from .bands import BoundaryConsistency, DecisionConsistency, decision_consistency
 from .csvio import RatingsFile, RatingsFileError, RatingsMatrix, read_ratings_csv
 from .gtheory import (
     DecisionDependability,
@@ -46,16 +47,21 @@ from .reference import (
 )
 from .report import STATISTICS, item_report
 from .result import Estimate
+from .specific import positive_negative_agreement, specific_agreement
 from .timeseries import Cusum, WindowEstimate, calendar_windows, cusum, rolling_windows
 
 __all__ = [
-    "FORM_NAMES", "LEVELS", "STATISTICS", "BlandAltman", "Cusum", "DStudy", "DecisionDependability", "Estimate",
-    "FleissKappa", "IccPoolCheck", "RatingsFile", "RatingsFileError", "RatingsMatrix", "VarianceComponents",
+    "FORM_NAMES", "LEVELS", "STATISTICS", "BlandAltman", "BoundaryConsistency", "Cusum",
+    "DecisionConsistency", "DecisionDependability", "DStudy", "Estimate", "FleissKappa",
+    "IccPoolCheck", "RatingsFile", "RatingsFileError", "RatingsMatrix", "VarianceComponents",
     "WindowEstimate", "applicability_agreement", "bland_altman", "brennan_prediger",
-    "calendar_windows", "clustered_share_interval", "cohen_kappa", "conger_kappa", "cusum", "d_study", "decision_dependability", "exact_agreement",
-    "fleiss_kappa", "g_coefficient", "g_study", "gwet_ac1", "gwet_ac2", "icc", "icc_all", "icc_pool_check",
+    "calendar_windows", "clustered_share_interval", "cohen_kappa", "conger_kappa", "cusum",
+    "d_study", "decision_consistency", "decision_dependability", "exact_agreement",
+    "fleiss_kappa", "g_coefficient", "g_study", "gwet_ac1", "gwet_ac2", "icc", "icc_all",
+    "icc_pool_check",
     "item_report", "krippendorff_alpha", "krippendorff_alpha_levels", "light_kappa",
     "mean_signed_deviation", "percent_agreement", "phi_coefficient", "phi_lambda",
-    "read_ratings_csv", "reference_report", "rolling_windows", "scott_pi",
+    "positive_negative_agreement", "read_ratings_csv", "reference_report", "rolling_windows",
+    "scott_pi", "specific_agreement",
     "tolerance_agreement", "variance_components_anova", "variance_components_reml",
 ]

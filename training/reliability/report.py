@@ -18,13 +18,14 @@ from .kappa import (
 )
 from .krippendorff import alpha_from_table
 from .result import Estimate
+from .specific import specific_agreement
 
 STATISTICS: tuple[str, ...] = (
     "icc_1_1", "icc_2_1", "icc_3_1", "icc_1_k", "icc_2_k", "icc_3_k",
     "fleiss_kappa", "cohen_kappa", "cohen_kappa_linear", "cohen_kappa_quadratic", "scott_pi",
     "krippendorff_alpha_nominal", "krippendorff_alpha_ordinal", "krippendorff_alpha_interval",
     "krippendorff_alpha_ratio", "gwet_ac1", "gwet_ac2_linear", "gwet_ac2_quadratic",
-    "brennan_prediger", "percent_agreement",
+    "brennan_prediger", "percent_agreement", "specific_agreement",
 )
 TWO_RATER_STATISTICS = frozenset(
     {"cohen_kappa", "cohen_kappa_linear", "cohen_kappa_quadratic", "scott_pi"})
@@ -39,7 +40,9 @@ def item_report(
 
     The count table and the ICC ANOVA are built once and shared. Two-rater statistics
     (Cohen's kappas, Scott's pi) are only included when the matrix has exactly two raters.
-    ``statistics`` restricts the output to the names given (unknown names raise ValueError).
+    ``specific_agreement`` comes out as one entry per category, ``specific_agreement_<value>``
+    (on a 0/1 item ``specific_agreement_1`` is positive, ``specific_agreement_0`` negative
+    agreement). ``statistics`` restricts the output to the names given (unknown names raise ValueError).
 
     Example::
 
@@ -86,4 +89,11 @@ def item_report(
                                                     n_raters)
     if "percent_agreement" in want:
         out["percent_agreement"] = percent_agreement_from_table(table, n_raters)
-    return {name: out[name] for name in wanted}
+    result: dict[str, Estimate] = {}
+    for name in wanted:
+        if name == "specific_agreement":
+            for value, est in specific_agreement(x, cats).items():
+                result[f"specific_agreement_{value:g}"] = est
+        else:
+            result[name] = out[name]
+    return result

@@ -10,12 +10,16 @@ from rest_framework.response import Response
 
 from training.models import Cohort
 from training.reliability.sufficiency import ci_note
+from training.teaching import bands as band_stats
 from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
 from training.teaching import rounds as round_stats
 from training.teaching import trainees as trainee_stats
 from training.teaching.exports import cohort_export_rows, csv_lines
-from training.teaching.serializers import CohortReliabilityQuerySerializer
+from training.teaching.serializers import (
+    BandConsistencySerializer,
+    CohortReliabilityQuerySerializer,
+)
 from training.tenancy import ORG_HEADER, STAFF_ROLES, OrganizationScopedApi
 
 
@@ -38,6 +42,8 @@ class EstimateSerializer(serializers.Serializer):
     undefined_reason = serializers.CharField(allow_null=True)
     n_units = serializers.IntegerField()
     n_raters = serializers.IntegerField()
+    n_pairable = serializers.IntegerField(
+        help_text="Pairable values; for agreement on a code, the ratings of that code.")
 
 
 class GatedEstimateSerializer(EstimateSerializer):
@@ -136,6 +142,16 @@ class RoundSerializer(serializers.Serializer):
     reliability = WindowSerializer()
 
 
+class ItemReliabilitySerializer(serializers.Serializer):
+    item = serializers.CharField()
+    krippendorff_alpha_ordinal = EstimateSerializer()
+    percent_agreement = EstimateSerializer()
+    specific_agreement = serializers.DictField(
+        child=EstimateSerializer(),
+        help_text="Per code: of the ratings of that code on vignettes rated twice or more, the "
+                  "share matched by the other raters (on a 0/1 item: '1' PA, '0' NA).")
+
+
 class ReliabilitySerializer(serializers.Serializer):
     cohort = serializers.IntegerField()
     instrument = serializers.CharField()
@@ -146,6 +162,23 @@ class ReliabilitySerializer(serializers.Serializer):
         many=True, help_text="Reliability among trainees per calibration round (the fully "
         "crossed design), oldest first; empty when the cohort has no round on this instrument.")
     trainees = TraineeRowSerializer(many=True)
+    items = ItemReliabilitySerializer(
+        many=True, help_text="All time, per item, on first ratings (what `irr` prints).")
+    bands_applicable = serializers.BooleanField(
+        help_text="False for an instrument without published bands: band_agreement is null.")
+    band_consistency = BandConsistencySerializer()
+
+
+def _items_payload(overall: dict) -> list[dict]:
+    return [
+        {"item": code,
+         "krippendorff_alpha_ordinal": stats["krippendorff_alpha_ordinal"],
+         "percent_agreement": stats["percent_agreement"],
+         "specific_agreement": {name.removeprefix("specific_agreement_"): est
+                                for name, est in stats.items()
+                                if name.startswith("specific_agreement_")}}
+        for code, stats in overall.items()
+    ]
 
 
 class StaffScopedApi(OrganizationScopedApi):
@@ -201,6 +234,9 @@ class CohortReliabilityApi(StaffScopedApi):
             "trainees": trainee_stats.trainee_rows(data, now=timezone.now()),
             "rounds": round_stats.round_reliability(
                 data, round_stats.cohort_rounds(cohort=cohort, instrument=instrument)),
+            "items": _items_payload(cohort_reliability.overall_item_reliability(data)),
+            "bands_applicable": bool(data.bands),
+            "band_consistency": band_stats.cohort_band_consistency(data),
         }
         return Response(ReliabilitySerializer(payload).data)
 

@@ -52,6 +52,8 @@ class CohortData:
     revisions: dict[int, tuple[str, str, int]]  # revision id -> (slug, title, number)
     reference_ids: np.ndarray
     rationale: dict[tuple[int, str], str] = field(default_factory=dict)  # (ref id, code)
+    # (code, min, max) of the published bands (the current version's); empty without bands
+    bands: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -221,6 +223,8 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
         revisions=revisions,
         reference_ids=reference_ids,
         rationale=rationale,
+        bands=sorted(((code, low, high) for low, high, code in bands_by_version.get(
+            instrument.current_version_id, [])), key=lambda b: b[1]),
     )
 
 

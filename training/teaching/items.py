@@ -12,6 +12,7 @@ from training.reliability import (
     Estimate,
     cohen_kappa,
     gwet_ac1,
+    specific_agreement,
 )
 from training.teaching.data import OMITTED, CohortData
 
@@ -26,6 +27,7 @@ class ItemRow:
     agreement: float | None
     kappa: Estimate
     ac1: Estimate
+    specific: list[tuple[str, Estimate]]  # agreement on each code (PA/NA on a 0/1 item)
     confusion: list[list[int]]  # rows: trainee value, columns: reference value
     labels: list[str]
     most_common_wrong: str
@@ -97,6 +99,8 @@ def item_rows(data: CohortData, *, with_notes_for: str | None = None) -> list[It
             agreement=float(np.mean(mine == ref)) if mine.size else None,
             kappa=cohen_kappa(pair, categories=categories),
             ac1=gwet_ac1(pair, categories=categories),
+            specific=[(f"{value:g}", est) for value, est in
+                      specific_agreement(pair, categories=categories).items()],
             confusion=confusion,
             labels=labels,
             most_common_wrong=common,

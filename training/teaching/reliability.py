@@ -20,6 +20,7 @@ from training.reliability import (
     icc,
     krippendorff_alpha,
     percent_agreement,
+    specific_agreement,
 )
 from training.reliability.result import undefined
 from training.reliability.sufficiency import (
@@ -291,5 +292,9 @@ def overall_item_reliability(data: CohortData) -> dict[str, dict[str, Estimate]]
             "krippendorff_alpha_ordinal": gated(krippendorff_alpha(
                 m, level="ordinal", categories=data.item_values.get(code)), gate),
             "percent_agreement": gated(percent_agreement(m), gate),
+        } | {
+            # Positive/negative (per code) agreement: whether trainees agree on the rare code.
+            f"specific_agreement_{value:g}": gated(est, gate)
+            for value, est in specific_agreement(m, data.item_values.get(code)).items()
         }
     return out

@@ -1,5 +1,6 @@
 """Input of the cohort analytics: one rule for the reliability window, shared by the API and
-the dashboard page, so the same query answers the same way on both."""
+the dashboard page, so the same query answers the same way on both; and the one output shape of
+band agreement and decision consistency (cohort API and certification decisions)."""
 
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
@@ -48,3 +49,34 @@ class CohortReliabilityQuerySerializer(ReliabilityWindowSerializer):
 
     instrument = serializers.CharField(
         max_length=64, help_text="An instrument slug the cohort has rated.")
+
+
+# --- output: decision consistency ---------------------------------------------------------
+
+
+class ShareSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    n = serializers.IntegerField(help_text="Ratings the share rests on.")
+    undefined_reason = serializers.CharField(allow_null=True)
+
+
+class BoundarySerializer(serializers.Serializer):
+    lower = serializers.CharField(help_text="Band below the boundary.")
+    upper = serializers.CharField(help_text="Band above it.")
+    cut = serializers.IntegerField(help_text="Lowest total of the upper band.")
+    crossed = ShareSerializer(help_text="Ratings whose reference total is within `near` "
+                                        "points of the boundary: the share on the other side.")
+    from_below = ShareSerializer()
+    from_above = ShareSerializer()
+
+
+class BandConsistencySerializer(serializers.Serializer):
+    applicable = serializers.BooleanField(
+        help_text="False for an instrument without published bands (CPORT).")
+    reason = serializers.CharField(allow_blank=True)
+    near = serializers.IntegerField(required=False)
+    band_agreement = ShareSerializer(required=False)
+    disagreements_changing_band = ShareSerializer(required=False)
+    boundaries = BoundarySerializer(many=True, required=False)

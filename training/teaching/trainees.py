@@ -28,7 +28,7 @@ class TraineeRow:
     ratings: int
     item_agreement: float | None
     within_one: float | None
-    band_agreement: float | None
+    band_agreement: float | None  # None also where the instrument has no published bands
     applicability_agreement: float | None
     deviation: Estimate
     tendency: str  # "severe" / "lenient" / "" (only when the CI excludes 0)
@@ -53,6 +53,8 @@ def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
     groups = dict(zip(ids.tolist(), np.split(order, starts[1:]), strict=True)) if data.n else {}
     band_hit = np.array([b == r for b, r in zip(data.band, data.ref_band, strict=True)],
                         dtype=bool)
+    # Only an instrument with published bands has band agreement (never CPORT's old groupings).
+    has_bands = bool(data.bands)
     recent_mask = times >= recent_start
     previous_mask = (times >= previous_start) & ~recent_mask
     out = []
@@ -78,7 +80,8 @@ def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
                 item_agreement=_nanmean(matches[sel]),
                 within_one=float(np.mean(np.abs(totals[ok] - refs[ok]) <= 1)) if ok.any()
                 else None,
-                band_agreement=float(np.mean(band_hit[sel])) if sel.size else None,
+                band_agreement=float(np.mean(band_hit[sel])) if sel.size and has_bands
+                else None,
                 applicability_agreement=float(np.mean(
                     data.applicable[mine] == data.ref_applicable[mine])) if mine.size else None,
                 deviation=deviation,

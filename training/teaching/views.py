@@ -23,6 +23,7 @@ from training.reliability.sufficiency import (
     MIN_UNITS,
     ci_note,
 )
+from training.teaching import bands as band_stats
 from training.teaching import data as teaching_data
 from training.teaching import items as item_stats
 from training.teaching import reliability as cohort_reliability
@@ -140,6 +141,13 @@ def reliability_chart(title, windows, labels, window) -> charts.Chart:
     )
 
 
+def _specific_by_item(overall) -> dict:
+    """code -> [(code value, estimate)] of the specific-agreement entries (PA/NA)."""
+    return {code: [(name.removeprefix("specific_agreement_"), est)
+                   for name, est in stats.items() if name.startswith("specific_agreement_")]
+            for code, stats in overall.items()}
+
+
 @never_cache
 @with_membership(*STAFF_ROLES)
 def dashboard(request, cohort_id):
@@ -174,6 +182,8 @@ def dashboard(request, cohort_id):
     lenient = min(defined, key=lambda r: r.deviation.value, default=None)
     severe = max(defined, key=lambda r: r.deviation.value, default=None)
     context.update({
+        "band_consistency": band_stats.cohort_band_consistency(data),
+        "item_specific": _specific_by_item(overall),
         "rows": rows, "windows": list(zip(labels, windows, strict=True)), "chart": chart,
         "window": window, "size": size, "overall": overall, "hardest": hardest,
         "item_windows": item_windows, "labels": labels,
@@ -356,10 +366,12 @@ def statistics_csv(request, cohort_id):
     # are needed. Trainee rows (agreement with the reference) are not gated; `n` is ratings.
     rows = [["section", "name", "statistic", "value", "ci_low", "ci_high", "n", "sufficient",
              "pairable", "units_needed", "decision_grade", "note"]]
+    has_bands = bool(data.bands)
     for r in trainee_stats.trainee_rows(data, now=timezone.now()):
         for name, value in [("ratings", r.ratings), ("item_agreement", r.item_agreement),
                             ("totals_within_1", r.within_one),
-                            ("band_agreement", r.band_agreement),
+                            ("band_agreement",
+                             r.band_agreement if has_bands else "not applicable"),
                             ("applicability_agreement", r.applicability_agreement)]:
             rows.append(["trainee", r.username, name, value, "", "", r.ratings,
                          "", "", "", "", ""])
@@ -379,6 +391,8 @@ def statistics_csv(request, cohort_id):
     for code, stats in cohort_reliability.overall_item_reliability(data).items():
         for name, est in stats.items():
             rows.append(["item", code, name, *_gated_cells(est)])
+    rows += [row + [""] * 5 for row in
+             band_stats.consistency_csv_rows(band_stats.cohort_band_consistency(data))]
     return _csv_response(
         rows, f"calibrate-{cohort.organization.slug}-cohort-{cohort.pk}-{instrument.slug}"
               "-statistics.csv")

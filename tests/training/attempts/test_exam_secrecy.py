@@ -265,7 +265,7 @@ def test_the_rule_page_sets_and_shows_the_exam_feedback_policy(org, org_admin):
     page = browser.get("/certification/manage/rules/new/").content.decode()
     assert 'name="exam_feedback_policy"' in page
     data = {"instrument": "cport", "min_exam_vignettes": "10", "item_agreement": "0.85",
-            "total_tolerance": "1", "total_within_tolerance": "0.8", "band_agreement": "0.8",
+            "total_tolerance": "1", "total_within_tolerance": "0.8", "band_agreement": "",
             "icc_a1": "0.8", "validity_months": "24", "retake_wait_days": "14",
             "exam_feedback_policy": "after_close",
             "csrfmiddlewaretoken": browser.cookies["csrftoken"].value}

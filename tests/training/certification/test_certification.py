@@ -244,6 +244,9 @@ def test_pass_issues_a_certificate_that_verifies_publicly(org, trainee, instruct
     assert {c["key"] for c in decision.criteria} == {
         "exam_vignettes", "applicability", "item_agreement", "total_within_tolerance",
         "band_agreement", "icc_a1"}
+    band = next(c for c in decision.criteria if c["key"] == "band_agreement")
+    assert (band["applicable"], band["value"], band["threshold"]) == (False, None, None)
+    assert "CPORT has no published risk bands" in band["reason"]
     item = next(c for c in decision.criteria if c["key"] == "item_agreement")
     assert item["value"] == 1.0 and item["threshold"] == 0.85 and item["ci95"]
     cert = Certificate.objects.get(decision=decision)
@@ -416,9 +419,16 @@ def test_rule_page_creates_audits_and_shows_the_g_and_d_study(org, org_admin, tr
             "total_tolerance": "1", "total_within_tolerance": "0.8", "band_agreement": "0.8",
             "icc_a1": "0.8", "applicability_every_vignette": "on", "validity_months": "24",
             "retake_wait_days": "14", "csrfmiddlewaretoken": token}
+    # CPORT has no published bands: band agreement cannot be one of its criteria.
+    refused = browser.post("/certification/manage/rules/new/", data)
+    assert refused.status_code == 400
+    assert "CPORT has no published risk bands" in refused.content.decode()
+    assert not org.certification_rules.exists()
+    data["band_agreement"] = ""
     response = browser.post("/certification/manage/rules/new/", data)
     assert response.status_code == 302
     rule = org.certification_rules.get()
+    assert rule.band_agreement is None
     assert AuditEvent.objects.filter(action="certification_rule.created",
                                      object_id=str(rule.pk)).exists()
     html = browser.get(response["Location"]).content.decode()

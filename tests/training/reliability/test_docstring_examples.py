@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["csvio", "gtheory", "icc", "kappa", "krippendorff", "reference", "report",
+MODULES = ["bands", "csvio", "gtheory", "icc", "kappa", "krippendorff", "reference", "report", "specific",
            "timeseries"]
 
 

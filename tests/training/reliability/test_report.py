@@ -9,7 +9,8 @@ from training.reliability import STATISTICS, icc_all, item_report, krippendorff_
 
 def test_all_statistics_with_two_raters():
     report = item_report([[0, 0], [1, 1], [2, 2], [1, 2], [0, 1]], categories=[0, 1, 2])
-    assert list(report) == list(STATISTICS)
+    per_code = ["specific_agreement_0", "specific_agreement_1", "specific_agreement_2"]
+    assert list(report) == [s for s in STATISTICS if s != "specific_agreement"] + per_code
     assert all(est.value is not None for est in report.values())
     json.dumps({k: v.to_dict() for k, v in report.items()}, allow_nan=False)
 
@@ -17,8 +18,10 @@ def test_all_statistics_with_two_raters():
 def test_two_rater_statistics_only_with_two_raters():
     report = item_report([[0, 0, 1], [1, 1, 1], [2, 2, 2]])
     assert "cohen_kappa" not in report and "scott_pi" not in report
-    assert set(report) == set(STATISTICS) - {"cohen_kappa", "cohen_kappa_linear",
-                                             "cohen_kappa_quadratic", "scott_pi"}
+    assert set(report) == set(STATISTICS) - {
+        "cohen_kappa", "cohen_kappa_linear", "cohen_kappa_quadratic", "scott_pi",
+        "specific_agreement"} | {"specific_agreement_0", "specific_agreement_1",
+                                 "specific_agreement_2"}
 
 
 def test_report_equals_the_individual_functions():
@@ -39,8 +42,10 @@ def test_statistics_filter_and_unknown_name():
 
 def test_undefined_statistics_never_raise():
     report = item_report([[1, 1], [1, 1]])
-    # Raw agreement is still defined (and perfect); every chance-corrected statistic is not.
+    # Raw and specific agreement are still defined (and perfect); every chance-corrected
+    # statistic is not.
     assert report.pop("percent_agreement").value == 1.0
+    assert report.pop("specific_agreement_1").value == 1.0
     for est in report.values():
         assert est.value is None and est.undefined_reason
     for est in item_report(np.empty((0, 3))).values():
