@@ -12,6 +12,7 @@ from django.utils import timezone
 from tests.conftest import api_for, browser_for
 from training.models import Cohort
 from training.reliability import decision_consistency, specific_agreement
+from training.reliability.sufficiency import gated, sufficiency
 from training.simulation import simulate_cohort
 from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
@@ -100,21 +101,27 @@ def test_agreement_on_each_code_beside_alpha_in_api_csv_and_pages(instructor, cp
     overall = cohort_reliability.overall_item_reliability(data)
     matrix = cohort_reliability._items_matrix(data, data.first & data.both, 0)
     expected = specific_agreement(matrix, categories=[0, 1])
-    assert overall["CPORT-1"]["specific_agreement_1"] == expected[1.0]
+    # Agreement among trainees passes the minimum-data gate like every other coefficient:
+    # this small cohort is below it, so the value is withheld with the counts.
+    gate = sufficiency(matrix)
+    assert overall["CPORT-1"]["specific_agreement_1"] == gated(expected[1.0], gate)
     assert expected[1.0].name.endswith("(positive agreement, PA)")
+    shown = expected[1.0].value if gate.sufficient else None
 
     body = api_for(instructor).get(
         f"/api/v1/cohorts/{cport.pk}/reliability/?instrument=cport").json()
     item = next(i for i in body["items"] if i["item"] == "CPORT-1")
     assert set(item["specific_agreement"]) == {"0", "1"}
     pa = item["specific_agreement"]["1"]
-    assert pa["value"] == expected[1.0].value and pa["n_pairable"] == expected[1.0].n_pairable
+    assert pa["value"] == shown and pa["n_pairable"] == expected[1.0].n_pairable
+    if not gate.sufficient:
+        assert pa["undefined_reason"].startswith("not enough data")
 
     client = browser_for(instructor)
     rows = _statistics_csv(client, cport, "cport")
     row = next(r for r in rows if r["name"] == "CPORT-1"
                and r["statistic"] == "specific_agreement_1")
-    assert int(row["n"]) == expected[1.0].n_pairable
+    assert int(row["n"]) == gate.units and row["sufficient"] == str(int(gate.sufficient))
     html = client.get(f"/teach/cohorts/{cport.pk}/?instrument=cport").content.decode()
     assert 'class="code-agreement" data-code="1"' in html
     items_html = client.get(f"/teach/cohorts/{cport.pk}/items/?instrument=cport"
