@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["csvio", "gtheory", "icc", "kappa", "krippendorff", "reference", "report",
-           "timeseries"]
+           "severity", "timeseries"]
 
 
 @pytest.mark.parametrize("name", MODULES)
