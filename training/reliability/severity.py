@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import linalg, special, stats
@@ -96,11 +97,12 @@ class CohortSeverity:
     n_trainees: int
     n_vignettes: int
 
+    @cached_property
+    def _by_trainee(self) -> dict:
+        return {t.trainee: t for t in self.trainees}
+
     def of(self, trainee: object) -> TraineeSeverity | None:
-        for t in self.trainees:
-            if t.trainee == trainee:
-                return t
-        return None
+        return self._by_trainee.get(trainee)
 
     @property
     def flagged(self) -> tuple[TraineeSeverity, ...]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connection
 
-from training.models import Cohort, Rating, RatingComment, RatingItem
+from training.models import CertificationRule, Cohort, Rating, RatingComment, RatingItem
 from training.tenancy import int_or_404, not_found_in
 from vignettes.models import (
     Band,
@@ -52,6 +52,7 @@ class CohortData:
     revisions: dict[int, tuple[str, str, int]]  # revision id -> (slug, title, number)
     reference_ids: np.ndarray
     rationale: dict[tuple[int, str], str] = field(default_factory=dict)  # (ref id, code)
+    total_tolerance: int | None = None  # the organisation's rule for the instrument, if any
 
     @property
     def n(self) -> int:
@@ -221,6 +222,9 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
         revisions=revisions,
         reference_ids=reference_ids,
         rationale=rationale,
+        total_tolerance=CertificationRule.objects.filter(
+            organization=cohort.organization, instrument=instrument,
+        ).values_list("total_tolerance", flat=True).first(),
     )
 
 
