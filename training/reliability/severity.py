@@ -339,7 +339,7 @@ def cohort_severity(
             se = half / Z95
         method = MODEL_ALONE
 
-    eligible = (n_vign >= min_vignettes) & np.isfinite(se) & (se > 0)
+    eligible = (n_vign >= min_vignettes) & np.isfinite(se)
     p = np.full(n_levels, np.nan)
     if method == MODEL_ALONE:
         # The t distribution for a trainee alone: the same exact composite-null p-value.
@@ -350,7 +350,8 @@ def cohort_severity(
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             p_all = margin_p_value(estimate, se, margin)
-    p[eligible] = p_all[eligible]
+    # se = 0 (identical deviations): p is 0 beyond the margin, 1 within or on it.
+    p[eligible] = np.nan_to_num(np.minimum(p_all[eligible], 1.0), nan=1.0)
     rejected = np.zeros(n_levels, dtype=bool)
     rejected[eligible] = benjamini_hochberg(p[eligible], q=fdr)
     low, high = estimate - half, estimate + half

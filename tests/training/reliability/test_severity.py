@@ -211,3 +211,12 @@ def test_empty_and_bad_input():
     assert result.trainees[0].reason == NO_RATINGS
     with pytest.raises(ValueError):
         cohort_severity([1.0], trainees=[1, 2], vignettes=[1])
+
+
+def test_identical_deviations_beyond_the_margin_are_flagged_within_it_are_not():
+    result = cohort_severity([2] * 10 + [0.5] * 10, trainees=["a"] * 10 + ["b"] * 10,
+                             vignettes=list(range(10)) * 2, first=[True] * 10 + [False] * 10)
+    assert result.method == MODEL_ALONE
+    assert result.of("a").tendency == "severe" and result.of("a").p_value == 0
+    alone = cohort_severity([0.5] * 10, trainees=["b"] * 10, vignettes=list(range(10)))
+    assert alone.of("b").tendency == "" and alone.of("b").p_value == 1
