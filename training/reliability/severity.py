@@ -237,7 +237,7 @@ def _crossed(y, t, v, counts):
 
 
 def _alone(y, t, n_t_levels):
-    """Each trainee's mean deviation and its t-based half-width / 1.96 (so intervals are t)."""
+    """Each trainee's mean deviation and the half-width of its 95 % t interval (n - 1 df)."""
     n = np.bincount(t, minlength=n_t_levels).astype(float)
     s = np.bincount(t, weights=y, minlength=n_t_levels)
     mean = np.divide(s, n, out=np.full(n_t_levels, np.nan), where=n > 0)

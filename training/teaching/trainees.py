@@ -56,7 +56,7 @@ class TraineeRow:
 
 
 _NOTES = {
-    FLAGGED: _("interval beyond the margin after false-discovery control"),
+    FLAGGED: _("flagged: interval beyond the margin after false-discovery control"),
     FEWER_VIGNETTES.format(n=MIN_VIGNETTES): _("not flagged: fewer than 10 vignettes"),
     INCLUDES_MARGIN: _("not flagged: interval includes the margin"),
     NOT_CONFIRMED: _("not flagged: not confirmed after false-discovery control across the "
