@@ -13,10 +13,22 @@ from training.models import (
     Attempt,
     AttemptStatus,
     AttemptVignette,
+    CertificationRule,
     Rating,
     RatingItem,
 )
 from training.reliability.reference import mean_signed_deviation
+from training.reliability.severity import (
+    FEWER_VIGNETTES,
+    INCLUDES_MARGIN,
+    MIN_VIGNETTES,
+    NO_INTERVAL,
+    NO_RATINGS,
+    NOT_CONFIRMED,
+    TraineeSeverity,
+    cohort_severity,
+    margin_for_tolerance,
+)
 from vignettes.models import ReferenceItemScore
 from vignettes.selectors import practice_library
 
@@ -47,7 +59,8 @@ class InstrumentProgress:
     item_agreement: float | None
     applicability_agreement: float | None
     deviation: object  # reliability Estimate of mean signed deviation of totals
-    tendency: str
+    severity: TraineeSeverity  # first ratings only, whose reference the trainee may see
+    tendency: str  # what the trainee reads: the flag, or why there is none
     over_time: list[ProgressPoint]
     missed: list[MissedItem]
 
@@ -59,6 +72,20 @@ def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentP
 
 
     zone = zoneinfo.ZoneInfo(tz)
+    # The trainee's first submitted rating of each vignette revision x instrument version,
+    # whether or not its reference is released: a released repeat never stands in for an
+    # unreleased first rating.
+    first_ids, seen = set(), set()
+    for rating_id, revision_id, version_id in Rating.objects.filter(
+        attempt__user=user, attempt__organization=organization, submitted_at__isnull=False,
+    ).order_by("submitted_at", "id").values_list(
+        "id", "vignette_revision_id", "instrument_version_id"
+    ):
+        if (revision_id, version_id) not in seen:
+            seen.add((revision_id, version_id))
+            first_ids.add(rating_id)
+    tolerances = dict(CertificationRule.objects.filter(organization=organization).values_list(
+        "instrument_id", "total_tolerance"))
     rows = list(
         disclosure.released_ratings(Rating.objects.filter(
             attempt__user=user,
@@ -95,6 +122,7 @@ def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentP
         misses = defaultdict(lambda: [0, 0, Counter(), ""])
         hits = total_items = 0
         trainee_totals, reference_totals = [], []
+        first_deviations, first_vignettes = [], []
         for r in both:
             period = r.submitted_at.astimezone(zone).strftime("%Y-%m")
             per_period[period][0] += 1
@@ -116,16 +144,18 @@ def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentP
                     ref_totals[r.reference_scoring_id] = r.reference_scoring.result().total
                 trainee_totals.append(r.total)
                 reference_totals.append(ref_totals[r.reference_scoring_id])
+                if r.pk in first_ids:
+                    first_deviations.append(r.total - ref_totals[r.reference_scoring_id])
+                    first_vignettes.append(r.vignette_revision_id)
         deviation = mean_signed_deviation(trainee_totals, reference_totals)
-        tendency = ""
-        if deviation.value is not None and deviation.ci95 is not None:
-            low, high = deviation.ci95
-            if low > 0:
-                tendency = _("more severe than the reference")
-            elif high < 0:
-                tendency = _("more lenient than the reference")
-            else:
-                tendency = _("no clear lenient or severe tendency")
+        # The cohort model's rule for one person: first ratings, at least 10 vignettes, an
+        # interval wholly beyond the margin of the organisation's rule (0.5 points by default).
+        severity = cohort_severity(
+            first_deviations, trainees=[user.pk] * len(first_deviations),
+            vignettes=first_vignettes, all_trainees=[user.pk],
+            margin=margin_for_tolerance(tolerances.get(instrument.pk)),
+        ).trainees[0]
+        tendency = _own_tendency(severity)
         missed = sorted(
             (
                 MissedItem(code, m[3], m[0], m[1],
@@ -142,6 +172,7 @@ def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentP
                 item_agreement=hits / total_items if total_items else None,
                 applicability_agreement=sum(app_hits) / len(app_hits) if app_hits else None,
                 deviation=deviation,
+                severity=severity,
                 tendency=tendency,
                 over_time=[
                     ProgressPoint(p, v[0], v[1] / v[2] if v[2] else None)
@@ -151,6 +182,21 @@ def trainee_progress(*, user, organization, tz: str = "UTC") -> list[InstrumentP
             )
         )
     return out
+
+
+def _own_tendency(severity: TraineeSeverity) -> str:
+    if severity.tendency == "severe":
+        return _("more severe than the reference")
+    if severity.tendency == "lenient":
+        return _("more lenient than the reference")
+    why = {
+        FEWER_VIGNETTES.format(n=MIN_VIGNETTES): _("fewer than 10 different cases so far"),
+        INCLUDES_MARGIN: _("the interval includes the margin"),
+        NOT_CONFIRMED: _("not confirmed"),
+        NO_INTERVAL: _("a single rating gives no interval"),
+        NO_RATINGS: _("no first rating of a case with a total"),
+    }.get(severity.reason, severity.reason)
+    return _("no clear lenient or severe tendency (%(why)s)") % {"why": why}
 
 
 def recent_results(*, user, organization, limit=5):

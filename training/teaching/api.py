@@ -116,6 +116,36 @@ class WindowSerializer(serializers.Serializer):
     crossed_shape = serializers.ListField(child=serializers.IntegerField())
 
 
+class SeveritySerializer(serializers.Serializer):
+    """A trainee's severity from the crossed model on first ratings (docs/statistics.md)."""
+
+    estimate = serializers.FloatField(
+        allow_null=True, help_text="Expected deviation (trainee - reference) on a typical "
+        "vignette of the cohort's set: mu + a_t, shrunk (BLUP).")
+    ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                 help_text="95 % interval from the prediction error variance.")
+    se = serializers.FloatField(allow_null=True)
+    n_vignettes = serializers.IntegerField(help_text="Distinct vignettes among first ratings.")
+    n_ratings = serializers.IntegerField(help_text="First ratings used.")
+    p_value = serializers.FloatField(
+        allow_null=True, help_text="Test of |severity| <= margin; null when not tested.")
+    tendency = serializers.CharField(help_text='"severe", "lenient" or "".')
+    reason = serializers.CharField(help_text="Why flagged, or why not.")
+
+
+class SeverityModelSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    margin = serializers.FloatField()
+    fdr = serializers.FloatField()
+    min_vignettes = serializers.IntegerField()
+    mu = serializers.FloatField(allow_null=True)
+    var_trainee = serializers.FloatField(allow_null=True)
+    var_residual = serializers.FloatField(allow_null=True)
+    n_ratings = serializers.IntegerField()
+    n_trainees = serializers.IntegerField()
+    n_vignettes = serializers.IntegerField()
+
+
 class TraineeRowSerializer(serializers.Serializer):
     username = serializers.CharField()
     ratings = serializers.IntegerField()
@@ -124,7 +154,9 @@ class TraineeRowSerializer(serializers.Serializer):
     band_agreement = serializers.FloatField(allow_null=True)
     applicability_agreement = serializers.FloatField(allow_null=True)
     mean_signed_deviation = EstimateSerializer(source="deviation")
-    tendency = serializers.CharField()
+    severity = SeveritySerializer()
+    tendency = serializers.CharField(
+        help_text='"severe", "lenient" or "": severity.tendency (see severity.reason).')
     recent_agreement = serializers.FloatField(allow_null=True)
     previous_agreement = serializers.FloatField(allow_null=True)
 
@@ -162,6 +194,7 @@ class ReliabilitySerializer(serializers.Serializer):
         many=True, help_text="Reliability among trainees per calibration round (the fully "
         "crossed design), oldest first; empty when the cohort has no round on this instrument.")
     trainees = TraineeRowSerializer(many=True)
+    severity_model = SeverityModelSerializer()
     items = ItemReliabilitySerializer(
         many=True, help_text="All time, per item, on first ratings (what `irr` prints).")
     bands_applicable = serializers.BooleanField(
@@ -224,6 +257,7 @@ class CohortReliabilityApi(StaffScopedApi):
         if instrument is None:
             raise serializers.ValidationError({"instrument": "Unknown instrument."})
         data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+        tendency = trainee_stats.cohort_tendency(data)
         payload = {
             "cohort": cohort.pk,
             "instrument": instrument.slug,
@@ -231,7 +265,9 @@ class CohortReliabilityApi(StaffScopedApi):
             "size": size,
             "windows": cohort_reliability.reliability_over_time(
                 data, window=window, size=size, tz=cohort.organization.time_zone),
-            "trainees": trainee_stats.trainee_rows(data, now=timezone.now()),
+            "trainees": trainee_stats.trainee_rows(data, now=timezone.now(),
+                                                   tendency=tendency),
+            "severity_model": tendency,
             "rounds": round_stats.round_reliability(
                 data, round_stats.cohort_rounds(cohort=cohort, instrument=instrument)),
             "items": _items_payload(cohort_reliability.overall_item_reliability(data)),

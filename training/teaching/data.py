@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connection
 
-from training.models import Cohort, Rating, RatingComment, RatingItem
+from training.models import CertificationRule, Cohort, Rating, RatingComment, RatingItem
 from training.tenancy import int_or_404, not_found_in
 from vignettes.models import (
     Band,
@@ -54,6 +54,7 @@ class CohortData:
     rationale: dict[tuple[int, str], str] = field(default_factory=dict)  # (ref id, code)
     # (code, min, max) of the published bands (the current version's); empty without bands
     bands: list[tuple[str, int, int]] = field(default_factory=list)
+    total_tolerance: int | None = None  # the organisation's rule for the instrument, if any
 
     @property
     def n(self) -> int:
@@ -225,6 +226,9 @@ def cohort_data(*, cohort: Cohort, instrument: Instrument) -> CohortData:
         rationale=rationale,
         bands=sorted(((code, low, high) for low, high, code in bands_by_version.get(
             instrument.current_version_id, [])), key=lambda b: b[1]),
+        total_tolerance=CertificationRule.objects.filter(
+            organization=cohort.organization, instrument=instrument,
+        ).values_list("total_tolerance", flat=True).first(),
     )
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+from django.utils.translation import gettext_lazy as _
 
 from training.reliability import (
     Estimate,
@@ -15,6 +16,19 @@ from training.reliability import (
     mean_signed_deviation,
 )
 from training.reliability.result import undefined
+from training.reliability.severity import (
+    FEWER_VIGNETTES,
+    FLAGGED,
+    INCLUDES_MARGIN,
+    MIN_VIGNETTES,
+    NO_INTERVAL,
+    NO_RATINGS,
+    NOT_CONFIRMED,
+    CohortSeverity,
+    TraineeSeverity,
+    cohort_severity,
+    margin_for_tolerance,
+)
 from training.teaching.data import CohortData
 from training.teaching.items import _label
 
@@ -30,10 +44,31 @@ class TraineeRow:
     within_one: float | None
     band_agreement: float | None  # None also where the instrument has no published bands
     applicability_agreement: float | None
-    deviation: Estimate
-    tendency: str  # "severe" / "lenient" / "" (only when the CI excludes 0)
+    deviation: Estimate  # mean signed deviation over every submitted rating (descriptive)
+    severity: TraineeSeverity  # the crossed model on first ratings: the one source of tendency
+    tendency: str  # "severe" / "lenient" / "": severity.tendency
     recent_agreement: float | None  # last 8 weeks
     previous_agreement: float | None  # the 8 weeks before
+
+    @property
+    def tendency_note(self) -> str:
+        return tendency_note(self.severity)
+
+
+_NOTES = {
+    FLAGGED: _("flagged: interval beyond the margin after false-discovery control"),
+    FEWER_VIGNETTES.format(n=MIN_VIGNETTES): _("not flagged: fewer than 10 vignettes"),
+    INCLUDES_MARGIN: _("not flagged: interval includes the margin"),
+    NOT_CONFIRMED: _("not flagged: not confirmed after false-discovery control across the "
+                     "cohort"),
+    NO_RATINGS: _("no first rating with a total on both sides"),
+    NO_INTERVAL: _("not flagged: a single rating gives no interval"),
+}
+
+
+def tendency_note(severity: TraineeSeverity) -> str:
+    """Why a trainee is flagged or not, in the reader's language."""
+    return str(_NOTES.get(severity.reason, severity.reason))
 
 
 def _share(mask_hits: np.ndarray) -> float | None:
@@ -41,7 +76,24 @@ def _share(mask_hits: np.ndarray) -> float | None:
     return float(np.mean(mask_hits)) if mask_hits.size else None
 
 
-def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
+def cohort_tendency(data: CohortData) -> CohortSeverity:
+    """Every trainee's severity or leniency: the crossed model of training.reliability.severity
+    on first ratings where trainee and reference both judged the instrument applicable, with
+    the margin half the organisation's total tolerance for the instrument (0.5 without a
+    rule). The table, "at a glance", the trainee page, the API and the CSV all read this."""
+    use = data.first & data.both & ~np.isnan(data.total) & ~np.isnan(data.ref_total)
+    return cohort_severity(
+        data.total[use] - data.ref_total[use],
+        trainees=data.trainee[use],
+        vignettes=data.revision[use],
+        margin=margin_for_tolerance(data.total_tolerance),
+        all_trainees=sorted(data.trainee_names),
+    )
+
+
+def trainee_rows(data: CohortData, *, now: dt.datetime,
+                 tendency: CohortSeverity | None = None) -> list[TraineeRow]:
+    tendency = tendency if tendency is not None else cohort_tendency(data)
     matches = data.matches()
     both = data.both
     times = np.array([t.timestamp() for t in data.submitted_at]) if data.n else np.zeros(0)
@@ -66,12 +118,7 @@ def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
         refs = data.ref_total[sel]
         ok = ~np.isnan(totals) & ~np.isnan(refs)
         deviation = mean_signed_deviation(totals[ok], refs[ok])
-        tendency = ""
-        if deviation.value is not None and deviation.ci95 is not None:
-            if deviation.ci95[0] > 0:
-                tendency = "severe"
-            elif deviation.ci95[1] < 0:
-                tendency = "lenient"
+        severity = tendency.of(user_id)
         out.append(
             TraineeRow(
                 user_id=user_id,
@@ -85,7 +132,8 @@ def trainee_rows(data: CohortData, *, now: dt.datetime) -> list[TraineeRow]:
                 applicability_agreement=float(np.mean(
                     data.applicable[mine] == data.ref_applicable[mine])) if mine.size else None,
                 deviation=deviation,
-                tendency=tendency,
+                severity=severity,
+                tendency=severity.tendency,
                 recent_agreement=_nanmean(matches[sel[recent_mask[sel]]]),
                 previous_agreement=_nanmean(matches[sel[previous_mask[sel]]]),
             )

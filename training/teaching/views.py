@@ -162,7 +162,8 @@ def dashboard(request, cohort_id):
         window, size, status = DEFAULT_WINDOW, DEFAULT_SIZE, 400
         context["query_errors"] = query.errors
     data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
-    rows = trainee_stats.trainee_rows(data, now=timezone.now())
+    tendency = trainee_stats.cohort_tendency(data)
+    rows = trainee_stats.trainee_rows(data, now=timezone.now(), tendency=tendency)
     windows = cohort_reliability.reliability_over_time(data, window=window, size=size, tz=context["tz"])
     labels = [window_label(w, window) for w in windows]
     chart = reliability_chart(
@@ -178,12 +179,16 @@ def dashboard(request, cohort_id):
         (r for r in item_stats.item_agreements(data) if r.agreement is not None),
         key=lambda r: r.agreement, default=None,
     )
-    defined = [r for r in rows if r.deviation.value is not None]
-    lenient = min(defined, key=lambda r: r.deviation.value, default=None)
-    severe = max(defined, key=lambda r: r.deviation.value, default=None)
+    # "At a glance" reads the same severity as the table: who is flagged, and the extremes.
+    defined = [r for r in rows if r.severity.estimate is not None]
+    lenient = min(defined, key=lambda r: r.severity.estimate, default=None)
+    severe = max(defined, key=lambda r: r.severity.estimate, default=None)
     context.update({
         "band_consistency": band_stats.cohort_band_consistency(data),
         "item_specific": _specific_by_item(overall),
+        "tendency": tendency,
+        "flagged_lenient": [r for r in rows if r.tendency == "lenient"],
+        "flagged_severe": [r for r in rows if r.tendency == "severe"],
         "rows": rows, "windows": list(zip(labels, windows, strict=True)), "chart": chart,
         "window": window, "size": size, "overall": overall, "hardest": hardest,
         "item_windows": item_windows, "labels": labels,
@@ -272,10 +277,11 @@ def trainee(request, cohort_id, user_id):
         )
     ratings = teaching_data.trainee_ratings_with_comments(
         cohort=cohort, instrument=instrument, user_id=int(user_id))
-    row = next(r for r in trainee_stats.trainee_rows(data, now=timezone.now())
+    tendency = trainee_stats.cohort_tendency(data)
+    row = next(r for r in trainee_stats.trainee_rows(data, now=timezone.now(), tendency=tendency)
                if r.user_id == int(user_id))
     context.update({
-        "trainee_row": row, "curve": curve, "ba": ba, "ba_chart": ba_chart,
+        "trainee_row": row, "tendency": tendency, "curve": curve, "ba": ba, "ba_chart": ba_chart,
         "missed": detail["missed"], "ratings": ratings,
     })
     return render(request, "training/teach/trainee.html", context)
@@ -379,6 +385,15 @@ def statistics_csv(request, cohort_id):
         rows.append(["trainee", r.username, "mean_signed_deviation", r.deviation.value,
                      ci[0], ci[1], r.deviation.n_units, "", "", "", "",
                      r.deviation.undefined_reason or ""])
+        sev = r.severity
+        ci = sev.ci95 or ("", "")
+        pad = ["", "", "", "", ""]
+        rows.append(["trainee", r.username, "severity", sev.estimate, ci[0], ci[1],
+                     sev.n_vignettes, *pad])
+        rows.append(["trainee", r.username, "tendency", sev.tendency or "none", "", "",
+                     sev.n_vignettes, *pad])
+        rows.append(["trainee", r.username, "tendency_reason", sev.reason, "", "",
+                     sev.n_vignettes, *pad])
     for w in cohort_reliability.reliability_over_time(data, tz=context["tz"]):
         if w.empty:
             continue

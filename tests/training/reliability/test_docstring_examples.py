@@ -5,8 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["bands", "csvio", "gtheory", "icc", "kappa", "krippendorff", "reference", "report", "specific",
-           "timeseries"]
+MODULES = ["bands", "csvio", "gtheory", "icc", "kappa", "krippendorff", "reference", "report",
+           "severity", "specific", "timeseries"]
 
 
 @pytest.mark.parametrize("name", MODULES)
