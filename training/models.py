@@ -666,7 +666,7 @@ class DriftKind(models.TextChoices):
 
 class AlertStatus(models.TextChoices):
     OPEN = "open", _("Open")
-    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    ACKNOWLEDGED = "acknowledged", _("Confirmed")  # the admin confirmed the drift
     RESOLVED = "resolved", _("Resolved")
 
 

@@ -139,12 +139,13 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
         "instrument__slug", "validity_months", "cusum_threshold")) == {
         ("cport", 36, None), ("stable-2007", 24, 18.0)}
 
-    # The drift alert: acknowledge it, then resolve it with a note.
+    # The drift alert: confirm it (the certificate shows "recalibration due"), then resolve it
+    # with a note.
     page.get_by_role("link", name="Alerts", exact=True).click()
     page.wait_for_url("**/recalibration/alerts/")
     page.locator(f"a[href$='/alerts/{alert.pk}/']").click()
     assert "Standardised CUSUM path, n = 3 ratings" in page.content()
-    page.get_by_label("Action").select_option("acknowledge")
+    page.get_by_label("Action").select_option("confirm")
     page.get_by_role("button", name="Apply").click()
     page.get_by_text("Alert updated.").wait_for()
     watched.shot("6b-alert-acknowledged")

@@ -146,16 +146,24 @@ def test_a_stable_accepted_bias_is_not_drift_a_shift_is(org, rule, trainee, org_
     assert ev["baseline"]["mean"] == pytest.approx(1.0)
     assert ev["upper"][ev["alarm_index"]] > ev["threshold"]
     assert max(ev["upper"][:120] + ev["lower"][:120]) <= ev["threshold"]
-    cert.refresh_from_db()
-    assert recalibration.display_status(cert, later) == "recalibration_due"
-    assert b"recalibration due" in client.get(f"/verify/{cert.verification_code}").content
     assert not DriftAlert.objects.filter(certificate=cert, kind="agreement").exists()
     # Audited with the ratings behind it; the holder is told (e-mail + in-app notice).
     raised = AuditEvent.objects.get(action="drift.alert_raised", object_id=str(alert.pk))
     assert raised.after["alarm_rating_id"] == ev["alarm_rating_id"]
+    assert Reminder.objects.filter(certificate=cert, kind="drift").exists()
+    # An alarm is reviewed before anyone outside sees it: the public status is unchanged
+    # until the organisation's admin confirms the drift.
+    cert.refresh_from_db()
+    assert recalibration.display_status(cert, later) == "active"
+    assert b"recalibration due" not in client.get(f"/verify/{cert.verification_code}").content
+    recalibration.alert_transition(actor=org_admin, organization=org, alert_id=alert.pk,
+                                   action="confirm", now=later)
+    cert.refresh_from_db()
+    assert recalibration.display_status(cert, later) == "recalibration_due"
+    assert b"recalibration due" in client.get(f"/verify/{cert.verification_code}").content
     assert AuditEvent.objects.filter(action="certificate.recalibration_due",
                                      object_id=str(cert.pk)).exists()
-    assert Reminder.objects.filter(certificate=cert, kind="drift").exists()
+    assert Reminder.objects.filter(certificate=cert, kind="drift_confirmed").exists()
 
     # The admin's page draws the standardised path with h and n, and states the baseline.
     page = browser_for(org_admin).get(f"/recalibration/alerts/{alert.pk}/")

@@ -163,8 +163,8 @@ def test_admin_alert_pages_acknowledge_and_resolve_are_audited_and_scoped(
     assert browser_for(trainee).get("/recalibration/alerts/").status_code == 403
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN
-    # Acknowledge, then resolving needs a note; both audited; resolving clears the flag.
-    post(admin, url, {"action": "acknowledge"})
+    # Confirm, then resolving needs a note; both audited; resolving clears the flag.
+    post(admin, url, {"action": "confirm"})
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.actor == org_admin
     post(admin, url, {"action": "resolve"})
