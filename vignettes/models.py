@@ -37,6 +37,8 @@ class Difficulty(models.TextChoices):
 class CaseType(models.TextChoices):
     CSEM_EXCLUSIVE = "csem-exclusive", _("CSEM only, no known contact offence")
     CSEM_CONTACT_CONVICTION = "csem-contact-conviction", _("CSEM with a contact conviction")
+    CSEM_CONTACT_CHARGED = "csem-contact-charged", _(
+        "CSEM with a contact offence charged but not convicted")
     CSEM_ADMITTED_CONTACT = "csem-admitted-contact", _("CSEM with admitted, unrecorded contact")
     LURING_REAL_CHILD = "luring-real-child", _("Luring a real child")
     LURING_DECOY = "luring-decoy", _("Luring a police decoy")
@@ -243,6 +245,8 @@ class Vignette(OwnedContent):
         "VignetteRevision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Slugs the vignette was known by (its file's `formerly:` list): old URLs redirect here.
+    former_slugs = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["slug"]

@@ -52,17 +52,15 @@ class InstrumentSerializer(serializers.ModelSerializer):
 class VignetteListSerializer(serializers.ModelSerializer):
     title = serializers.CharField(source="current_revision.title")
     revision = serializers.IntegerField(source="current_revision.number")
-    case_types = serializers.ListField(
-        source="current_revision.case_types", child=serializers.CharField()
-    )
+    # No case types: a trainee reads the list before scoring, and a case type says whether an
+    # instrument applies (issue 18). They are on feedback and on instructors' pages.
     difficulty = serializers.CharField(source="current_revision.difficulty")
     bundled = serializers.BooleanField(source="is_bundled")
     attempted = serializers.BooleanField(read_only=True, default=False)
 
     class Meta:
         model = Vignette
-        fields = ["slug", "title", "revision", "case_types", "difficulty", "pool", "bundled",
-                  "attempted"]
+        fields = ["slug", "title", "revision", "difficulty", "pool", "bundled", "attempted"]
 
 
 class VignetteDetailSerializer(VignetteListSerializer):

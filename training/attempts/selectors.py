@@ -21,7 +21,7 @@ from training.models import (
 )
 from training.tenancy import int_or_404, not_found_in
 from vignettes import scoring
-from vignettes.models import ReferenceItemScore
+from vignettes.models import CaseType, ReferenceItemScore
 from vignettes.selectors import correction_note
 
 
@@ -153,6 +153,9 @@ class RatingFeedback:
     panel: str = ""
     comments: list = field(default_factory=list)
     correction_note: str = ""
+    # Shown only here, after scoring: what kind of case it was and what makes it hard.
+    case_types: list[str] = field(default_factory=list)
+    hard_because: str = ""
 
 
 def _label(labels: dict[int, str], value) -> str:
@@ -191,6 +194,9 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
             applicability_match=bool(ref) and rating.applicable == ref.applicable,
             reference_number=ref.number if ref else 0,
             panel=ref.panel if ref else "",
+            case_types=[CaseType(c).label for c in rating.vignette_revision.case_types
+                        if c in CaseType.values],
+            hard_because=rating.vignette_revision.hard_because,
             comments=[
                 {"author": c.author.username if c.author else "", "text": c.text,
                  "created_at": c.created_at}

@@ -130,7 +130,7 @@ BAD_BODIES = [
     ({"user": 1}, "user", "cannot be set by a client"),
     ({"reference_value": 1}, "reference_value", "cannot be set by a client"),
     ({"submitted_at": "2026-01-01"}, "submitted_at", "cannot be set by a client"),
-    ({"vignette": "ulrich-b-csem-contact"}, "vignette", "not a vignette of"),
+    ({"vignette": "ulrich-b-041"}, "vignette", "not a vignette of"),
     ({"instrument": "static-99r"}, "instrument", "not an instrument of"),
     ({"revision": -1}, "revision", "Send the revision"),
 ]
@@ -329,7 +329,7 @@ def test_start_validation(api):
     for body, field in [
         ({"vignette": PRACTICE}, "instruments"),
         ({"vignette": PRACTICE, "instrument": "nope"}, "instruments"),
-        ({"vignette": "ulrich-b-csem-contact", "instrument": "cport"},
+        ({"vignette": "ulrich-b-041", "instrument": "cport"},
          "vignette"),
         ({"assignment": 99999}, "assignment"),
         ({}, "non_field_errors"),
