@@ -390,6 +390,7 @@ def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentD
             bundle.problem(path, "bands", f"{b!r} needs code, label, min and max")
         elif not all(isinstance(b[k], int) and not isinstance(b[k], bool) for k in ("min", "max")):
             bundle.problem(path, f"bands.{b['code']}", "min and max must be integers")
+    _check_missing_information(path, data, bundle)
     if len(bundle.problems) > before:
         return None
     spec = scoring.spec_from_definition(data)
@@ -398,6 +399,47 @@ def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentD
     if len(bundle.problems) > before:
         return None
     return InstrumentDoc(path=path, data=data, spec=spec, content_hash=content_hash(data))
+
+
+def _check_missing_information(path: str, data: Mapping, bundle: ContentBundle) -> None:
+    """`missing_information`: {items: [codes], max_omitted: n, total: without_item |
+    not_computable, source: manual | training, rule: text}. Optional; without it no item may be
+    omitted for lack of information."""
+    block = data.get("missing_information")
+    if block is None:
+        return
+    where = "missing_information"
+    if not isinstance(block, Mapping):
+        bundle.problem(path, where, "must be a mapping with items, max_omitted, total, source "
+                       "and rule")
+        return
+    codes = {str(i.get("code")): i for i in data.get("items") or [] if isinstance(i, Mapping)}
+    items = block.get("items")
+    if not isinstance(items, list):
+        bundle.problem(path, f"{where}.items", "must be a list of item codes (may be empty)")
+        items = []
+    for code in items:
+        if str(code) not in codes:
+            bundle.problem(path, f"{where}.items", f"{code!r} is not an item of the instrument")
+        elif codes[str(code)].get("omissible"):
+            bundle.problem(path, f"{where}.items", f"{code} is already omissible by its own "
+                           "rule; list only items that may be omitted for lack of information")
+    most = block.get("max_omitted")
+    if isinstance(most, bool) or not isinstance(most, int) or most < 0 or (
+            items and most < 1) or most > len(items):
+        bundle.problem(path, f"{where}.max_omitted", "must be a whole number from 1 to the "
+                       "number of items listed (0 when none is listed)")
+    if block.get("total") not in scoring.MISSING_TOTALS:
+        bundle.problem(path, f"{where}.total", f"must be one of {', '.join(scoring.MISSING_TOTALS)}")
+    if block.get("source") not in ("manual", "training"):
+        bundle.problem(path, f"{where}.source", "must be manual (the instrument's authors) or "
+                       "training (the project's own rule)")
+    if not str(block.get("rule") or "").strip():
+        bundle.problem(path, f"{where}.rule", "must say the rule in words, for the feedback and "
+                       "instrument pages")
+    unknown = set(block) - {"items", "max_omitted", "total", "source", "rule"}
+    for key in sorted(unknown):
+        bundle.problem(path, f"{where}.{key}", "is not a missing-information field")
 
 
 # --- vignettes -----------------------------------------------------------------------------

@@ -139,6 +139,9 @@ class InstrumentVersion(models.Model):
     source = models.TextField(help_text=_("Publications the definition is based on."))
     notice = models.TextField(help_text=_("That the official manual governs real assessments."))
     applicability_rule = models.TextField()
+    # The file's missing_information block: which items may be omitted for lack of
+    # information, how many at most, what becomes of the total (vignettes/scoring.py).
+    missing_information = models.JSONField(default=dict, blank=True)
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -160,19 +163,23 @@ class InstrumentVersion(models.Model):
         return spec
 
     def _build_spec(self) -> scoring.InstrumentSpec:
+        missing = scoring.missing_rule_from(self.missing_information)
+        missing_items = set(missing.items) if missing else set()
         items = tuple(
             scoring.ItemSpec(
                 code=item.code,
                 values=tuple(v.value for v in item.allowed_values.all()),
                 omissible=item.omissible,
                 name=item.name,
+                missing_ok=item.code in missing_items,
             )
             for item in self.items.prefetch_related("allowed_values")
         )
         bands = tuple(
             scoring.BandSpec(b.code, b.label, b.min_total, b.max_total) for b in self.bands.all()
         )
-        return scoring.InstrumentSpec(slug=self.instrument.slug, items=items, bands=bands)
+        return scoring.InstrumentSpec(slug=self.instrument.slug, items=items, bands=bands,
+                                      missing=missing)
 
 
 class Item(models.Model):
@@ -195,6 +202,20 @@ class Item(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+    @property
+    def missing_ok(self) -> bool:
+        """May be omitted for lack of information (the version's missing-information rule)."""
+        rule = self.instrument_version.missing_information or {}
+        return self.code in (rule.get("items") or ())
+
+    @property
+    def may_omit(self) -> bool:
+        return self.omissible or self.missing_ok
+
+    @property
+    def missing_rule(self) -> str:
+        return (self.instrument_version.missing_information or {}).get("rule", "")
 
 
 class ItemValue(models.Model):

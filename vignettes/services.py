@@ -112,6 +112,7 @@ def _load_instrument(doc, owner, report) -> InstrumentVersion:
         source=data["source"].strip(),
         notice=data["notice"].strip(),
         applicability_rule=data["applicability_rule"].strip(),
+        missing_information=dict(data.get("missing_information") or {}),
         content_hash=doc.content_hash,
     )
     for order, item_data in enumerate(data["items"], start=1):

@@ -309,3 +309,15 @@ def test_no_instrument_is_scored_for_a_woman_or_a_person_under_18(content_dir):
     path.write_text(text.replace("pool: ", "person: teenager\npool: ", 1))
     assert "person: must be one of man, woman, under-18" in " ".join(
         str(p) for p in problems(content_dir))
+
+
+def test_the_missing_information_rule_is_checked(content_dir):
+    path = content_dir / "instruments" / "stable-2007.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("  max_omitted: 1\n  total: not_computable",
+                                 "  max_omitted: 5\n  total: prorated", 1)
+                    .replace("[STABLE-1, STABLE-2,", "[STABLE-3, STABLE-99, STABLE-2,", 1))
+    found = " ".join(str(p) for p in problems(content_dir))
+    assert "missing_information.items: 'STABLE-99' is not an item" in found
+    assert "STABLE-3 is already omissible by its own rule" in found
+    assert "missing_information.total: must be one of without_item, not_computable" in found

@@ -164,6 +164,11 @@ def _label(labels: dict[int, str], value) -> str:
     return f"{value} ({labels.get(value, '')})"
 
 
+def _missing_info(rating) -> bool:
+    states = {ri.item.code: ri.value for ri in rating.items.all()}
+    return bool(scoring.score(rating.instrument_version.spec, states).missing)
+
+
 def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
     """Item-by-item comparison with the reference each rating was compared against."""
     if not feedback_allowed(attempt):
@@ -242,7 +247,10 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                 fb.total = rating.total
                 fb.band = bands.get(rating.band_code)
                 n = len(fb.items)
-                if fb.total is not None:
+                if fb.total is not None and fb.reference_total is None:
+                    total_text = _("the reference's total is not computable (an item is "
+                                   "omitted for missing information)")
+                elif fb.total is not None:
                     diff = fb.total - fb.reference_total
                     if diff == 0:
                         total_text = _("total equals the reference")
@@ -250,6 +258,9 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                         total_text = _("total %(d)d point(s) above the reference") % {"d": diff}
                     else:
                         total_text = _("total %(d)d point(s) below the reference") % {"d": -diff}
+                elif _missing_info(rating):
+                    total_text = _("your total is not computable (an item omitted for missing "
+                                   "information)")
                 else:
                     total_text = _("total incomplete")
                 fb.summary = _("%(m)d of %(n)d items agree; %(total)s.") % {
