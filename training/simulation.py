@@ -151,7 +151,7 @@ def simulate_cohort(
             )
     allowed = {
         slug: {
-            item.code: (sorted(v.value for v in item.allowed_values.all()), item.omissible)
+            item.code: (sorted(v.value for v in item.allowed_values.all()), item.may_omit)
             for item in version.items.prefetch_related("allowed_values")
         }
         for slug, version in versions.items()

@@ -1,10 +1,12 @@
+from django.http import Http404, HttpResponsePermanentRedirect
+from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 
 from training.tenancy import active_membership
 from vignettes import selectors
-from vignettes.models import CaseType, Difficulty, Vignette
+from vignettes.models import Difficulty, Vignette
 from vignettes.serializers import (
     InstrumentSerializer,
     VignetteDetailSerializer,
@@ -22,9 +24,10 @@ class InstrumentListApi(generics.ListAPIView):
 
 
 LIBRARY_PARAMETERS = [
-    OpenApiParameter("case_type", str, enum=CaseType.values),
     OpenApiParameter("difficulty", str, enum=Difficulty.values),
-    OpenApiParameter("instrument", str, description="An instrument slug (its practice sets)."),
+    OpenApiParameter("instrument", str, description=(
+        "An instrument slug: every case with a reference scoring for it, whether or not the "
+        "instrument applies (the filter never answers the applicability question).")),
     OpenApiParameter("q", str, description="Search in titles."),
     OpenApiParameter("attempted", bool, description="Only cases you have (not) submitted."),
 ]
@@ -33,7 +36,6 @@ LIBRARY_PARAMETERS = [
 class VignetteFilter(filters.FilterSet):
     """Declared for validation: unknown choices answer 400, not an empty page."""
 
-    case_type = filters.ChoiceFilter(choices=CaseType.choices, method="noop")
     attempted = filters.BooleanFilter(method="noop")
     difficulty = filters.ChoiceFilter(choices=Difficulty.choices, method="noop")
 
@@ -59,7 +61,6 @@ class VignetteListApi(generics.ListAPIView):
             organization=membership.organization if membership else None,
             user=self.request.user,
             attempted=attempted,
-            case_type=params.get("case_type") or None,
             difficulty=params.get("difficulty") or None,
             instrument=params.get("instrument") or None,
             query=(params.get("q") or "").strip()[:100] or None,
@@ -73,8 +74,28 @@ class VignetteDetailApi(generics.RetrieveAPIView):
     lookup_field = "slug"
 
     def get_object(self):
-
         membership = active_membership(self.request.user)
-        return selectors.practice_vignette_get(
-            slug=self.kwargs["slug"], organization=membership.organization if membership else None
-        )
+        organization = membership.organization if membership else None
+        try:
+            return selectors.practice_vignette_get(slug=self.kwargs["slug"],
+                                                   organization=organization)
+        except Http404:
+            renamed = selectors.renamed_practice_vignette(slug=self.kwargs["slug"],
+                                                          organization=organization)
+            if renamed is None:
+                raise
+            raise Renamed(renamed.slug) from None
+
+    def handle_exception(self, exc):
+        if isinstance(exc, Renamed):
+            return HttpResponsePermanentRedirect(
+                reverse("api:vignette-detail", kwargs={"slug": exc.slug}))
+        return super().handle_exception(exc)
+
+
+class Renamed(Exception):
+    """The vignette asked for by a former slug: answered with a permanent redirect."""
+
+    def __init__(self, slug):
+        super().__init__(slug)
+        self.slug = slug

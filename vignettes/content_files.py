@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from vignettes import scoring
+from vignettes import content_checks, scoring
 
 SECTIONS = (
     "Identifying information",
@@ -36,6 +36,7 @@ SECTIONS = (
 CASE_TYPES = (
     "csem-exclusive",
     "csem-contact-conviction",
+    "csem-contact-charged",
     "csem-admitted-contact",
     "luring-real-child",
     "luring-decoy",
@@ -44,6 +45,9 @@ CASE_TYPES = (
     "contact-only",
 )
 DIFFICULTIES = ("introductory", "standard", "hard")
+# "man": an adult man (18 or over at the index offence), the default; "woman"; "under-18": a
+# person under 18 at the index offence. Only "man" can be scored on the bundled instruments.
+PERSONS = ("man", "woman", "under-18")
 POOLS = ("practice", "exam", "recalibration")
 STATUSES = ("draft", "in_review", "published", "retired")
 SET_KINDS = ("practice", "exam")
@@ -110,6 +114,12 @@ class VignetteDoc:
     agreed_on: dt.date | None
     body: str
     references: dict[str, ReferenceDoc]
+    # Slugs this vignette was known by: `load_content` renames such a vignette in place, so its
+    # ratings, references and history stay attached, and old URLs redirect.
+    formerly: list[str] = field(default_factory=list)
+    # Who the case is about: every bundled instrument is for adult men, so for a woman or a
+    # person under 18 none applies (the instruments' applicability rules).
+    person: str = "man"
 
     @property
     def revision_hash(self) -> str:
@@ -383,6 +393,7 @@ def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentD
             bundle.problem(path, "bands", f"{b!r} needs code, label, min and max")
         elif not all(isinstance(b[k], int) and not isinstance(b[k], bool) for k in ("min", "max")):
             bundle.problem(path, f"bands.{b['code']}", "min and max must be integers")
+    _check_missing_information(path, data, bundle)
     if len(bundle.problems) > before:
         return None
     spec = scoring.spec_from_definition(data)
@@ -391,6 +402,47 @@ def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentD
     if len(bundle.problems) > before:
         return None
     return InstrumentDoc(path=path, data=data, spec=spec, content_hash=content_hash(data))
+
+
+def _check_missing_information(path: str, data: Mapping, bundle: ContentBundle) -> None:
+    """`missing_information`: {items: [codes], max_omitted: n, total: without_item |
+    not_computable, source: manual | training, rule: text}. Optional; without it no item may be
+    omitted for lack of information."""
+    block = data.get("missing_information")
+    if block is None:
+        return
+    where = "missing_information"
+    if not isinstance(block, Mapping):
+        bundle.problem(path, where, "must be a mapping with items, max_omitted, total, source "
+                       "and rule")
+        return
+    codes = {str(i.get("code")): i for i in data.get("items") or [] if isinstance(i, Mapping)}
+    items = block.get("items")
+    if not isinstance(items, list):
+        bundle.problem(path, f"{where}.items", "must be a list of item codes (may be empty)")
+        items = []
+    for code in items:
+        if str(code) not in codes:
+            bundle.problem(path, f"{where}.items", f"{code!r} is not an item of the instrument")
+        elif codes[str(code)].get("omissible"):
+            bundle.problem(path, f"{where}.items", f"{code} is already omissible by its own "
+                           "rule; list only items that may be omitted for lack of information")
+    most = block.get("max_omitted")
+    if isinstance(most, bool) or not isinstance(most, int) or most < 0 or (
+            items and most < 1) or most > len(items):
+        bundle.problem(path, f"{where}.max_omitted", "must be a whole number from 1 to the "
+                       "number of items listed (0 when none is listed)")
+    if block.get("total") not in scoring.MISSING_TOTALS:
+        bundle.problem(path, f"{where}.total", f"must be one of {', '.join(scoring.MISSING_TOTALS)}")
+    if block.get("source") not in ("manual", "training"):
+        bundle.problem(path, f"{where}.source", "must be manual (the instrument's authors) or "
+                       "training (the project's own rule)")
+    if not str(block.get("rule") or "").strip():
+        bundle.problem(path, f"{where}.rule", "must say the rule in words, for the feedback and "
+                       "instrument pages")
+    unknown = set(block) - {"items", "max_omitted", "total", "source", "rule"}
+    for key in sorted(unknown):
+        bundle.problem(path, f"{where}.{key}", "is not a missing-information field")
 
 
 # --- vignettes -----------------------------------------------------------------------------
@@ -451,9 +503,22 @@ def parse_vignette(
         parsed = _parse_reference(path, str(instrument), ref, bundle)
         if parsed:
             parsed_refs[str(instrument)] = parsed
+    person = meta.get("person", "man")
+    if person not in PERSONS:
+        bundle.problem(path, "person", f"must be one of {', '.join(PERSONS)} (default man: an "
+                       "adult man)")
+        person = "man"
+    formerly = meta.get("formerly") or []
+    if not isinstance(formerly, list) or not all(isinstance(f, str) for f in formerly):
+        bundle.problem(path, "formerly", "must be a list of the slugs this vignette had before")
+        formerly = []
+    for former in formerly:
+        if not SLUG_RE.match(former) or former == slug:
+            bundle.problem(path, "formerly", f"{former!r} must be an earlier slug (lowercase "
+                           "letters, digits and hyphens), not the current one")
     unknown = set(meta) - {
         "slug", "title", "case_types", "difficulty", "hard_because", "pool", "status", "panel",
-        "agreed_on", "references",
+        "agreed_on", "references", "formerly", "person",
     }
     for key in sorted(unknown):
         bundle.problem(path, key, "is not a vignette field")
@@ -470,6 +535,8 @@ def parse_vignette(
         agreed_on=agreed_on,
         body=body.strip() + "\n",
         references=parsed_refs,
+        formerly=[str(f) for f in formerly],
+        person=str(person),
     )
 
 
@@ -559,6 +626,13 @@ def check_vignette_against_instruments(
         if inst is None:
             continue
         where = f"references.{slug}"
+        if doc.person != "man":
+            if ref.applicable:
+                bundle.problem(path, f"{where}.applicable", (
+                    f"{inst.data['short_name']} is scored only for adult men; this case is "
+                    f"about a {'woman' if doc.person == 'woman' else 'person under 18'} "
+                    "(person), so it is 'not applicable' with the reason"))
+            continue
         check = inst.data.get("applicability_check") or {}
         if_any = set(check.get("applicable_if_any") or [])
         if_only = set(check.get("not_applicable_if_only") or [])
@@ -648,7 +722,7 @@ def check_vignette_text(
             bundle.problem(path, field_name, f"uses the term {term!r} from the explicit-terms list")
     name = NAME_RE.search(doc.title)
     if not name:
-        bundle.problem(path, "title", "must name the man by an invented first name and initial "
+        bundle.problem(path, "title", "must name the person by an invented first name and initial "
                        "('Daniel R.')")
     elif name.group(0) not in doc.body:
         bundle.problem(path, "body", f"does not name {name.group(0)} as the title does")
@@ -762,9 +836,13 @@ def add_vignette_files(
     bundle: ContentBundle,
     files: Iterable[tuple[str, str | None]],
     instruments: Mapping[str, InstrumentDoc],
+    *,
+    bundled: bool = False,
 ) -> None:
     """Parse vignette files (name, text) into the bundle and run every check on them, against
-    `instruments`. A text of None is a file that could not be read (already reported)."""
+    `instruments`. A text of None is a file that could not be read (already reported).
+    `bundled`: the project's own content, whose titles must be the neutral "Name I. (case
+    NNN)"."""
     for name, text in files:
         if text is None:
             continue
@@ -779,9 +857,22 @@ def add_vignette_files(
                            f"{bundle.vignettes[doc.slug].path}")
             continue
         bundle.vignettes[doc.slug] = doc
+    former_owner: dict[str, str] = {}
     for doc in bundle.vignettes.values():
         check_vignette_against_instruments(doc, instruments, bundle)
         check_vignette_text(doc, bundle, bundle.explicit_terms)
+        for message in content_checks.title_problems(doc.title, bundled=bundled):
+            bundle.problem(doc.path, "title", message)
+        for message in content_checks.body_problems(doc.body):
+            bundle.problem(doc.path, "body", message)
+        for former in doc.formerly:
+            if former in bundle.vignettes:
+                bundle.problem(doc.path, "formerly", f"{former!r} is the slug of "
+                               f"{bundle.vignettes[former].path}")
+            elif former in former_owner:
+                bundle.problem(doc.path, "formerly", f"{former!r} is also claimed by "
+                               f"{former_owner[former]}")
+            former_owner.setdefault(former, doc.path)
     check_shared_paragraphs(bundle.vignettes.values(), bundle)
 
 
@@ -813,6 +904,7 @@ def read_content_dir(root: Path, *, explicit_terms_path: Path | None = None) -> 
             for path in sorted((root / "vignettes").glob("*.md"))
         ),
         bundle.instruments,
+        bundled=True,
     )
 
     known = {slug: doc.pool for slug, doc in bundle.vignettes.items()}

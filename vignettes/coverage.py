@@ -12,10 +12,20 @@ from vignettes import content_files, scoring
 
 MIN_CASES_PER_VALUE = 3  # in the practice pool, where the instrument applies
 MIN_CASES_PER_BAND = 2  # in the practice pool
-MIN_PUBLISHED = 50
+MIN_PUBLISHED = 92
 MIN_PRACTICE = 36
-MIN_EXAM = 14
-MIN_EXAM_APPLICABLE = 10  # per instrument
+MIN_EXAM = 36
+MIN_EXAM_APPLICABLE = 36  # per instrument: exam vignettes where it applies (issue 18)
+MIN_EXAM_PER_VALUE = 2  # every item value (omitted included) in the exam pool
+MIN_RECALIBRATION = 24  # two years of periodic recalibration without repeats
+MAX_CSEM_CONTACT_SHARE = 0.25  # contact convictions among CSEM cases (ATSA 2021: ~1 in 10)
+REAL_FILE_WORDS = 1200
+# The cases a real file brings, with the least the library holds of each (issue 18).
+TRAPS = {
+    "woman": 3, "under 18 at the index offence": 3, "STABLE-2007 does not apply": 3,
+    "contact offence charged, not convicted": 2, "item omitted for missing information": 6,
+    "real file (1,200-2,000 words)": 6,
+}
 MIN_HARD_SHARE = 0.25  # "about a third"
 OMITTED = "omitted"
 
@@ -30,6 +40,8 @@ class CoverageReport:
     applicability: dict[tuple[str, str], Counter] = field(default_factory=dict)
     difficulty: Counter = field(default_factory=Counter)  # (pool, difficulty)
     pools: Counter = field(default_factory=Counter)
+    traps: Counter = field(default_factory=Counter)
+    csem: Counter = field(default_factory=Counter)  # "cases", "contact conviction"
     gaps: list[str] = field(default_factory=list)
 
 
@@ -48,6 +60,7 @@ def coverage_report(bundle: content_files.ContentBundle) -> CoverageReport:
     for doc in published:
         report.pools[doc.pool] += 1
         report.difficulty[(doc.pool, doc.difficulty)] += 1
+        _count_traps(report, doc, bundle)
         for inst_slug, inst in bundle.instruments.items():
             ref = doc.references.get(inst_slug)
             if ref is None:
@@ -71,8 +84,49 @@ def coverage_report(bundle: content_files.ContentBundle) -> CoverageReport:
     return report
 
 
+def _count_traps(report, doc, bundle) -> None:
+    traps = report.traps
+    if doc.person == "woman":
+        traps["woman"] += 1
+    if doc.person == "under-18":
+        traps["under 18 at the index offence"] += 1
+    stable = doc.references.get("stable-2007")
+    if stable is not None and not stable.applicable:
+        traps["STABLE-2007 does not apply"] += 1
+    if "csem-contact-charged" in doc.case_types:
+        traps["contact offence charged, not convicted"] += 1
+    for slug, ref in doc.references.items():
+        inst = bundle.instruments.get(slug)
+        if inst is None or not ref.applicable:
+            continue
+        if scoring.score(inst.spec, ref.item_states()).missing:
+            traps["item omitted for missing information"] += 1
+            break
+    if len(doc.body.split()) >= REAL_FILE_WORDS:
+        traps["real file (1,200-2,000 words)"] += 1
+    if any(c.startswith("csem") for c in doc.case_types):
+        report.csem["cases"] += 1
+        if "csem-contact-conviction" in doc.case_types:
+            report.csem["contact conviction"] += 1
+
+
 def _find_gaps(report, bundle, published) -> None:
     gaps = report.gaps
+    for name, least in TRAPS.items():
+        if report.traps[name] < least:
+            gaps.append(f"{name}: {report.traps[name]} vignette(s); needs at least {least}")
+    if report.csem["cases"] and (report.csem["contact conviction"] / report.csem["cases"]
+                                 > MAX_CSEM_CONTACT_SHARE):
+        gaps.append(f"{report.csem['contact conviction']} of {report.csem['cases']} CSEM cases "
+                    f"have a contact conviction; at most {MAX_CSEM_CONTACT_SHARE:.0%}")
+    if report.pools["recalibration"] < MIN_RECALIBRATION:
+        gaps.append(f"{report.pools['recalibration']} recalibration vignettes; needs at least "
+                    f"{MIN_RECALIBRATION}")
+    for (inst, code, value), counts in report.values.items():
+        if counts["exam"] < MIN_EXAM_PER_VALUE:
+            shown = "omitted" if value == OMITTED else value
+            gaps.append(f"{inst} {code} = {shown}: {counts['exam']} exam vignette(s); needs at "
+                        f"least {MIN_EXAM_PER_VALUE}")
     for (inst, code, value), counts in report.values.items():
         if counts["practice"] < MIN_CASES_PER_VALUE:
             gaps.append(

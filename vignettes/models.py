@@ -37,6 +37,8 @@ class Difficulty(models.TextChoices):
 class CaseType(models.TextChoices):
     CSEM_EXCLUSIVE = "csem-exclusive", _("CSEM only, no known contact offence")
     CSEM_CONTACT_CONVICTION = "csem-contact-conviction", _("CSEM with a contact conviction")
+    CSEM_CONTACT_CHARGED = "csem-contact-charged", _(
+        "CSEM with a contact offence charged but not convicted")
     CSEM_ADMITTED_CONTACT = "csem-admitted-contact", _("CSEM with admitted, unrecorded contact")
     LURING_REAL_CHILD = "luring-real-child", _("Luring a real child")
     LURING_DECOY = "luring-decoy", _("Luring a police decoy")
@@ -151,6 +153,9 @@ class InstrumentVersion(models.Model):
     source = models.TextField(help_text=_("Publications the definition is based on."))
     notice = models.TextField(help_text=_("That the official manual governs real assessments."))
     applicability_rule = models.TextField()
+    # The file's missing_information block: which items may be omitted for lack of
+    # information, how many at most, what becomes of the total (vignettes/scoring.py).
+    missing_information = models.JSONField(default=dict, blank=True)
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -177,19 +182,23 @@ class InstrumentVersion(models.Model):
         return self.spec.bands if self.instrument.has_bands else ()
 
     def _build_spec(self) -> scoring.InstrumentSpec:
+        missing = scoring.missing_rule_from(self.missing_information)
+        missing_items = set(missing.items) if missing else set()
         items = tuple(
             scoring.ItemSpec(
                 code=item.code,
                 values=tuple(v.value for v in item.allowed_values.all()),
                 omissible=item.omissible,
                 name=item.name,
+                missing_ok=item.code in missing_items,
             )
             for item in self.items.prefetch_related("allowed_values")
         )
         bands = tuple(
             scoring.BandSpec(b.code, b.label, b.min_total, b.max_total) for b in self.bands.all()
         )
-        return scoring.InstrumentSpec(slug=self.instrument.slug, items=items, bands=bands)
+        return scoring.InstrumentSpec(slug=self.instrument.slug, items=items, bands=bands,
+                                      missing=missing)
 
 
 class Item(models.Model):
@@ -212,6 +221,20 @@ class Item(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+    @property
+    def missing_ok(self) -> bool:
+        """May be omitted for lack of information (the version's missing-information rule)."""
+        rule = self.instrument_version.missing_information or {}
+        return self.code in (rule.get("items") or ())
+
+    @property
+    def may_omit(self) -> bool:
+        return self.omissible or self.missing_ok
+
+    @property
+    def missing_rule(self) -> str:
+        return (self.instrument_version.missing_information or {}).get("rule", "")
 
 
 class ItemValue(models.Model):
@@ -262,6 +285,8 @@ class Vignette(OwnedContent):
         "VignetteRevision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Slugs the vignette was known by (its file's `formerly:` list): old URLs redirect here.
+    former_slugs = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["slug"]

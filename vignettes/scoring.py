@@ -5,7 +5,10 @@ way. Totals and bands are never taken from input; they are always computed here.
 
 An item's state is one of:
 - scored: an allowed value (an int);
-- omitted: ``None``, only where the item allows omission (e.g. STABLE-2007 item 3);
+- omitted: ``None``, only where the item allows omission — by its own rule (STABLE-2007
+  item 3 without a child victim) or for lack of information, as the instrument's
+  missing-information rule allows (which items, how many at most, and whether the total is
+  then computed without them or not computable);
 - unscored: the item code is absent from the mapping.
 """
 
@@ -19,8 +22,31 @@ from dataclasses import dataclass, field
 class ItemSpec:
     code: str
     values: tuple[int, ...]
-    omissible: bool = False
+    omissible: bool = False  # by the item's own rule (e.g. STABLE-3 without a child victim)
     name: str = ""
+    missing_ok: bool = False  # may be omitted for lack of information (MissingRule)
+
+    @property
+    def may_omit(self) -> bool:
+        return self.omissible or self.missing_ok
+
+
+WITHOUT_ITEM = "without_item"  # the total is the sum of the items scored
+NOT_COMPUTABLE = "not_computable"  # no total and no band
+MISSING_TOTALS = (WITHOUT_ITEM, NOT_COMPUTABLE)
+
+
+@dataclass(frozen=True)
+class MissingRule:
+    """Which items a file may leave unscorable for lack of information, how many at most, and
+    what becomes of the total and band; `source` says whose rule it is ("manual": the
+    instrument's authors; "training": the project's own)."""
+
+    items: tuple[str, ...]
+    max_omitted: int
+    total: str = WITHOUT_ITEM
+    source: str = "training"
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +62,7 @@ class InstrumentSpec:
     slug: str
     items: tuple[ItemSpec, ...]
     bands: tuple[BandSpec, ...] = ()
+    missing: MissingRule | None = None
 
     def item(self, code: str) -> ItemSpec | None:
         for item in self.items:
@@ -51,7 +78,7 @@ class InstrumentSpec:
 
     @property
     def possible_totals(self) -> tuple[int, int]:
-        low = sum(min(i.values) if not i.omissible else min(0, *i.values) for i in self.items)
+        low = sum(min(i.values) if not i.may_omit else min(0, *i.values) for i in self.items)
         high = sum(max(i.values) for i in self.items)
         return low, high
 
@@ -59,18 +86,24 @@ class InstrumentSpec:
 @dataclass(frozen=True)
 class Problem:
     item_code: str
-    kind: str  # unknown_item | value_not_allowed | unscored | omitted_not_allowed
+    # unknown_item | value_not_allowed | unscored | omitted_not_allowed | too_many_missing
+    kind: str
     message: str
 
 
 @dataclass(frozen=True)
 class ScoreResult:
-    total: int
+    total: int | None  # None: not computable (an item omitted for missing information)
     band: BandSpec | None
     problems: tuple[Problem, ...] = field(default=())
     scored: int = 0
     omitted: int = 0
     unscored: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # items omitted for lack of information
+
+    @property
+    def total_computable(self) -> bool:
+        return self.total is not None
 
     @property
     def complete(self) -> bool:
@@ -110,6 +143,7 @@ def score(spec: InstrumentSpec, item_states: Mapping[str, int | None]) -> ScoreR
     total = 0
     scored = omitted = 0
     unscored: list[str] = []
+    missing: list[str] = []
     for item in spec.items:
         if item.code not in item_states:
             unscored.append(item.code)
@@ -119,6 +153,9 @@ def score(spec: InstrumentSpec, item_states: Mapping[str, int | None]) -> ScoreR
         if value is None:
             if item.omissible:
                 omitted += 1
+            elif item.missing_ok:
+                omitted += 1
+                missing.append(item.code)
             else:
                 problems.append(
                     Problem(item.code, "omitted_not_allowed", f"{item.code} may not be omitted")
@@ -136,25 +173,51 @@ def score(spec: InstrumentSpec, item_states: Mapping[str, int | None]) -> ScoreR
             continue
         scored += 1
         total += value
-    band = spec.band_for(total) if not problems else None
+    rule = spec.missing
+    if missing and rule is not None and len(missing) > rule.max_omitted:
+        problems.append(Problem(
+            missing[-1], "too_many_missing",
+            f"{len(missing)} items are omitted for lack of information "
+            f"({', '.join(missing)}); {spec.slug} allows at most {rule.max_omitted}"))
+    final: int | None = total
+    if missing and rule is not None and rule.total == NOT_COMPUTABLE:
+        final = None
+    band = spec.band_for(final) if final is not None and not problems else None
     return ScoreResult(
-        total=total,
+        total=final,
         band=band,
         problems=tuple(problems),
         scored=scored,
         omitted=omitted,
         unscored=tuple(unscored),
+        missing=tuple(missing),
+    )
+
+
+def missing_rule_from(data: Mapping | None) -> MissingRule | None:
+    """The `missing_information` block of an instrument definition (or its stored copy)."""
+    if not data:
+        return None
+    return MissingRule(
+        items=tuple(str(c) for c in data.get("items") or ()),
+        max_omitted=int(data.get("max_omitted") or 0),
+        total=str(data.get("total") or WITHOUT_ITEM),
+        source=str(data.get("source") or "training"),
+        text=str(data.get("rule") or ""),
     )
 
 
 def spec_from_definition(definition: Mapping) -> InstrumentSpec:
     """Build a spec from an instrument definition as written in its YAML file."""
+    missing = missing_rule_from(definition.get("missing_information"))
+    missing_items = set(missing.items) if missing else set()
     items = tuple(
         ItemSpec(
             code=str(item["code"]),
             values=tuple(int(v["value"]) for v in item["values"]),
             omissible=bool(item.get("omissible", False)),
             name=str(item.get("name", "")),
+            missing_ok=str(item["code"]) in missing_items,
         )
         for item in definition["items"]
     )
@@ -162,7 +225,8 @@ def spec_from_definition(definition: Mapping) -> InstrumentSpec:
         BandSpec(str(b["code"]), str(b["label"]), int(b["min"]), int(b["max"]))
         for b in definition.get("bands", [])
     )
-    return InstrumentSpec(slug=str(definition["slug"]), items=items, bands=bands)
+    return InstrumentSpec(slug=str(definition["slug"]), items=items, bands=bands,
+                          missing=missing)
 
 
 def band_gaps(spec: InstrumentSpec) -> list[str]:

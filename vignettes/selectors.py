@@ -29,7 +29,6 @@ def instrument_list(*, organization=None) -> QuerySet[Instrument]:
 def practice_library(
     *,
     organization=None,
-    case_type: str | None = None,
     instrument: str | None = None,
     difficulty: str | None = None,
     query: str | None = None,
@@ -46,17 +45,15 @@ def practice_library(
         status=ContentStatus.PUBLISHED,
         current_revision__isnull=False,
     ).select_related("current_revision")
-    if case_type:
-        # JSON containment is not available on SQLite; case types are short tag lists.
-        qs = qs.filter(current_revision__case_types__icontains=f'"{case_type}"')
     if difficulty:
         qs = qs.filter(current_revision__difficulty=difficulty)
     if instrument:
-        # By the instrument's practice sets, never by the reference's applicability decision:
-        # deciding whether an instrument applies is part of the exercise.
+        # Every case with a reference scoring for the instrument, whether the reference says
+        # it applies or not: deciding whether an instrument applies is part of the exercise,
+        # so the filter must not answer it (issue 18).
         qs = qs.filter(
-            set_members__vignette_set__kind="practice",
-            set_members__vignette_set__instrument__slug=instrument,
+            current_revision__reference_scorings__instrument_version__instrument__slug=(
+                instrument),
         ).distinct()
     if query:
         qs = qs.filter(
@@ -86,6 +83,16 @@ def practice_vignette_get(*, slug: str, organization=None) -> Vignette:
     if vignette is None:
         raise Http404("No such practice vignette.")
     return vignette
+
+
+def renamed_practice_vignette(*, slug: str, organization=None) -> Vignette | None:
+    """The practice vignette that was known as `slug` before a rename (its file's
+    `formerly:`), for a redirect; None when there is none the user may read."""
+    # JSON containment is not available on SQLite; former slugs are short lists of slugs.
+    return (
+        practice_library(organization=organization)
+        .filter(former_slugs__icontains=f'"{slug}"').first()
+    )
 
 
 def exam_pool_list(*, organization=None) -> QuerySet:

@@ -14,12 +14,15 @@ class ItemValueSerializer(serializers.ModelSerializer):
 
 class ItemSerializer(serializers.ModelSerializer):
     allowed_values = ItemValueSerializer(many=True, read_only=True)
+    missing_ok = serializers.BooleanField(
+        read_only=True, help_text="May be omitted (null) for lack of information, under the "
+        "instrument's missing_information rule.")
 
     class Meta:
         model = Item
         fields = [
             "code", "order", "name", "description", "coding_notes", "omissible",
-            "omission_rule", "allowed_values",
+            "omission_rule", "missing_ok", "allowed_values",
         ]
 
 
@@ -37,6 +40,11 @@ class InstrumentSerializer(serializers.ModelSerializer):
     source = serializers.CharField(source="current_version.source")
     notice = serializers.CharField(source="current_version.notice")
     applicability_rule = serializers.CharField(source="current_version.applicability_rule")
+    missing_information = serializers.JSONField(
+        source="current_version.missing_information", read_only=True,
+        help_text="Which items may be omitted for lack of information (items), how many at "
+        "most (max_omitted), what becomes of the total (total: without_item or "
+        "not_computable), whose rule it is (source: manual or training) and the rule (rule).")
     items = ItemSerializer(source="current_version.items", many=True, read_only=True)
     bands = BandSerializer(source="current_version.bands", many=True, read_only=True)
     bundled = serializers.BooleanField(source="is_bundled")
@@ -45,24 +53,23 @@ class InstrumentSerializer(serializers.ModelSerializer):
         model = Instrument
         fields = [
             "slug", "name", "short_name", "version", "version_label", "kind", "description",
-            "source", "notice", "applicability_rule", "bundled", "items", "bands",
+            "source", "notice", "applicability_rule", "missing_information", "bundled", "items",
+            "bands",
         ]
 
 
 class VignetteListSerializer(serializers.ModelSerializer):
     title = serializers.CharField(source="current_revision.title")
     revision = serializers.IntegerField(source="current_revision.number")
-    case_types = serializers.ListField(
-        source="current_revision.case_types", child=serializers.CharField()
-    )
+    # No case types: a trainee reads the list before scoring, and a case type says whether an
+    # instrument applies (issue 18). They are on feedback and on instructors' pages.
     difficulty = serializers.CharField(source="current_revision.difficulty")
     bundled = serializers.BooleanField(source="is_bundled")
     attempted = serializers.BooleanField(read_only=True, default=False)
 
     class Meta:
         model = Vignette
-        fields = ["slug", "title", "revision", "case_types", "difficulty", "pool", "bundled",
-                  "attempted"]
+        fields = ["slug", "title", "revision", "difficulty", "pool", "bundled", "attempted"]
 
 
 class VignetteDetailSerializer(VignetteListSerializer):

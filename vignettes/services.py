@@ -112,6 +112,7 @@ def _load_instrument(doc, owner, report) -> InstrumentVersion:
         source=data["source"].strip(),
         notice=data["notice"].strip(),
         applicability_rule=data["applicability_rule"].strip(),
+        missing_information=dict(data.get("missing_information") or {}),
         content_hash=doc.content_hash,
     )
     for order, item_data in enumerate(data["items"], start=1):
@@ -149,10 +150,29 @@ def _load_instrument(doc, owner, report) -> InstrumentVersion:
     return version
 
 
+def _rename_former(doc, owner, report) -> None:
+    """A file whose `formerly:` names a vignette already loaded renames it in place: the same
+    row, so ratings, references, history and certificates stay attached."""
+    if not doc.formerly or Vignette.objects.filter(slug=doc.slug, owner=owner).exists():
+        return
+    old = Vignette.objects.filter(slug__in=doc.formerly, owner=owner).order_by("pk").first()
+    if old is None:
+        return
+    report.add(f"vignette {old.slug}: renamed to {doc.slug}")
+    old.former_slugs = sorted({*old.former_slugs, old.slug})
+    old.slug = doc.slug
+    old.save(update_fields=["slug", "former_slugs"])
+
+
 def _load_vignette(doc, owner, versions, report) -> Vignette:
+    _rename_former(doc, owner, report)
     vignette, created = Vignette.objects.get_or_create(
         slug=doc.slug, owner=owner, defaults={"pool": doc.pool, "status": doc.status}
     )
+    former = sorted({*vignette.former_slugs, *doc.formerly})
+    if former != vignette.former_slugs:
+        vignette.former_slugs = former
+        vignette.save(update_fields=["former_slugs"])
     if created:
         report.add(f"vignette {doc.slug}: created ({doc.pool}, {doc.status})")
     else:

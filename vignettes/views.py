@@ -1,11 +1,12 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from training.tenancy import active_membership
 from vignettes import selectors
-from vignettes.models import CaseType, Difficulty
+from vignettes.models import Difficulty
 from vignettes.rendering import render_markdown
 
 
@@ -19,7 +20,6 @@ def _active_organization(request):
 @require_GET
 def library(request):
     filters = {
-        "case_type": request.GET.get("case_type") or None,
         "difficulty": request.GET.get("difficulty") or None,
         "instrument": request.GET.get("instrument") or None,
         "query": (request.GET.get("q") or "").strip()[:100] or None,
@@ -37,7 +37,6 @@ def library(request):
         {
             "page": page,
             "filters": filters,
-            "case_types": CaseType.choices,
             "difficulties": Difficulty.choices,
             "instruments": selectors.instrument_list(),
         },
@@ -47,9 +46,14 @@ def library(request):
 @login_required
 @require_GET
 def vignette_detail(request, slug):
-    vignette = selectors.practice_vignette_get(
-        slug=slug, organization=_active_organization(request)
-    )
+    organization = _active_organization(request)
+    try:
+        vignette = selectors.practice_vignette_get(slug=slug, organization=organization)
+    except Http404:
+        renamed = selectors.renamed_practice_vignette(slug=slug, organization=organization)
+        if renamed is None:
+            raise
+        return redirect("vignettes:detail", slug=renamed.slug, permanent=True)
     revision = vignette.current_revision
     return render(
         request,
@@ -58,6 +62,5 @@ def vignette_detail(request, slug):
             "vignette": vignette,
             "revision": revision,
             "case_file": render_markdown(revision.body),
-            "case_type_labels": [CaseType(ct).label for ct in revision.case_types],
         },
     )

@@ -18,7 +18,7 @@ def tokens(org, rule):
     cohort = Cohort.objects.create(organization=org, name="Fuzz cohort")
     cohort.trainees.add(users["trainee"])
     cohort.instructors.add(users["instructor"])
-    api_for(users["trainee"]).post("/api/v1/attempts/", {"vignette": "daniel-r-csem",
+    api_for(users["trainee"]).post("/api/v1/attempts/", {"vignette": "daniel-r-009",
                                                          "instrument": "cport"}, format="json")
     exam = make_exam(org, [users["trainee"]], users["instructor"])
     with time_machine.travel(EXAM_DAY, tick=False):

@@ -64,7 +64,7 @@ def plausible(name: str, converter: str | None) -> str:
     from training.models import Certificate
 
     return {
-        "slug": "daniel-r-csem", "instrument": "cport", "app_label": "training",
+        "slug": "daniel-r-009", "instrument": "cport", "app_label": "training",
         "code": Certificate.objects.values_list("verification_code", flat=True).first() or "x",
         "object_id": "1", "uidb64": "MQ", "token": "set-password",
     }.get(name, "x")

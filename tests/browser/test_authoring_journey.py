@@ -25,7 +25,7 @@ def test_instructor_writes_previews_and_saves_a_vignette(content, live_server, w
     page.goto(f"{base}/author/")
     page.click("text=New vignette")
     page.fill("#id_slug", "oliver-t-csem")
-    page.fill("#id_title", "Oliver T.: possession of images, first conviction")
+    page.fill("#id_title", "Oliver T. (case 201)")
     page.check("input[name=case_types][value=csem-exclusive]")
     page.select_option("#id_pool", "exam")
     page.fill("#id_body", case_body("Oliver T.", "browser") + "\n<script>alert(1)</script>\n")
@@ -62,9 +62,9 @@ def test_instructor_edits_a_draft_runs_a_reference_panel_and_records_consensus(
 
     page.goto(f"{base}/author/vignettes/{vignette.pk}/")
     page.get_by_role("link", name="Edit", exact=True).click()
-    page.fill("#id_title", "Oliver T.: possession of images, edited in the browser")
+    page.fill("#id_title", "Oliver T. (case 202)")
     page.click("button[name=save]")
-    page.locator("h1", has_text="edited in the browser").wait_for()
+    page.locator("h1", has_text="case 202").wait_for()
     assert vignette.revisions.count() == 2
 
     # A Static-99R panel of the lead and one more expert (it does not apply: CSEM only).

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TIME_LIMIT = 30  # minutes
 SCORED = ["CPORT-1", "CPORT-2", "CPORT-3", "CPORT-4"]
-POOL = ["basil-k-csem", "wilfred-a-csem", "zachary-p-csem"]
+POOL = ["basil-k-005", "wilfred-a-049", "zachary-p-052"]
 
 
 def reference_codes(slug):

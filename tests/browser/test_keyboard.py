@@ -227,7 +227,7 @@ def test_authoring_form_by_keyboard_only(content, live_server, watched):
     reached = []
     values = {
         "slug": "keyboard-k-csem",
-        "title": "Kevin K.: possession of images, first conviction",
+        "title": "Kevin K. (case 203)",
         "hard_because": "The dates of the two convictions overlap.",
     }
     while True:

@@ -8,7 +8,7 @@ Each prints one JSON line. The bundled content must be loaded first (load_conten
 
 import json
 
-PRACTICE = "daniel-r-csem"
+PRACTICE = "daniel-r-009"
 INSTRUMENT = "cport"
 
 

@@ -22,7 +22,7 @@ from training.models import (
 from training.organisation.cohorts import assignment_save
 from vignettes.models import Instrument, ReferenceScoring, Vignette, VignetteSet
 
-PRACTICE = "daniel-r-csem"
+PRACTICE = "daniel-r-009"
 
 
 def reference_for(slug: str, instrument: str) -> ReferenceScoring:

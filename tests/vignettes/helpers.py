@@ -32,7 +32,7 @@ def case_body(name: str, seed: str) -> str:
 def make_draft(org, author, slug="oliver-t-csem", pool="exam", name="Oliver T."):
     return authoring_vignettes.vignette_create(
         organization=org, actor=author, slug=slug, pool=pool,
-        title=f"{name}: possession of images, first conviction",
+        title=f"{name} (case 201)",
         case_types=["csem-exclusive"], difficulty="standard", body=case_body(name, slug),
     )
 

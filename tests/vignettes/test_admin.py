@@ -25,7 +25,7 @@ def test_admin_shows_instrument_versions_with_items(staff_client):
 
 
 def test_admin_shows_vignettes_with_reference_scorings(staff_client):
-    vignette = Vignette.objects.get(slug="daniel-r-csem")
+    vignette = Vignette.objects.get(slug="daniel-r-009")
     response = staff_client.get(
         f"/admin/vignettes/vignetterevision/{vignette.current_revision.pk}/change/"
     )
@@ -45,7 +45,7 @@ def test_bundled_content_is_read_only_in_admin(staff_client):
     assert response.status_code == 403
     instrument.refresh_from_db()
     assert instrument.name != "Changed"
-    vignette = Vignette.objects.get(slug="daniel-r-csem")
+    vignette = Vignette.objects.get(slug="daniel-r-009")
     response = staff_client.post(f"/admin/vignettes/vignette/{vignette.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     assert staff_client.get("/admin/vignettes/vignetterevision/add/").status_code == 403
@@ -54,7 +54,7 @@ def test_bundled_content_is_read_only_in_admin(staff_client):
 def test_admin_search_and_filters(staff_client):
     response = staff_client.get("/admin/vignettes/vignette/", {"q": "daniel", "pool": "practice"})
     assert response.status_code == 200
-    assert "daniel-r-csem" in response.content.decode()
+    assert "daniel-r-009" in response.content.decode()
 
 
 def test_sanitised_markdown_strips_scripts_and_attributes():

@@ -45,9 +45,9 @@ def test_gap_is_flagged_with_non_zero_exit(tmp_path):
 def test_content_problem_fails_the_report(tmp_path):
     root = tmp_path / "content"
     shutil.copytree(CONTENT, root)
-    path = root / "vignettes" / "daniel-r-csem.md"
+    path = root / "vignettes" / "daniel-r-009.md"
     path.write_text(path.read_text().replace("## Index offence", "## The offence"))
     err = StringIO()
     with pytest.raises(CommandError):
         call_command("content_report", "--path", str(root), stdout=StringIO(), stderr=err)
-    assert "daniel-r-csem.md: body: missing section(s): Index offence" in err.getvalue()
+    assert "daniel-r-009.md: body: missing section(s): Index offence" in err.getvalue()

@@ -16,7 +16,7 @@ from vignettes.models import (
 )
 
 CONTENT = Path(__file__).resolve().parents[2] / "vignettes" / "content"
-SAMPLE = "daniel-r-csem"
+SAMPLE = "daniel-r-009"
 
 
 @pytest.fixture
@@ -100,9 +100,51 @@ def test_edit_creates_a_new_revision_and_keeps_the_old(content, content_dir):
 def test_whitespace_only_edit_is_not_a_change(content, content_dir):
     run("--path", str(content_dir))
     path = content_dir / "vignettes" / f"{SAMPLE}.md"
-    path.write_text(path.read_text().replace(". ", ".   ", 3) + "\n\n")
+    front, body = path.read_text().split("\n---\n", 1)
+    path.write_text(front + "\n---\n" + body.replace(". ", ".   ", 3) + "\n\n")
     out, _ = run("--path", str(content_dir))
     assert out.strip().endswith("no changes.")
+
+
+def test_a_renamed_vignette_keeps_its_row_ratings_and_references(content, content_dir):
+    """`formerly:` renames in place: the vignette loaded under its old slug (as an older
+    release had it) becomes the new one, with the same primary key and references."""
+    path = content_dir / "vignettes" / f"{SAMPLE}.md"
+    text = path.read_text()
+    old = Vignette.objects.get(slug=SAMPLE, owner__isnull=True)
+    former = old.former_slugs[0]
+    # The database as an older release left it: the old slug, no former slugs.
+    Vignette.objects.filter(pk=old.pk).update(slug=former, former_slugs=[])
+    references = set(ReferenceScoring.objects.filter(
+        vignette_revision__vignette=old).values_list("pk", flat=True))
+    out, _ = run("--path", str(content_dir))
+    assert f"vignette {former}: renamed to {SAMPLE}" in out
+    renamed = Vignette.objects.get(slug=SAMPLE, owner__isnull=True)
+    assert renamed.pk == old.pk and renamed.former_slugs == [former]
+    assert set(ReferenceScoring.objects.filter(
+        vignette_revision__vignette=renamed).values_list("pk", flat=True)) == references
+    assert not Vignette.objects.filter(slug=former).exists()
+    # A former slug that is some other file's current slug is refused, naming both.
+    path.write_text(text.replace(f"formerly: [{former}]", "formerly: [adrian-k-001]"))
+    with pytest.raises(CommandError):
+        run("--check", "--path", str(content_dir))
+
+
+def test_trainee_visible_text_may_not_name_a_case_type_or_give_an_item_away(content_dir):
+    path = content_dir / "vignettes" / f"{SAMPLE}.md"
+    text = path.read_text()
+    front, body = text.split("\n---\n", 1)
+    path.write_text(front.replace('title: "Daniel R. (case 009)"',
+                                  'title: "Daniel R.: CSEM, police operation"')
+                    + "\n---\n" + body.replace(
+                        "## Current situation\n",
+                        "## Current situation\nThis is a csem-exclusive case. No source describes "
+                        "it as taking up significant time.\n"))
+    found = [str(p) for p in content_files.read_content_dir(content_dir).problems]
+    assert any("title: 'Daniel R.: CSEM, police operation' is not a neutral title" in p
+               for p in found), found
+    assert any("names a case type ('csem-exclusive')" in p for p in found), found
+    assert any("gives away an item's code" in p and "significant time" in p for p in found)
 
 
 def test_reference_correction_creates_a_new_reference(content, content_dir):

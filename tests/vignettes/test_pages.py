@@ -8,7 +8,7 @@ from vignettes.models import ReferenceItemScore, ReferenceScoring, Vignette
 
 pytestmark = pytest.mark.django_db
 
-SAMPLE = "daniel-r-csem"
+SAMPLE = "daniel-r-009"
 
 
 @pytest.fixture
@@ -52,13 +52,44 @@ def test_library_lists_published_practice_vignettes_only(trainee_client):
 
 
 def test_library_filters(trainee_client):
-    response = trainee_client.get("/library/", {"case_type": "ncii-adult"})
-    slugs = [v.slug for v in response.context["page"].paginator.object_list]
-    assert slugs and all(s.endswith("-images") for s in slugs)
     response = trainee_client.get("/library/", {"difficulty": "introductory"})
     assert SAMPLE in [v.slug for v in response.context["page"].paginator.object_list]
-    response = trainee_client.get("/library/", {"instrument": "static-99r"})
-    assert response.context["page"].paginator.count == 30
+    # The instrument filter never answers whether the instrument applies: it lists the cases
+    # where the reference says it does not apply alongside those where it does.
+    response = trainee_client.get("/library/?page_size=100", {"instrument": "static-99r"})
+    listed = {v.slug for v in response.context["page"].paginator.object_list}
+    applies = set(ReferenceScoring.objects.filter(
+        instrument_version__instrument__slug="static-99r", applicable=True,
+        vignette_revision__vignette__pool="practice",
+    ).values_list("vignette_revision__vignette__slug", flat=True))
+    assert applies and applies < listed
+    assert listed == set(Vignette.objects.filter(pool="practice", status="published")
+                         .values_list("slug", flat=True))
+
+
+def test_trainee_facing_pages_and_api_carry_no_case_type(trainee_client):
+    from vignettes.models import CaseType
+
+    labels = [str(label) for _value, label in CaseType.choices] + list(CaseType.values)
+    html = trainee_client.get("/library/?page_size=100").content.decode()
+    html += trainee_client.get(f"/library/{SAMPLE}/").content.decode()
+    api = trainee_client.get("/api/v1/vignettes/").content.decode()
+    api += trainee_client.get(f"/api/v1/vignettes/{SAMPLE}/").content.decode()
+    for label in labels:
+        assert label not in html and label not in api, label
+    assert "Case type" not in html
+
+
+def test_an_old_slug_redirects_to_the_renamed_vignette(trainee_client):
+    vignette = Vignette.objects.get(slug=SAMPLE)
+    assert vignette.former_slugs, "the bundled vignettes list their old slugs"
+    old = vignette.former_slugs[0]
+    page = trainee_client.get(f"/library/{old}/")
+    assert page.status_code == 301 and page.headers["Location"] == f"/library/{SAMPLE}/"
+    api = trainee_client.get(f"/api/v1/vignettes/{old}/")
+    assert api.status_code == 301 and api.headers["Location"] == f"/api/v1/vignettes/{SAMPLE}/"
+    assert trainee_client.get("/library/no-such-case/").status_code == 404
+    assert trainee_client.get("/api/v1/vignettes/no-such-case/").status_code == 404
 
 
 def test_vignette_page_renders_the_case_file_without_reference_data(trainee_client):
@@ -109,15 +140,15 @@ def test_api_vignettes_list_and_detail_have_no_reference_fields(trainee_client):
     assert data["count"] == Vignette.objects.filter(pool="practice", status="published").count()
     detail = trainee_client.get(f"/api/v1/vignettes/{SAMPLE}/").json()
     assert set(detail) == {
-        "slug", "title", "revision", "case_types", "difficulty", "pool", "bundled",
+        "slug", "title", "revision", "difficulty", "pool", "bundled",
         "word_count", "body_markdown", "body_html", "attempted",
     }
 
 
 def test_api_rejects_unknown_filter_values(trainee_client):
-    response = trainee_client.get("/api/v1/vignettes/", {"case_type": "nonsense"})
+    response = trainee_client.get("/api/v1/vignettes/", {"difficulty": "nonsense"})
     assert response.status_code == 400
-    assert "case_type" in response.json()
+    assert "difficulty" in response.json()
 
 
 def test_api_requires_authentication(client, content):

@@ -107,3 +107,46 @@ def test_scoring_module_is_pure_python():
         "assert not any(m.startswith('django') for m in sys.modules), 'imports Django'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- omitted for lack of information (the instrument's missing_information rule) ----------
+
+def _with_missing(spec, *, items, most, total):
+    rule = scoring.MissingRule(items=tuple(items), max_omitted=most, total=total)
+    return scoring.InstrumentSpec(
+        spec.slug,
+        tuple(scoring.ItemSpec(i.code, i.values, i.omissible, i.name, i.code in items)
+              for i in spec.items),
+        spec.bands, missing=rule)
+
+
+def test_an_item_omitted_for_missing_information_makes_the_total_not_computable():
+    spec = _with_missing(STABLE, items=["STABLE-1", "STABLE-5"], most=1,
+                         total=scoring.NOT_COMPUTABLE)
+    result = scoring.score(spec, stable(STABLE_1=None))
+    assert result.complete and result.missing == ("STABLE-1",)
+    assert result.total is None and result.band is None and not result.total_computable
+    # Item 3's own omission is not "missing information" and leaves the total computable.
+    result = scoring.score(spec, stable(STABLE_3=None))
+    assert result.missing == () and result.total == 12 and result.band_code == "high"
+
+
+def test_more_missing_items_than_the_rule_allows_is_a_problem():
+    spec = _with_missing(STABLE, items=["STABLE-1", "STABLE-5"], most=1,
+                         total=scoring.NOT_COMPUTABLE)
+    result = scoring.score(spec, stable(STABLE_1=None, STABLE_5=None))
+    assert [p.kind for p in result.problems] == ["too_many_missing"]
+    assert "allows at most 1" in result.problems[0].message
+    # An item the rule does not list may not be omitted at all.
+    result = scoring.score(spec, stable(STABLE_2=None))
+    assert [p.kind for p in result.problems] == ["omitted_not_allowed"]
+
+
+def test_a_total_computed_without_the_missing_item():
+    cport = scoring.InstrumentSpec(
+        "cport", tuple(scoring.ItemSpec(f"CPORT-{i}", (0, 1)) for i in range(1, 8)))
+    spec = _with_missing(cport, items=[f"CPORT-{i}" for i in range(1, 8)], most=1,
+                         total=scoring.WITHOUT_ITEM)
+    states = {f"CPORT-{i}": 1 for i in range(1, 8)} | {"CPORT-6": None}
+    result = scoring.score(spec, states)
+    assert result.complete and result.total == 6 and result.missing == ("CPORT-6",)

@@ -23,7 +23,7 @@ from training.models import (
     Organization,
     Rating,
 )
-from vignettes.models import ContentStatus, VignetteSetMember
+from vignettes.models import ContentStatus, ReferenceScoring, VignetteSetMember
 
 # --- exams: starting and drawing -----------------------------------------------------------
 
@@ -151,12 +151,58 @@ def exam_draw(*, user, organization: Organization, assignment: Assignment, membe
     seed = secrets.randbits(62)
     rng = random.Random(seed)
     by_vignette = {m.vignette_id: m for m in fresh}
-    strata = {
-        m.vignette_id: "+".join(sorted(m.vignette.current_revision.case_types or [])) or "-"
-        for m in fresh
-    }
+    strata = parallel_form_strata(assignment=assignment, members=members)
     drawn = draw_stratified(list(by_vignette), n=n, strata=strata, seen=set(), rng=rng)
     return seed, [by_vignette[v] for v in drawn]
+
+
+CASE_GROUPS = {"csem": "csem", "luring": "online", "sextortion": "online", "ncii": "online",
+               "contact": "contact"}
+
+
+def _case_group(case_types) -> str:
+    """A coarse case group (CSEM / online offending / contact): fine enough for every form to
+    hold the pool's mix, coarse enough that a 10-case draw can follow it."""
+    for prefix, group in CASE_GROUPS.items():
+        if any(c.startswith(prefix) for c in case_types or []):
+            return group
+    return "-"
+
+
+def parallel_form_strata(*, assignment: Assignment, members) -> dict:
+    """vignette id -> stratum, so that every draw is a parallel form of the others: the same
+    share of cases where the exam's (first) instrument does not apply, the same spread of
+    reference totals (pool terciles) among those where it does, and the same mix of case
+    groups. Computed over the whole pool, so a retake's form matches the first's."""
+    instrument = assignment.instruments.order_by("slug").select_related("current_version").first()
+    totals: dict[int, int | None] = {}
+    if instrument is not None and instrument.current_version_id:
+        refs = ReferenceScoring.objects.filter(
+            vignette_revision__in=[m.vignette.current_revision_id for m in members],
+            instrument_version_id=instrument.current_version_id,
+        ).order_by("number").select_related("instrument_version")
+        by_revision = {}
+        for ref in refs:
+            by_revision[ref.vignette_revision_id] = ref
+        for m in members:
+            ref = by_revision.get(m.vignette.current_revision_id)
+            if ref is None or not ref.applicable:
+                totals[m.vignette_id] = None
+            else:
+                totals[m.vignette_id] = ref.result().total
+    known = sorted(t for t in totals.values() if t is not None)
+    cuts = (known[len(known) // 3], known[2 * len(known) // 3]) if len(known) >= 3 else None
+
+    def form(vignette_id) -> str:
+        total = totals.get(vignette_id)
+        if vignette_id in totals and total is None:
+            return "does-not-apply"
+        if total is None or cuts is None:
+            return "-"
+        return "low" if total < cuts[0] else ("middle" if total < cuts[1] else "high")
+
+    return {m.vignette_id: f"{form(m.vignette_id)}|"
+            f"{_case_group(m.vignette.current_revision.case_types)}" for m in members}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from training.models import (
 )
 from training.tenancy import int_or_404, not_found_in
 from vignettes import scoring
-from vignettes.models import ReferenceItemScore
+from vignettes.models import CaseType, ReferenceItemScore
 from vignettes.selectors import correction_note
 
 
@@ -156,12 +156,20 @@ class RatingFeedback:
     panel: str = ""
     comments: list = field(default_factory=list)
     correction_note: str = ""
+    # Shown only here, after scoring: what kind of case it was and what makes it hard.
+    case_types: list[str] = field(default_factory=list)
+    hard_because: str = ""
 
 
 def _label(labels: dict[int, str], value) -> str:
     if value is None:
         return _("omitted")
     return f"{value} ({labels.get(value, '')})"
+
+
+def _missing_info(rating) -> bool:
+    states = {ri.item.code: ri.value for ri in rating.items.all()}
+    return bool(scoring.score(rating.instrument_version.spec, states).missing)
 
 
 def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
@@ -193,6 +201,9 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
             applicability_match=bool(ref) and rating.applicable == ref.applicable,
             reference_number=ref.number if ref else 0,
             panel=ref.panel if ref else "",
+            case_types=[CaseType(c).label for c in rating.vignette_revision.case_types
+                        if c in CaseType.values],
+            hard_because=rating.vignette_revision.hard_because,
             comments=[
                 {"author": c.author.username if c.author else "", "text": c.text,
                  "created_at": c.created_at}
@@ -239,7 +250,10 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                 fb.total = rating.total
                 fb.band = bands.get(rating.band_code)
                 n = len(fb.items)
-                if fb.total is not None:
+                if fb.total is not None and fb.reference_total is None:
+                    total_text = _("the reference's total is not computable (an item is "
+                                   "omitted for missing information)")
+                elif fb.total is not None:
                     diff = fb.total - fb.reference_total
                     if diff == 0:
                         total_text = _("total equals the reference")
@@ -247,6 +261,9 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                         total_text = _("total %(d)d point(s) above the reference") % {"d": diff}
                     else:
                         total_text = _("total %(d)d point(s) below the reference") % {"d": -diff}
+                elif _missing_info(rating):
+                    total_text = _("your total is not computable (an item omitted for missing "
+                                   "information)")
                 else:
                     total_text = _("total incomplete")
                 fb.summary = _("%(m)d of %(n)d items agree; %(total)s.") % {

@@ -309,6 +309,10 @@ class FeedbackSerializer(serializers.Serializer):
     summary = serializers.CharField()
     reference_number = serializers.IntegerField()
     comments = serializers.ListField(child=serializers.DictField(), read_only=True)
+    case_types = serializers.ListField(
+        child=serializers.CharField(), help_text="What kind of case it was: shown only once the "
+        "reference is released, never before scoring.")
+    hard_because = serializers.CharField(help_text="What makes the case hard (may be empty).")
 
 
 class AssignmentSerializer(serializers.ModelSerializer):

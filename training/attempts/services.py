@@ -289,7 +289,7 @@ def _validate_items(spec: scoring.InstrumentSpec, items) -> dict[str, int | None
             errors[f"items.{code}"] = _("%(code)s is not an item of %(inst)s.") % {
                 "code": code, "inst": spec.slug}
         elif value is None:
-            if not item.omissible:
+            if not item.may_omit:
                 errors[f"items.{code}"] = _("%(code)s may not be omitted.") % {"code": code}
             else:
                 clean[code] = None

@@ -16,7 +16,7 @@ from training.audit import audit_record
 from training.exceptions import Conflict
 from training.models import Membership, Organization
 from training.tenancy import STAFF_ROLES
-from vignettes import content_files
+from vignettes import content_checks, content_files
 from vignettes.models import (
     ContentStatus,
     Instrument,
@@ -100,7 +100,7 @@ def _revision_hash(fields: dict) -> str:
 def _validate_vignette_fields(*, slug, pool, fields, organization, vignette=None) -> None:
     errors: dict[str, list[str]] = {}
     if not content_files.SLUG_RE.match(slug or ""):
-        errors["slug"] = [_("Use lowercase letters, digits and hyphens, e.g. 'daniel-r-csem'.")]
+        errors["slug"] = [_("Use lowercase letters, digits and hyphens, e.g. 'daniel-r-009'.")]
     elif (
         Vignette.objects.filter(owner=organization, slug=slug)
         .exclude(pk=getattr(vignette, "pk", None))
@@ -113,6 +113,14 @@ def _validate_vignette_fields(*, slug, pool, fields, organization, vignette=None
         errors["title"] = [_("Give the vignette a title.")]
     elif len(fields["title"]) > 200:
         errors["title"] = [_("Keep the title under 200 characters.")]
+    else:
+        errors.update({"title": list(content_checks.title_problems(fields["title"],
+                                                                   bundled=False))})
+    giveaways = list(content_checks.body_problems(fields["body"]))
+    if giveaways:
+        errors["body"] = [_("The case file is read before scoring: %(problem)s")
+                          % {"problem": giveaways[0]}]
+    errors = {field: messages for field, messages in errors.items() if messages}
     if not fields["case_types"] or any(
         c not in content_files.CASE_TYPES for c in fields["case_types"]
     ):

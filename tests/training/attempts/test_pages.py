@@ -167,7 +167,7 @@ def test_other_trainees_pages_are_404(trainee, trainee2, outsider):
 
 def test_exam_vignette_cannot_be_practised(trainee):
     client = browser_for(trainee)
-    exam = "ulrich-b-csem-contact"
+    exam = "ulrich-b-041"
     assert client.get(reverse("practice-start", args=[exam])).status_code == 404
 
 

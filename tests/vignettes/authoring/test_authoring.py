@@ -73,7 +73,7 @@ def test_edit_creates_a_revision_only_when_content_changes(org, instructor):
 def test_trainees_cannot_author_and_bundled_content_is_read_only(org, instructor, trainee):
     with pytest.raises(PermissionDenied):
         make_draft(org, trainee)
-    bundled = Vignette.objects.get(slug="daniel-r-csem", owner__isnull=True)
+    bundled = Vignette.objects.get(slug="daniel-r-009", owner__isnull=True)
     with pytest.raises(PermissionDenied):
         authoring_vignettes.vignette_transition(
             vignette=bundled, organization=org, actor=instructor, action="retire"
@@ -121,7 +121,7 @@ def test_preview_is_sanitised_and_saving_works_without_javascript(org, instructo
         "csrfmiddlewaretoken": page.cookies["csrftoken"].value if "csrftoken" in page.cookies
         else client.cookies["csrftoken"].value,
         "slug": "oliver-t-csem", "pool": "practice",
-        "title": "Oliver T.: possession of images", "case_types": ["csem-exclusive"],
+        "title": "Oliver T. (case 201)", "case_types": ["csem-exclusive"],
         "difficulty": "standard", "hard_because": "",
         "body": case_body("Oliver T.", "x") + "\n<script>alert(1)</script>\n",
     }

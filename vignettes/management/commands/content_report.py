@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from vignettes import content_files
+from vignettes import content_files, coverage
 from vignettes.coverage import OMITTED, coverage_report
 
 
@@ -52,6 +52,23 @@ class Command(BaseCommand):
                 f"{d} {report.difficulty[(pool, d)]}" for d in content_files.DIFFICULTIES
             )
             w(f"  {pool:<14} {report.pools[pool]:>3} vignettes: {mix}")
+        w("")
+        w("Pools and the cases a real file brings (issue 18)")
+        w(f"  recalibration pool   {report.pools['recalibration']:>4}  (at least "
+          f"{coverage.MIN_RECALIBRATION})")
+        for inst in sorted(bundle.instruments):
+            n = sum(1 for d in bundle.vignettes.values() if d.status == "published"
+                    and d.pool == "exam" and d.references.get(inst)
+                    and d.references[inst].applicable)
+            w(f"  exam, {inst:<13} {n:>4}  where it applies (at least "
+              f"{coverage.MIN_EXAM_APPLICABLE}); {report.pools['exam']} in its exam pool")
+        for name, least in coverage.TRAPS.items():
+            w(f"  {name:<40} {report.traps[name]:>4}  (at least {least})")
+        share = (report.csem["contact conviction"] / report.csem["cases"]
+                 if report.csem["cases"] else 0)
+        w(f"  CSEM cases with a contact conviction     {report.csem['contact conviction']:>4}"
+          f"  of {report.csem['cases']} ({share:.0%}; at most "
+          f"{coverage.MAX_CSEM_CONTACT_SHARE:.0%})")
         w("")
         if report.gaps:
             w("Gaps:")
