@@ -175,12 +175,10 @@ def _seed_rounds(*, org, cohort, instructor, trainees, truth, now) -> int:
 
 
 def _seed_certification(*, org, cohort, admin, instructor, now) -> None:
-    """A CPORT certification rule (DESIGN.md's thresholds but band agreement, which CPORT
-    lacks; exam feedback "never": candidates see their result and the criteria, no exam
-    case's reference) and an exam for the demo
-    cohort: 10 of the 14 bundled exam cases per attempt. No case is ever drawn twice for a
-    person, so the pool carries one attempt per candidate; a retake is refused with that
-    reason, and the instructor's assignment list says how many cases the pool lacks."""
+    """A CPORT certification rule (DESIGN.md's thresholds; exam feedback "never": candidates
+    see their result and the criteria, no exam case's reference) and an exam for the demo
+    cohort: 10 of the bundled exam pool's cases per attempt. No case is ever drawn twice for a
+    person; the pool (59 cases) carries a candidate's retakes with fresh, parallel draws."""
 
     if not CertificationRule.objects.filter(organization=org).exists():
         # The demo's exam is shorter than its own D-study suggests on the simulated history;

@@ -312,20 +312,23 @@ def test_a_retake_draws_only_unseen_cases_and_is_refused_when_the_pool_runs_out(
         org, org_admin, instructor, trainee):
     rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport",
                             retake_wait_days=1)
+    size = bundled_pool().members.count()
+    draw = size // 2 - 2  # two draws leave fewer unseen cases than a third needs
+    left = size - 2 * draw
     exam = exam_for(org, [trainee], instructor, pool=bundled_pool(),
-                    policy=FeedbackPolicy.NEVER, draw=5, attempts=3)
+                    policy=FeedbackPolicy.NEVER, draw=draw, attempts=3)
     api = api_for(trainee)
     drawn = []
     for day in (0, 2):
         with time_machine.travel(T0 + dt.timedelta(days=day), tick=False):
             attempt = _start(api, exam, 201)
             slugs = {v["slug"] for v in attempt["vignettes"]}
-            assert len(slugs) == 5 and not slugs & set().union(*drawn)
+            assert len(slugs) == draw and not slugs & set().union(*drawn)
             drawn.append(slugs)
             _submit_unscored(api, attempt)
     with time_machine.travel(T0 + dt.timedelta(days=4), tick=False):
-        refused = _start(api, exam, 409)  # 14 - 10 = 4 unseen left, 5 needed
-        assert refused["code"] == "pool_exhausted" and "only 4" in refused["detail"]
+        refused = _start(api, exam, 409)
+        assert refused["code"] == "pool_exhausted" and f"only {left}" in refused["detail"]
         assert Attempt.objects.filter(user=trainee).count() == 2
         page = browser_for(trainee)
         page.get("/dashboard/")
@@ -335,8 +338,8 @@ def test_a_retake_draws_only_unseen_cases_and_is_refused_when_the_pool_runs_out(
         assert "cannot give you a fair draw" in response.content.decode()
         assert Attempt.objects.filter(user=trainee).count() == 2
     capacity = exams.exam_pool_capacity(assignment=exam)
-    assert (capacity.pool, capacity.draw, capacity.attempts_supported) == (14, 5, 2)
-    assert capacity.more_needed == 1 and capacity.candidates_blocked == 1
+    assert (capacity.pool, capacity.draw, capacity.attempts_supported) == (size, draw, 2)
+    assert capacity.more_needed == 3 * draw - size and capacity.candidates_blocked == 1
 
 
 def test_cases_seen_in_another_organisation_are_never_drawn_again(
@@ -349,8 +352,9 @@ def test_cases_seen_in_another_organisation_are_never_drawn_again(
     # The same person, a trainee of a second organisation that uses the bundled pool too.
     Membership.objects.create(user=trainee, organization=other_org, role=Role.TRAINEE)
     rules.rule_save(actor=south_admin, organization=other_org, instrument_slug="cport")
+    size = bundled_pool().members.count()
     south_full = exam_for(other_org, [trainee], south_instructor, pool=bundled_pool(),
-                          policy=FeedbackPolicy.NEVER, draw=10, title="South exam")
+                          policy=FeedbackPolicy.NEVER, draw=size - 6, title="South exam")
     south_small = exam_for(other_org, [trainee], south_instructor, pool=bundled_pool(),
                            policy=FeedbackPolicy.NEVER, draw=4, title="South short exam")
     api = api_for(trainee)
@@ -370,14 +374,17 @@ def test_cases_seen_in_another_organisation_are_never_drawn_again(
 
 def test_the_instructor_sees_how_many_more_cases_the_pool_needs(org, org_admin, instructor):
     rules.rule_save(actor=org_admin, organization=org, instrument_slug="cport")
-    exam_for(org, [], instructor, pool=bundled_pool(), policy=FeedbackPolicy.NEVER, draw=10,
+    size = bundled_pool().members.count()
+    draw = size // 2
+    exam_for(org, [], instructor, pool=bundled_pool(), policy=FeedbackPolicy.NEVER, draw=draw,
              attempts=3)
+    more = 3 * draw - size
     for user in (instructor, org_admin):
         html = browser_for(user).get("/manage/assignments/").content.decode()
-        assert "Pool of 14 cases, 10 drawn per attempt" in html
-        assert "Candidates who retake need 16 more unseen cases" in html
+        assert f"Pool of {size} cases, {draw} drawn per attempt" in html
+        assert f"Candidates who retake need {more} more unseen cases" in html
     html = browser_for(org_admin).get("/certification/manage/").content.decode()
-    assert "Candidates who retake need 16 more unseen cases" in html
+    assert f"Candidates who retake need {more} more unseen cases" in html
 
 
 def test_a_rule_tightened_later_governs_exams_already_set(org, org_admin, instructor, trainee):
