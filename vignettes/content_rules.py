@@ -205,9 +205,9 @@ def child_victim_problems(doc, item: Mapping, state) -> list[tuple[str, str]]:
     value = state[0]
     rule = " ".join(str(item.get("omission_rule", "")).split())
     if has_child and value is None:
-        why = ("child_victim: true" if doc.child_victim
-               else f"case type {', '.join(sorted(case_types & scored_if_any))}")
-        problems.append((f"items.{item['code']}", f"may not be omitted ({why}; {rule})"))
+        why = (": child_victim is true" if doc.child_victim
+               else f" for case type {', '.join(sorted(case_types & scored_if_any))}")
+        problems.append((f"items.{item['code']}", f"may not be omitted{why} ({rule})"))
     if has_child is False and value is not None:
         problems.append((f"items.{item['code']}", f"must be omitted: child_victim is false "
                          f"({rule})"))
