@@ -573,9 +573,11 @@ def _parse_reference(path, instrument, ref, bundle) -> ReferenceDoc | None:
     if correction is not None and (
         not isinstance(correction, dict) or not isinstance(correction.get("re_evaluate"), bool)
         or not isinstance(correction.get("note", ""), str)
+        or not isinstance(correction.get("items"), list) or not correction["items"]
     ):
-        bundle.problem(path, f"{where}.correction", "must be {re_evaluate: true|false, note: "
-                       "\"what changed and why\"}")
+        bundle.problem(path, f"{where}.correction", "must be {items: [the item codes that "
+                       "changed, or applicable], re_evaluate: true|false, note: \"what changed "
+                       "and why\"}")
         correction = None
     if not applicable:
         reason = ref.get("reason")

@@ -279,17 +279,24 @@ def _record_correction(doc, slug, ref, previous, new, report, now) -> None:
     """A bundled reference whose applicability or codes changed gets the correction record an
     organisation's own gets: the file's `correction` says whether past results are
     re-evaluated. Past ratings keep the reference they were compared against."""
-    before = (previous.applicable, previous.item_states() if previous.applicable else {})
-    after = (ref.applicable, ref.item_states() if ref.applicable else {})
-    if before == after:
+    old_codes = previous.item_states() if previous.applicable else {}
+    new_codes = ref.item_states() if ref.applicable else {}
+    changed = sorted(code for code in set(old_codes) | set(new_codes)
+                     if old_codes.get(code, "-") != new_codes.get(code, "-"))
+    if previous.applicable != ref.applicable:
+        changed = ["applicable", *changed]
+    if not changed:
         return
-    if ref.correction is None:
-        if previous.vignette_revision_id != new.vignette_revision_id:
-            return  # the case text changed too: a new case version, not a correction
+    declared = sorted(str(c) for c in (ref.correction or {}).get("items") or [])
+    if ref.correction is None and previous.vignette_revision_id != new.vignette_revision_id:
+        return  # the case text changed too: a new case version, not a correction
+    if ref.correction is None or declared != changed:
+        # A block left from an earlier correction does not cover a new one.
         raise ContentProblems([content_files.ContentProblem(
             doc.path, f"references.{slug}.correction",
-            "the reference's codes changed: say whether past results are re-evaluated "
-            "(correction: {re_evaluate: true|false, note: \"what changed and why\"})")])
+            f"the reference changes {', '.join(changed)}: say so and whether past results are "
+            f"re-evaluated (correction: {{items: [{', '.join(changed)}], re_evaluate: "
+            "true|false, note: \"what changed and why\"})")])
     CorrectionDecision.objects.create(
         old_reference=previous, new_reference=new, decided_by=None,
         re_evaluate=ref.correction["re_evaluate"],
