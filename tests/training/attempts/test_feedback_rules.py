@@ -79,3 +79,16 @@ def test_another_trainees_feedback_with_its_caveat_is_not_served(trainee, traine
     response = api_for(trainee2).get(f"/api/v1/attempts/{attempt_id}/feedback/")
     assert response.status_code == 404
     assert "ATSA" not in json.dumps(response.json())
+
+
+def test_the_rating_period_is_stated_before_scoring_too(trainee):
+    api = api_for(trainee)
+    listed = api.get("/api/v1/instruments/").json()
+    listed = listed["results"] if isinstance(listed, dict) else listed
+    instruments = {i["slug"]: i for i in listed}
+    assert "12 months before the assessment" in instruments["stable-2007"]["rating_period"]
+    assert instruments["cport"]["rating_period"] == ""
+    response = api.post("/api/v1/attempts/", {"vignette": CONTACT, "instruments": ALL},
+                        format="json")
+    page = browser_for(trainee).get(f"/attempts/{response.json()['id']}/")
+    assert "12 months before the assessment" in page.content.decode()
