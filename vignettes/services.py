@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from training.models import Organization
@@ -96,6 +96,40 @@ def content_load(
             report.add(f"{len(rechecks)} reference(s) scored under an older coding note are to "
                        "re-check: manage.py content_report lists them")
     return report
+
+
+def note_change_problems(
+    bundle: content_files.ContentBundle, owner: Organization | None = None
+) -> list[content_files.ContentProblem]:
+    """What loading the bundle's instruments would refuse: a coding note that differs from
+    the loaded version's without a new version label and a `coding_note_changes` entry.
+    Reads only, so `load_content --check` can say it before anything is written; with no
+    database (a bare checkout in CI) there is nothing to compare with."""
+    problems = []
+    try:
+        if Instrument._meta.db_table not in connection.introspection.table_names():
+            return problems
+    except DatabaseError:  # no database reachable: the files alone are checked
+        return problems
+    for doc in bundle.instruments.values():
+        current = (
+            Instrument.objects.filter(slug=doc.slug, owner=owner)
+            .values_list("current_version", flat=True).first()
+        )
+        if current is None:
+            continue
+        version = InstrumentVersion.objects.get(pk=current)
+        if version.content_hash == doc.content_hash:
+            continue
+        problems.extend(
+            content_files.ContentProblem(doc.path, "coding_note_changes", message)
+            for message in content_rules.undeclared_note_changes(
+                previous_notes=dict(version.items.values_list("code", "coding_notes")),
+                previous_label=version.version_label,
+                data=doc.data,
+            )
+        )
+    return problems
 
 
 def _load_instrument(doc, owner, report) -> InstrumentVersion:

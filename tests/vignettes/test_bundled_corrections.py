@@ -2,9 +2,12 @@
 
 import datetime as dt
 import shutil
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from tests.conftest import api_for, browser_for
 from tests.training.helpers import rating_put, reference_body
@@ -114,3 +117,30 @@ def test_a_corrected_bundled_reference_is_recorded_like_an_organisations(content
     page = browser_for(trainee).get(f"/attempts/{attempt['id']}/feedback/").content.decode()
     assert "correction-note" in page and "STABLE-13 corrected from 1 to 2" in page
     assert "Your result stays compared with the original reference." in page
+
+
+def test_check_names_an_undeclared_note_change_before_anything_is_written(content, content_dir):
+    edit(content_dir / "instruments" / "cport.yaml", "Exactly\n      35 scores 1; 36 scores 0.",
+         "Exactly\n      35 scores 1; 36 and older score 0.")
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("load_content", "--check", "--path", str(content_dir), stderr=err,
+                     stdout=StringIO())
+    assert ("instruments/cport.yaml: coding_note_changes: the coding notes of CPORT-1 changed"
+            in err.getvalue())
+
+
+def test_content_report_lists_references_to_recheck(content_dir):
+    edit(content_dir / "instruments" / "cport.yaml", 'version: "1.1"', 'version: "1.2"')
+    edit(content_dir / "instruments" / "cport.yaml", "items:\n  - code: CPORT-1", """  - version: "1.2"
+    date: 2027-02-01
+    recheck: [CPORT-6]
+    reworded: []
+items:
+  - code: CPORT-1""")
+    out = StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command("content_report", "--path", str(content_dir), stdout=out, stderr=StringIO())
+    assert "reference(s) to re-check" in str(exc.value)
+    assert f"  - {CASE} cport: CPORT-6 changed in version 1.2; reference checked under 1.1" in (
+        out.getvalue())

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from vignettes import content_files
-from vignettes.services import content_load
+from vignettes.services import content_load, note_change_problems
 
 
 class Command(BaseCommand):
@@ -26,6 +26,9 @@ class Command(BaseCommand):
     def handle(self, *args, path=None, check=False, **options):
         root = path or Path(settings.CALIBRATE_CONTENT_DIR)
         bundle = content_files.read_content_dir(root)
+        if not bundle.problems:
+            # Against what is loaded already: a changed coding note must be declared.
+            bundle.problems.extend(note_change_problems(bundle))
         if bundle.problems:
             for problem in bundle.problems:
                 self.stderr.write(str(problem))
