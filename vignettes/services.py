@@ -275,8 +275,8 @@ def _load_reference(doc, slug, ref, revision, version, report, now) -> Reference
     if existing is not None and existing.content_hash == content_hash:
         return existing
     # The reference this one follows: the latest for the vignette on this instrument, under
-    # any revision or instrument version. Numbers run on across instrument versions of one
-    # revision, so a corrected reference always has a new number.
+    # any revision or instrument version. Numbers run on across the vignette's revisions and
+    # the instrument's versions, so a corrected reference always has a new number.
     previous = (
         ReferenceScoring.objects.filter(
             vignette_revision__vignette=revision.vignette,
@@ -287,7 +287,8 @@ def _load_reference(doc, slug, ref, revision, version, report, now) -> Reference
         vignette_revision=revision,
         instrument_version=version,
         number=next_number(ReferenceScoring.objects.filter(
-            vignette_revision=revision, instrument_version__instrument=version.instrument)),
+            vignette_revision__vignette=revision.vignette,
+            instrument_version__instrument=version.instrument)),
         applicable=ref.applicable,
         not_applicable_reason=ref.reason,
         panel=doc.panel,
