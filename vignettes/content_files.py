@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from vignettes import content_checks, scoring
+from vignettes import content_checks, content_rules, scoring
 
 SECTIONS = (
     "Identifying information",
@@ -95,6 +95,10 @@ class ReferenceDoc:
     items: dict[str, tuple[int | None, str]] = field(default_factory=dict)
     stated_total: int | None = None
     stated_band: str | None = None
+    # The instrument version label it was last checked against (after a coding note changed).
+    checked_under: str | None = None
+    # How a change of this bundled reference treats past results: {re_evaluate, note}.
+    correction: dict | None = None
 
     def item_states(self) -> dict[str, int | None]:
         return {code: value for code, (value, _rationale) in self.items.items()}
@@ -120,6 +124,8 @@ class VignetteDoc:
     # Who the case is about: every bundled instrument is for adult men, so for a woman or a
     # person under 18 none applies (the instruments' applicability rules).
     person: str = "man"
+    # Whether the case has a victim under 18 at the offence, where the case types do not say.
+    child_victim: bool | None = None
 
     @property
     def revision_hash(self) -> str:
@@ -396,6 +402,12 @@ def parse_instrument(path: str, text: str, bundle: ContentBundle) -> InstrumentD
     _check_missing_information(path, data, bundle)
     if len(bundle.problems) > before:
         return None
+    _changes, change_problems = content_rules.parse_note_changes(data)
+    for field_name, message in [*change_problems,
+                                *content_rules.caveat_problems(data, CASE_TYPES)]:
+        bundle.problem(path, field_name, message)
+    if data.get("rating_period") is not None and not str(data["rating_period"]).strip():
+        bundle.problem(path, "rating_period", "is empty")
     spec = scoring.spec_from_definition(data)
     for message in scoring.band_gaps(spec):
         bundle.problem(path, "bands", message)
@@ -516,9 +528,14 @@ def parse_vignette(
         if not SLUG_RE.match(former) or former == slug:
             bundle.problem(path, "formerly", f"{former!r} must be an earlier slug (lowercase "
                            "letters, digits and hyphens), not the current one")
+    child = meta.get("child_victim")
+    if child is not None and not isinstance(child, bool):
+        bundle.problem(path, "child_victim", "must be true or false (a victim under 18 at the "
+                       "offence)")
+        child = None
     unknown = set(meta) - {
         "slug", "title", "case_types", "difficulty", "hard_because", "pool", "status", "panel",
-        "agreed_on", "references", "formerly", "person",
+        "agreed_on", "references", "formerly", "person", "child_victim",
     }
     for key in sorted(unknown):
         bundle.problem(path, key, "is not a vignette field")
@@ -537,6 +554,7 @@ def parse_vignette(
         references=parsed_refs,
         formerly=[str(f) for f in formerly],
         person=str(person),
+        child_victim=child,
     )
 
 
@@ -549,6 +567,21 @@ def _parse_reference(path, instrument, ref, bundle) -> ReferenceDoc | None:
     if not isinstance(applicable, bool):
         bundle.problem(path, f"{where}.applicable", "must be true or false")
         return None
+    checked_under = ref.get("checked_under")
+    if checked_under is not None and not isinstance(checked_under, str):
+        bundle.problem(path, f"{where}.checked_under", "must be an instrument version label in "
+                       "quotes, e.g. \"1.1\"")
+        checked_under = None
+    correction = ref.get("correction")
+    if correction is not None and (
+        not isinstance(correction, dict) or not isinstance(correction.get("re_evaluate"), bool)
+        or not isinstance(correction.get("note", ""), str)
+        or not isinstance(correction.get("items"), list) or not correction["items"]
+    ):
+        bundle.problem(path, f"{where}.correction", "must be {items: [the item codes that "
+                       "changed, or applicable], re_evaluate: true|false, note: \"what changed "
+                       "and why\"}")
+        correction = None
     if not applicable:
         reason = ref.get("reason")
         if not isinstance(reason, str) or not reason.strip():
@@ -556,7 +589,8 @@ def _parse_reference(path, instrument, ref, bundle) -> ReferenceDoc | None:
             reason = ""
         if ref.get("items"):
             bundle.problem(path, f"{where}.items", "a 'not applicable' scoring has no items")
-        return ReferenceDoc(instrument=instrument, applicable=False, reason=reason.strip())
+        return ReferenceDoc(instrument=instrument, applicable=False, reason=reason.strip(),
+                            checked_under=checked_under, correction=correction)
     items = ref.get("items")
     if not isinstance(items, dict):
         bundle.problem(path, f"{where}.items", "must map every item code to {value, rationale}")
@@ -600,6 +634,8 @@ def _parse_reference(path, instrument, ref, bundle) -> ReferenceDoc | None:
         items=parsed,
         stated_total=stated_total,
         stated_band=str(stated_band) if stated_band is not None else None,
+        checked_under=checked_under,
+        correction=correction,
     )
 
 
@@ -651,21 +687,19 @@ def check_vignette_against_instruments(
                 f"{inst.data['short_name']} does not apply to case type "
                 f"{', '.join(sorted(case_types))} under its rule",
             )
+        for field_name, message in content_rules.checked_under_problems(ref, inst.data):
+            bundle.problem(path, f"{where}.{field_name}", message)
         if not ref.applicable:
             continue
         result = scoring.score(inst.spec, ref.item_states())
         for problem in result.problems:
             bundle.problem(path, f"{where}.items.{problem.item_code}", problem.message)
         for item in inst.data["items"]:
-            scored_if_any = set(item.get("scored_if_any") or [])
-            state = ref.items.get(item["code"])
-            if state and state[0] is None and case_types & scored_if_any:
-                bundle.problem(
-                    path,
-                    f"{where}.items.{item['code']}",
-                    f"may not be omitted for case type {', '.join(sorted(case_types & scored_if_any))}"
-                    f" ({item.get('omission_rule', '').strip()})",
-                )
+            for field_name, message in content_rules.child_victim_problems(
+                doc, item, ref.items.get(item["code"])
+            ):
+                bundle.problem(path, field_name if field_name == "child_victim"
+                               else f"{where}.{field_name}", message)
         if result.complete:
             if ref.stated_total is not None and ref.stated_total != result.total:
                 bundle.problem(
@@ -832,6 +866,22 @@ def _read(path: Path, root: Path, bundle: ContentBundle) -> str | None:
     return None
 
 
+MIN_RATIONALE_SENTENCES = 2  # bundled content: the fact the code turns on, and the rule
+
+
+def _check_rationales_teach(doc: VignetteDoc, bundle: ContentBundle) -> None:
+    """A bundled rationale (or not-applicable reason) names the fact and the rule: two
+    sentences or more (issue 18)."""
+    for slug, ref in doc.references.items():
+        texts = ([(f"references.{slug}.reason", ref.reason)] if not ref.applicable else
+                 [(f"references.{slug}.items.{code}.rationale", rationale)
+                  for code, (_value, rationale) in ref.items.items()])
+        for where, text in texts:
+            if text and count_sentences(text) < MIN_RATIONALE_SENTENCES:
+                bundle.problem(doc.path, where, "a bundled rationale teaches in two sentences "
+                               "or more: the fact the code turns on, and the rule that decides it")
+
+
 def add_vignette_files(
     bundle: ContentBundle,
     files: Iterable[tuple[str, str | None]],
@@ -865,6 +915,8 @@ def add_vignette_files(
             bundle.problem(doc.path, "title", message)
         for message in content_checks.body_problems(doc.body):
             bundle.problem(doc.path, "body", message)
+        if bundled:
+            _check_rationales_teach(doc, bundle)
         for former in doc.formerly:
             if former in bundle.vignettes:
                 bundle.problem(doc.path, "formerly", f"{former!r} is the slug of "

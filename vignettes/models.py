@@ -156,6 +156,14 @@ class InstrumentVersion(models.Model):
     # The file's missing_information block: which items may be omitted for lack of
     # information, how many at most, what becomes of the total (vignettes/scoring.py).
     missing_information = models.JSONField(default=dict, blank=True)
+    rating_period = models.TextField(
+        blank=True, help_text=_("The period the items are rated over, where the file says.")
+    )
+    validity_caveats = models.JSONField(
+        default=list, blank=True,
+        help_text=_("Caveats feedback carries for some case types: "
+                    "[{if_only_case_types, text, source}]."),
+    )
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -504,7 +512,12 @@ class CorrectionDecision(models.Model):
     new_reference = models.ForeignKey(
         ReferenceScoring, on_delete=models.PROTECT, related_name="corrections_to"
     )
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty for a bundled reference corrected in its file: the file's `correction` records
+    # the decision, and the bundled-content panel made it.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
     re_evaluate = models.BooleanField()
     note = models.TextField(blank=True)
     at = models.DateTimeField()

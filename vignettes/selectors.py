@@ -8,6 +8,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from training.models import Rating
+from vignettes import content_rules
 from vignettes.models import (
     ContentStatus,
     CorrectionDecision,
@@ -104,6 +105,12 @@ def exam_pool_list(*, organization=None) -> QuerySet:
         .select_related("instrument")
         .order_by("owner_id", "slug")
     )
+
+
+def validity_caveats_for(*, version, case_types) -> list[dict]:
+    """The caveats (text, source) an instrument version's file gives for a case of these case
+    types, e.g. Static-99R's for men whose sexual offending was all non-contact."""
+    return content_rules.validity_caveats(version.validity_caveats or [], case_types)
 
 
 def correction_note(rating) -> str:

@@ -45,6 +45,9 @@ class InstrumentSerializer(serializers.ModelSerializer):
         help_text="Which items may be omitted for lack of information (items), how many at "
         "most (max_omitted), what becomes of the total (total: without_item or "
         "not_computable), whose rule it is (source: manual or training) and the rule (rule).")
+    rating_period = serializers.CharField(
+        source="current_version.rating_period", read_only=True,
+        help_text="The period the items are rated over, where the instrument says (may be empty).")
     items = ItemSerializer(source="current_version.items", many=True, read_only=True)
     bands = BandSerializer(source="current_version.bands", many=True, read_only=True)
     bundled = serializers.BooleanField(source="is_bundled")
@@ -53,7 +56,8 @@ class InstrumentSerializer(serializers.ModelSerializer):
         model = Instrument
         fields = [
             "slug", "name", "short_name", "version", "version_label", "kind", "description",
-            "source", "notice", "applicability_rule", "missing_information", "bundled", "items",
+            "source", "notice", "applicability_rule", "missing_information", "rating_period",
+            "bundled", "items",
             "bands",
         ]
 

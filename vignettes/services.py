@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from training.models import Organization
-from vignettes import content_files
+from vignettes import content_files, content_rules
 from vignettes.models import (
     Band,
     ContentStatus,
+    CorrectionDecision,
     Instrument,
     InstrumentVersion,
     Item,
@@ -47,7 +50,8 @@ class ContentProblems(Exception):
 
 @transaction.atomic
 def content_load(
-    *, bundle: content_files.ContentBundle, owner: Organization | None = None
+    *, bundle: content_files.ContentBundle, owner: Organization | None = None,
+    now: dt.datetime | None = None,
 ) -> LoadReport:
     """Load a validated bundle, creating new versions and revisions only for what changed.
 
@@ -57,6 +61,7 @@ def content_load(
     if bundle.problems:
         raise ContentProblems(bundle.problems)
     report = LoadReport()
+    now = now or timezone.now()
     versions: dict[str, InstrumentVersion] = {}
     for doc in bundle.instruments.values():
         versions[doc.slug] = _load_instrument(doc, owner, report)
@@ -73,7 +78,7 @@ def content_load(
     seen_slugs = set()
     for doc in bundle.vignettes.values():
         seen_slugs.add(doc.slug)
-        _load_vignette(doc, owner, versions, report)
+        _load_vignette(doc, owner, versions, report, now)
 
     if owner is None:
         gone = Vignette.objects.bundled().exclude(slug__in=seen_slugs)
@@ -84,7 +89,47 @@ def content_load(
 
     for doc in bundle.sets.values():
         _load_set(doc, owner, report)
+    if owner is None:
+        rechecks = content_rules.references_to_recheck(bundle.vignettes.values(),
+                                                       bundle.instruments)
+        if rechecks:
+            report.add(f"{len(rechecks)} reference(s) scored under an older coding note are to "
+                       "re-check: manage.py content_report lists them")
     return report
+
+
+def note_change_problems(
+    bundle: content_files.ContentBundle, owner: Organization | None = None
+) -> list[content_files.ContentProblem]:
+    """What loading the bundle's instruments would refuse: a coding note that differs from
+    the loaded version's without a new version label and a `coding_note_changes` entry.
+    Reads only, so `load_content --check` can say it before anything is written; with no
+    database (a bare checkout in CI) there is nothing to compare with."""
+    problems = []
+    try:
+        if Instrument._meta.db_table not in connection.introspection.table_names():
+            return problems
+    except DatabaseError:  # no database reachable: the files alone are checked
+        return problems
+    for doc in bundle.instruments.values():
+        current = (
+            Instrument.objects.filter(slug=doc.slug, owner=owner)
+            .values_list("current_version", flat=True).first()
+        )
+        if current is None:
+            continue
+        version = InstrumentVersion.objects.get(pk=current)
+        if version.content_hash == doc.content_hash:
+            continue
+        problems.extend(
+            content_files.ContentProblem(doc.path, "coding_note_changes", message)
+            for message in content_rules.undeclared_note_changes(
+                previous_notes=dict(version.items.values_list("code", "coding_notes")),
+                previous_label=version.version_label,
+                data=doc.data,
+            )
+        )
+    return problems
 
 
 def _load_instrument(doc, owner, report) -> InstrumentVersion:
@@ -103,6 +148,17 @@ def _load_instrument(doc, owner, report) -> InstrumentVersion:
     current = instrument.current_version
     if current is not None and current.content_hash == doc.content_hash:
         return current
+    if current is not None:
+        problems = content_rules.undeclared_note_changes(
+            previous_notes=dict(current.items.values_list("code", "coding_notes")),
+            previous_label=current.version_label,
+            data=data,
+        )
+        if problems:
+            raise ContentProblems(
+                [content_files.ContentProblem(doc.path, "coding_note_changes", p)
+                 for p in problems]
+            )
     version = InstrumentVersion.objects.create(
         instrument=instrument,
         number=next_number(instrument.versions.all()),
@@ -113,6 +169,13 @@ def _load_instrument(doc, owner, report) -> InstrumentVersion:
         notice=data["notice"].strip(),
         applicability_rule=data["applicability_rule"].strip(),
         missing_information=dict(data.get("missing_information") or {}),
+        rating_period=" ".join(str(data.get("rating_period") or "").split()),
+        validity_caveats=[
+            {"if_only_case_types": list(c["if_only_case_types"]),
+             "text": " ".join(str(c["text"]).split()),
+             "source": " ".join(str(c["source"]).split())}
+            for c in data.get("validity_caveats") or []
+        ],
         content_hash=doc.content_hash,
     )
     for order, item_data in enumerate(data["items"], start=1):
@@ -164,7 +227,7 @@ def _rename_former(doc, owner, report) -> None:
     old.save(update_fields=["slug", "former_slugs"])
 
 
-def _load_vignette(doc, owner, versions, report) -> Vignette:
+def _load_vignette(doc, owner, versions, report, now) -> Vignette:
     _rename_former(doc, owner, report)
     vignette, created = Vignette.objects.get_or_create(
         slug=doc.slug, owner=owner, defaults={"pool": doc.pool, "status": doc.status}
@@ -199,11 +262,11 @@ def _load_vignette(doc, owner, versions, report) -> Vignette:
         if not created:
             report.add(f"vignette {doc.slug}: new revision {revision.number}")
     for slug, ref in doc.references.items():
-        _load_reference(doc, slug, ref, revision, versions[slug], report)
+        _load_reference(doc, slug, ref, revision, versions[slug], report, now)
     return vignette
 
 
-def _load_reference(doc, slug, ref, revision, version, report) -> ReferenceScoring:
+def _load_reference(doc, slug, ref, revision, version, report, now) -> ReferenceScoring:
     content_hash = doc.reference_hash(slug)
     references = ReferenceScoring.objects.filter(
         vignette_revision=revision, instrument_version=version
@@ -211,10 +274,21 @@ def _load_reference(doc, slug, ref, revision, version, report) -> ReferenceScori
     existing = references.order_by("-number").first()
     if existing is not None and existing.content_hash == content_hash:
         return existing
+    # The reference this one follows: the latest for the vignette on this instrument, under
+    # any revision or instrument version. Numbers run on across the vignette's revisions and
+    # the instrument's versions, so a corrected reference always has a new number.
+    previous = (
+        ReferenceScoring.objects.filter(
+            vignette_revision__vignette=revision.vignette,
+            instrument_version__instrument=version.instrument,
+        ).order_by("-created_at", "-pk").first()
+    )
     scoring_row = ReferenceScoring.objects.create(
         vignette_revision=revision,
         instrument_version=version,
-        number=next_number(references),
+        number=next_number(ReferenceScoring.objects.filter(
+            vignette_revision__vignette=revision.vignette,
+            instrument_version__instrument=version.instrument)),
         applicable=ref.applicable,
         not_applicable_reason=ref.reason,
         panel=doc.panel,
@@ -231,7 +305,41 @@ def _load_reference(doc, slug, ref, revision, version, report) -> ReferenceScori
         )
     if existing is not None:
         report.add(f"vignette {doc.slug}: corrected reference on {slug} ({scoring_row.number})")
+    if previous is not None:
+        _record_correction(doc, slug, ref, previous, scoring_row, report, now)
     return scoring_row
+
+
+def _record_correction(doc, slug, ref, previous, new, report, now) -> None:
+    """A bundled reference whose applicability or codes changed gets the correction record an
+    organisation's own gets: the file's `correction` says whether past results are
+    re-evaluated. Past ratings keep the reference they were compared against."""
+    old_codes = previous.item_states() if previous.applicable else {}
+    new_codes = ref.item_states() if ref.applicable else {}
+    changed = sorted(code for code in set(old_codes) | set(new_codes)
+                     if old_codes.get(code, "-") != new_codes.get(code, "-"))
+    if previous.applicable != ref.applicable:
+        changed = ["applicable", *changed]
+    if not changed:
+        return
+    declared = sorted(str(c) for c in (ref.correction or {}).get("items") or [])
+    if ref.correction is None and previous.vignette_revision_id != new.vignette_revision_id:
+        return  # the case text changed too: a new case version, not a correction
+    if ref.correction is None or declared != changed:
+        # A block left from an earlier correction does not cover a new one.
+        raise ContentProblems([content_files.ContentProblem(
+            doc.path, f"references.{slug}.correction",
+            f"the reference changes {', '.join(changed)}: say so and whether past results are "
+            f"re-evaluated (correction: {{items: [{', '.join(changed)}], re_evaluate: "
+            "true|false, note: \"what changed and why\"})")])
+    CorrectionDecision.objects.create(
+        old_reference=previous, new_reference=new, decided_by=None,
+        re_evaluate=ref.correction["re_evaluate"],
+        note=" ".join(str(ref.correction.get("note") or "").split()), at=now,
+    )
+    report.add(f"vignette {doc.slug}: correction of {slug} reference {previous.number} -> "
+               f"{new.number} recorded (re-evaluate: "
+               f"{'yes' if ref.correction['re_evaluate'] else 'no'})")
 
 
 def _load_set(doc, owner, report) -> VignetteSet:

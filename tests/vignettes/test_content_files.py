@@ -337,3 +337,13 @@ def test_the_missing_information_rule_is_checked(content_dir):
     assert "missing_information.items: 'STABLE-99' is not an item" in found
     assert "STABLE-3 is already omissible by its own rule" in found
     assert "missing_information.total: must be one of without_item, not_computable" in found
+
+
+def test_a_bundled_rationale_teaches_in_two_sentences(content_dir):
+    path = vignette_path(content_dir)
+    text = path.read_text()
+    start = text.index('rationale: "', text.index("CPORT-1")) + len('rationale: "')
+    end = text.index('"}', start)
+    path.write_text(text[:start] + "Scored from the file." + text[end:])
+    assert "a bundled rationale teaches in two sentences or more" in " ".join(
+        str(p) for p in problems(content_dir))

@@ -22,7 +22,7 @@ from training.models import (
 from training.tenancy import int_or_404, not_found_in
 from vignettes import scoring
 from vignettes.models import CaseType, ReferenceItemScore
-from vignettes.selectors import correction_note
+from vignettes.selectors import correction_note, validity_caveats_for
 
 
 def attempt_list(*, user, organization):
@@ -131,6 +131,8 @@ class ItemFeedback:
     match: bool
     rationale: str
     note: str
+    # The coding note of the instrument version the reference was scored under.
+    coding_notes: str = ""
 
 
 @dataclass
@@ -159,6 +161,10 @@ class RatingFeedback:
     # Shown only here, after scoring: what kind of case it was and what makes it hard.
     case_types: list[str] = field(default_factory=list)
     hard_because: str = ""
+    # What the literature says about the instrument's validity for this kind of case.
+    caveats: list[dict] = field(default_factory=list)
+    # The period the instrument's items are rated over, where its file says.
+    rating_period: str = ""
 
 
 def _label(labels: dict[int, str], value) -> str:
@@ -210,6 +216,10 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                 for c in rating.comments.all()
             ],
         )
+        scored_under = ref.instrument_version if ref is not None else version
+        fb.caveats = validity_caveats_for(version=scored_under,
+                                          case_types=rating.vignette_revision.case_types)
+        fb.rating_period = scored_under.rating_period
         bands = {b.code: b.label for b in version.shown_bands}
         fb.bands_applicable = bool(bands)
         if ref is not None and ref.applicable:
@@ -241,6 +251,7 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                         match=match,
                         rationale=ref_item.rationale if ref_item else "",
                         note=(rating.notes or {}).get(item.code, ""),
+                        coding_notes=(ref_item.item if ref_item else item).coding_notes,
                     )
                 )
             ref_result = ref.result()

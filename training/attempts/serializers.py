@@ -289,6 +289,8 @@ class ItemFeedbackSerializer(serializers.Serializer):
     match = serializers.BooleanField()
     rationale = serializers.CharField()
     note = serializers.CharField()
+    coding_notes = serializers.CharField(help_text="The item's coding note in the instrument "
+                                         "version the reference was scored under.")
 
 
 class FeedbackSerializer(serializers.Serializer):
@@ -313,6 +315,11 @@ class FeedbackSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="What kind of case it was: shown only once the "
         "reference is released, never before scoring.")
     hard_because = serializers.CharField(help_text="What makes the case hard (may be empty).")
+    caveats = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()), help_text="Validity caveats "
+        "the instrument's file gives for this kind of case: [{text, source}] (may be empty).")
+    rating_period = serializers.CharField(help_text="The period the items are rated over, "
+                                          "where the instrument says (may be empty).")
 
 
 class AssignmentSerializer(serializers.ModelSerializer):

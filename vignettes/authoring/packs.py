@@ -302,7 +302,7 @@ def pack_import(
     bundle = pack_read(data=data, organization=organization)
     if bundle.problems:
         raise ContentProblems(bundle.problems)
-    report = content_load(bundle=bundle, owner=organization)
+    report = content_load(bundle=bundle, owner=organization, now=now)
     audit_record(
         actor=actor, organization=organization, object_type="vignettes.ContentPack",
         action="pack.import", after={"changes": report.changes[:200]}, now=now,

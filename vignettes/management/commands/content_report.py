@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from vignettes import content_files, coverage
+from vignettes import content_files, content_rules, coverage
 from vignettes.coverage import OMITTED, coverage_report
 
 
@@ -70,13 +70,23 @@ class Command(BaseCommand):
           f"  of {report.csem['cases']} ({share:.0%}; at most "
           f"{coverage.MAX_CSEM_CONTACT_SHARE:.0%})")
         w("")
+        rechecks = content_rules.references_to_recheck(bundle.vignettes.values(),
+                                                       bundle.instruments)
+        w(f"References to re-check (scored under an older coding note): {len(rechecks)}")
+        for recheck in rechecks:
+            w(f"  - {recheck}")
+        if rechecks:
+            w("  Confirm one with `checked_under: \"<version>\"` on the reference, or correct it "
+              "(with its `correction:`).")
+        w("")
         if report.gaps:
             w("Gaps:")
             for gap in report.gaps:
                 w(f"  - {gap}")
-        if bundle.problems or report.gaps:
+        if bundle.problems or report.gaps or rechecks:
             raise CommandError(
-                f"{len(bundle.problems)} content problem(s), {len(report.gaps)} coverage gap(s).",
+                f"{len(bundle.problems)} content problem(s), {len(report.gaps)} coverage gap(s), "
+                f"{len(rechecks)} reference(s) to re-check.",
                 returncode=1,
             )
         w(self.style.SUCCESS("No gaps: every value, band and pool requirement is met."))

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from vignettes import content_files
-from vignettes.services import content_load
+from vignettes.services import ContentProblems, content_load, note_change_problems
 
 
 class Command(BaseCommand):
@@ -26,6 +26,9 @@ class Command(BaseCommand):
     def handle(self, *args, path=None, check=False, **options):
         root = path or Path(settings.CALIBRATE_CONTENT_DIR)
         bundle = content_files.read_content_dir(root)
+        if not bundle.problems:
+            # Against what is loaded already: a changed coding note must be declared.
+            bundle.problems.extend(note_change_problems(bundle))
         if bundle.problems:
             for problem in bundle.problems:
                 self.stderr.write(str(problem))
@@ -39,7 +42,16 @@ class Command(BaseCommand):
         if check:
             self.stdout.write(f"{summary} in {root}: no problems.")
             return
-        report = content_load(bundle=bundle)
+        try:
+            report = content_load(bundle=bundle)
+        except ContentProblems as exc:
+            # Found only against what is loaded (a reference whose codes changed without a
+            # correction record): nothing was written.
+            for problem in exc.problems:
+                self.stderr.write(str(problem))
+            raise CommandError(
+                f"{len(exc.problems)} problem(s) in {root}; nothing was loaded.", returncode=1
+            ) from exc
         if options["verbosity"] >= 1:
             for change in report.changes:
                 self.stdout.write(change)
