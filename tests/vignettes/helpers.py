@@ -3,6 +3,7 @@ references, and content-pack zips."""
 
 import io
 import zipfile
+from pathlib import Path
 
 from vignettes.authoring import panels as authoring_panels
 from vignettes.authoring import references as authoring_references
@@ -94,3 +95,24 @@ def bad_crc() -> bytearray:
     data = zip_of({PACK_NAME: PACK_TEXT})
     data[central_directory(data) + 16] ^= 0xFF
     return data
+
+
+def edit(path: Path, old: str, new: str):
+    """Replace the first `old` in the file at `path` (which must hold it) with `new`."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def declare_stable_note_change(content_dir: Path) -> None:
+    """STABLE-2007 1.3 rewrites STABLE-5's coding note and declares it for re-check."""
+    stable = content_dir / "instruments" / "stable-2007.yaml"
+    edit(stable, 'version: "1.2"', 'version: "1.3"')
+    edit(stable, "      Score 0 when he has people he feels close to;",
+         "      Score 0 only when he has people he feels close to;")
+    edit(stable, "items:\n  - code: STABLE-1", """  - version: "1.3"
+    date: 2027-01-10
+    recheck: [STABLE-5]
+    reworded: []
+items:
+  - code: STABLE-1""")

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from tests.conftest import api_for, browser_for
 from tests.training.helpers import rating_put, reference_body
+from tests.vignettes.helpers import declare_stable_note_change, edit
 from vignettes import content_files, services
 from vignettes.models import CorrectionDecision, InstrumentVersion, ReferenceScoring
 
@@ -24,12 +25,6 @@ def content_dir(tmp_path):
     root = tmp_path / "content"
     shutil.copytree(CONTENT, root)
     return root
-
-
-def edit(path: Path, old: str, new: str):
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def load(root):
@@ -62,16 +57,7 @@ def test_a_changed_note_without_a_new_version_or_declaration_is_refused(content,
 
 
 def test_a_declared_note_change_loads_and_asks_for_recheck(content, content_dir):
-    stable = content_dir / "instruments" / "stable-2007.yaml"
-    edit(stable, 'version: "1.2"', 'version: "1.3"')
-    edit(stable, "      Score 0 when he has people he feels close to;",
-         "      Score 0 only when he has people he feels close to;")
-    edit(stable, "items:\n  - code: STABLE-1", """  - version: "1.3"
-    date: 2027-01-10
-    recheck: [STABLE-5]
-    reworded: []
-items:
-  - code: STABLE-1""")
+    declare_stable_note_change(content_dir)
     report = load(content_dir)
     assert any("scored under an older coding note are to re-check" in c for c in report.changes)
     # The references moved to the new version unchanged: numbered on, no correction record.

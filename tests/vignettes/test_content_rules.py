@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.vignettes.helpers import declare_stable_note_change, edit
 from vignettes import content_files, content_rules
 
 CONTENT = Path(__file__).resolve().parents[2] / "vignettes" / "content"
@@ -24,12 +25,6 @@ def content_dir(tmp_path):
         shutil.copy(CONTENT / "vignettes" / f"{slug}.md", root / "vignettes" / f"{slug}.md")
     shutil.copy(CONTENT / "explicit-terms.txt", root / "explicit-terms.txt")
     return root
-
-
-def edit(path: Path, old: str, new: str):
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def read(root):
@@ -56,16 +51,7 @@ def test_the_bundled_library_has_nothing_left_to_recheck():
 
 def test_a_changed_note_lists_every_reference_agreed_before_it(content_dir):
     assert rechecks(content_dir) == []
-    stable = content_dir / "instruments" / "stable-2007.yaml"
-    edit(stable, 'version: "1.2"', 'version: "1.3"')
-    edit(stable, "      Score 0 when he has people he feels close to;",
-         "      Score 0 only when he has people he feels close to;")
-    edit(stable, "items:\n  - code: STABLE-1", """  - version: "1.3"
-    date: 2027-01-10
-    recheck: [STABLE-5]
-    reworded: []
-items:
-  - code: STABLE-1""")
+    declare_stable_note_change(content_dir)
     found = rechecks(content_dir)
     assert {(r.vignette, r.instrument, r.items) for r in found} == {
         (CSEM, "stable-2007", ("STABLE-5",)),
