@@ -41,13 +41,41 @@ class _Codes:
         self.index: dict[str, int] = {}
         # One growing buffer of 4-byte codes (no per-block arrays to concatenate later).
         self.buffer = array.array("i")
+        # Short fields packed into 8-byte keys: the keys seen so far, sorted, and their codes.
+        self.keys = np.zeros(0, np.uint64)
+        self.key_codes = np.zeros(0, np.int32)
 
     def add(self, column) -> None:
+        if isinstance(column, np.ndarray):
+            self._add_keys(column)
+            return
         index = self.index
         for key in dict.fromkeys(column):
             if key not in index:
                 index[key] = len(index)
         self.buffer.extend(map(index.__getitem__, column))
+
+    def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.searchsorted(self.keys, keys)
+        np.minimum(pos, max(self.keys.size - 1, 0), out=pos)
+        hit = self.keys[pos] == keys if self.keys.size else np.zeros(keys.size, bool)
+        return pos, hit
+
+    def _add_keys(self, keys: np.ndarray) -> None:
+        pos, hit = self._lookup(keys)
+        if not hit.all():
+            new, first = np.unique(keys[~hit], return_index=True)
+            new = new[np.argsort(first, kind="stable")]  # in order of first appearance
+            index = self.index
+            codes = np.array([index.setdefault(key.to_bytes(8, "little").rstrip(b"\0")
+                                               .decode("ascii"), len(index))
+                              for key in new.tolist()], dtype=np.int32)
+            keys_all = np.concatenate([self.keys, new])
+            order = np.argsort(keys_all, kind="stable")
+            self.keys = keys_all[order]
+            self.key_codes = np.concatenate([self.key_codes, codes])[order]
+            pos, hit = self._lookup(keys)
+        self.buffer.frombytes(self.key_codes[pos].tobytes())
 
     def codes(self) -> np.ndarray:
         """All rows' codes, sharing the buffer's memory (writable, for in-place mapping)."""
@@ -107,6 +135,11 @@ def _blocks(handle, width: int) -> Iterator[list]:
                 return
         if "\r" in text:
             text = text.replace("\r\n", "\n")
+        if text.isascii() and '"' not in text and "\r" not in text and "\x00" not in text:
+            plain = _plain_block(text, width, limit)
+            if plain is not None:
+                yield plain
+            continue
         if '"' in text or "\r" in text or "\x00" in text:
             # Quoted fields (possibly spanning lines) and old Mac line ends: the csv module.
             tail = io.StringIO(text + carry + handle.readline(), newline="")
@@ -125,6 +158,56 @@ def _blocks(handle, width: int) -> Iterator[list]:
             raise Doubt
         fields = ",".join(lines).split(",")
         yield [fields[i::width] for i in range(width)]
+
+
+_OFFSETS = np.arange(8)
+
+
+class _PlainBlock:
+    """Lines of plain ASCII cut into fields by NumPy: a field of up to 8 bytes becomes one
+    8-byte key (zero-padded; a field never holds a NUL), longer ones Python strings."""
+
+    def __init__(self, text: str, width: int, limit: int) -> None:
+        size = len(text)
+        data = np.frombuffer(text.encode("ascii") + bytes(8), np.uint8)
+        sep = np.flatnonzero((data[:size] == 44) | (data[:size] == 10))
+        if sep.size % width:
+            raise Doubt
+        kinds = data[sep].reshape(-1, width)
+        if not ((kinds[:, :-1] == 44).all() and (kinds[:, -1] == 10).all()):
+            raise Doubt  # a line with too few or too many fields
+        starts = np.empty_like(sep)
+        starts[0] = 0
+        starts[1:] = sep[:-1] + 1
+        lengths = sep - starts
+        if lengths.max() > limit:
+            raise Doubt  # the csv module refuses fields over its limit
+        self.text, self.width, self.data, self.starts, self.lengths = (
+            text, width, data, starts, lengths)
+        self.rows = kinds.shape[0]
+        self._fields: list[str] | None = None
+
+    def __getitem__(self, i: int):
+        starts, lengths = self.starts[i::self.width], self.lengths[i::self.width]
+        if lengths.max() <= 8:
+            grab = self.data[starts[:, None] + _OFFSETS]
+            grab[lengths[:, None] <= _OFFSETS] = 0
+            return grab.view("<u8").ravel()
+        if self._fields is None:
+            self._fields = self.text.replace("\n", ",").split(",")
+        return self._fields[i:self.rows * self.width:self.width]
+
+
+def _plain_block(text: str, width: int, limit: int) -> _PlainBlock | None:
+    if text.startswith("\n"):
+        text = text.lstrip("\n")
+    while "\n\n" in text:  # blank lines: the row reader skips them
+        text = text.replace("\n\n", "\n")
+    if not text:
+        return None
+    if not text.endswith("\n"):
+        text += "\n"
+    return _PlainBlock(text, width, limit)
 
 
 def _first_order(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,9 +267,12 @@ def read_fast(handle, header: list[str], unit_i: int, rater_i: int, value_i: int
     used = {i for i in (unit_i, rater_i, value_i, item_i, ref_flag_i, ref_value_i, first_i,
                         revision_i) if i is not None}
     codes = {i: _Codes() for i in used}
-    for columns in _blocks(handle, len(header)):
-        for i, col in codes.items():
-            col.add(columns[i])
+    try:
+        for columns in _blocks(handle, len(header)):
+            for i, col in codes.items():
+                col.add(columns[i])
+    except UnicodeDecodeError:
+        raise Doubt from None  # the row reader decides what comes first
     if not len(codes[unit_i].buffer):
         raise Doubt
 

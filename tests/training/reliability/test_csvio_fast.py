@@ -59,8 +59,11 @@ def _fast_only(text, **kwargs):
                               columns.get("first_rating"), None)
 
 
-UNITS = st.sampled_from(["v1", "v2", " v3", "v3", "v1 ", "", "a@r1", "a"])
-RATERS = st.sampled_from(["a", "b", "c ", "c", "", "ref"])
+# Names of up to 8 bytes are packed into NumPy keys, longer ones stay strings: mix both, and
+# a non-ASCII name (that block goes the string way too).
+UNITS = st.sampled_from(["v1", "v2", " v3", "v3", "v1 ", "", "a@r1", "a", "vignette-twelve",
+                         "vignette-twelve ", "vé"])
+RATERS = st.sampled_from(["a", "b", "c ", "c", "", "ref", "someone@example.org"])
 VALUES = st.sampled_from(["0", "1", "2", " 2", "2.0", "", "x", "inf", "-0", "1e0", "nan"])
 FLAGS = st.sampled_from(["0", "1", "", "yes", "N", "maybe", " true"])
 ITEMS = st.sampled_from(["S1", "S2", " S2", ""])
