@@ -133,6 +133,7 @@ def _blocks(handle, width: int) -> Iterator[list]:
             text, carry = carry, ""
             if not text:
                 return
+        raw = text
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         if text.isascii() and '"' not in text and "\r" not in text and "\x00" not in text:
@@ -142,7 +143,8 @@ def _blocks(handle, width: int) -> Iterator[list]:
             continue
         if '"' in text or "\r" in text or "\x00" in text:
             # Quoted fields (possibly spanning lines) and old Mac line ends: the csv module.
-            tail = io.StringIO(text + carry + handle.readline(), newline="")
+            # (From the text as read: a quoted field keeps its own line ends.)
+            tail = io.StringIO(raw + carry + handle.readline(), newline="")
             yield from _csv_blocks(itertools.chain(tail, handle), width)
             return
         lines = text.split("\n")

@@ -90,8 +90,11 @@ def messy_files(draw):
                                    "reference_value": VALUES,
                                    "vignette_revision": st.sampled_from(["1", "", "2"])}[
                                        column]))
-            if draw(st.integers(0, 9)) == 0:
+            quoting = draw(st.integers(0, 19))
+            if quoting < 2:
                 cells[0] = f'"{cells[0]}"'  # quoted: the csv module path
+            elif quoting == 2:
+                cells[0] = '"v\r\n1"'  # a line end inside a quoted field stays as written
             rows.append(",".join(cells))
     ending = draw(st.sampled_from(["\n", "\r\n"]))
     text = ending.join([",".join(header), *rows]) + draw(st.sampled_from(["", ending]))
@@ -153,4 +156,6 @@ def test_blank_lines_crlf_quotes_and_a_bom_read_as_before(tmp_path):
     path.write_text(text, encoding="utf-8", newline="")
     got = read_ratings_csv(path).items[None]
     assert got.units == ["v1", "v2", "v2\nsplit"]
+    path.write_text('unit,rater,value\r\n"v1\r\nx",a,1\r\n', encoding="utf-8", newline="")
+    assert read_ratings_csv(path).items[None].units == ["v1\r\nx"]  # kept as written
     _same(read_ratings_csv(path), csvio._read(path, fast=False, **OPTIONS))
