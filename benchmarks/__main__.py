@@ -39,6 +39,10 @@ def main(argv: list[str]) -> int:
             ratio = "" if r.ratio is None else f"ratio {r.ratio:8.1f}x"
             ref = "" if r.reference_s is None else f"{r.reference_name} {format_ms(r.reference_s)}"
             verdict = "" if r.passed is None else ("ok" if r.passed else "MISSED")
+            if r.shown is not None:
+                print(f"{r.name.ljust(width)}  {r.shown}  {r.goal} {verdict}".rstrip())
+                failed = failed or r.passed is False
+                continue
             print(f"{r.name.ljust(width)}  ours {format_ms(r.ours_s):>11}  {ref:<38} "
                   f"{ratio:<16} {r.goal} {verdict}".rstrip())
             failed = failed or r.passed is False

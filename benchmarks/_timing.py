@@ -16,6 +16,7 @@ class Measurement:
     reference_name: str | None = None
     goal: str = ""
     passed: bool | None = None
+    shown: str | None = None  # printed instead of the times (e.g. a memory figure)
 
     @property
     def ratio(self) -> float | None:

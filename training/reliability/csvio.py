@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._csvfast import Doubt, read_fast
+
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n", ""}
 
@@ -107,6 +109,31 @@ def read_ratings_csv(
         >>> read_ratings_csv(f).items[None].matrix.tolist()
         [[1.0, 2.0], [0.0, nan]]
     """
+    options = {"unit_column": unit_column, "rater_column": rater_column,
+                   "value_column": value_column, "item_column": item_column,
+                   "reference_column": reference_column,
+                   "reference_flag_column": reference_flag_column,
+                   "first_rating_column": first_rating_column}
+    start = None
+    if not isinstance(source, (str, Path)):
+        if not source.seekable():
+            label = getattr(source, "name", "<input>")
+            source = io.StringIO(source.read())
+            source.name = label
+        start = source.tell()
+    try:
+        return _read(source, fast=True, **options)
+    except Doubt:
+        # Something the vectorised reader is not sure of: the row-by-row reader decides and
+        # names the row (or, on files both accept, returns the same result).
+        if start is not None:
+            source.seek(start)
+        return _read(source, fast=False, **options)
+
+
+def _read(source, *, fast: bool, unit_column: str, rater_column: str, value_column: str,
+          item_column: str | None, reference_column: str | None,
+          reference_flag_column: str | None, first_rating_column: str | None) -> RatingsFile:
     handle, label = _open_text(source)
     try:
         reader = csv.reader(handle)
@@ -151,6 +178,15 @@ def read_ratings_csv(
         first_name = first_rating_column if first_rating_column is not None else (
             "first_rating" if "first_rating" in columns else None)
         first_i = need(first_name, "--first-rating-column") if first_name else None
+        has_reference = ref_flag_i is not None or ref_value_i is not None
+        if fast:
+            items = read_fast(handle, header, unit_i, rater_i, value_i, item_i, ref_flag_i,
+                              ref_value_i, first_i, revision_i)
+            return RatingsFile(
+                items={item: RatingsMatrix(units=units, raters=raters, matrix=matrix,
+                                           reference_pairs=pairs)
+                       for item, (units, raters, matrix, pairs) in items.items()},
+                has_reference=has_reference)
         rows = _read_rows(reader, label, header, unit_i, rater_i, value_i, item_i,
                           ref_flag_i, ref_value_i, first_i, revision_i)
     finally:
@@ -158,7 +194,7 @@ def read_ratings_csv(
             handle.close()
     if not rows:
         raise RatingsFileError(f"{label}: the file has a header but no ratings")
-    return _build(rows, label, has_reference=ref_flag_i is not None or ref_value_i is not None)
+    return _build(rows, label, has_reference=has_reference)
 
 
 @dataclass

@@ -8,17 +8,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ._matrix import as_ratings, count_table, weight_matrix
-from .icc import icc_all
-from .kappa import (
-    _chance_corrected,
-    cohen_kappa,
-    fleiss_from_table,
-    percent_agreement_from_table,
-    scott_pi,
-)
-from .krippendorff import alpha_from_table
 from .result import Estimate
-from .specific import specific_agreement
+
+# The kernels are imported inside item_report, each only when a statistic asks for it, so that
+# `irr --statistic krippendorff_alpha_nominal` does not load what it does not compute.
 
 STATISTICS: tuple[str, ...] = (
     "icc_1_1", "icc_2_1", "icc_3_1", "icc_1_k", "icc_2_k", "icc_3_k",
@@ -29,6 +22,10 @@ STATISTICS: tuple[str, ...] = (
 )
 TWO_RATER_STATISTICS = frozenset(
     {"cohen_kappa", "cohen_kappa_linear", "cohen_kappa_quadratic", "scott_pi"})
+_KAPPA_FAMILY = frozenset({
+    "fleiss_kappa", "cohen_kappa", "cohen_kappa_linear", "cohen_kappa_quadratic", "scott_pi",
+    "gwet_ac1", "gwet_ac2_linear", "gwet_ac2_quadratic", "brennan_prediger",
+    "percent_agreement"})
 
 
 def item_report(
@@ -63,7 +60,17 @@ def item_report(
     n_raters = x.shape[1]
     out: dict[str, Estimate] = {}
     if want & {name for name in STATISTICS if name.startswith("icc_")}:
+        from .icc import icc_all
+
         out.update(icc_all(x))
+    if want & _KAPPA_FAMILY:
+        from .kappa import (
+            _chance_corrected,
+            cohen_kappa,
+            fleiss_from_table,
+            percent_agreement_from_table,
+            scott_pi,
+        )
     if "fleiss_kappa" in want:
         out["fleiss_kappa"] = fleiss_from_table(table, n_raters)
     for suffix, weights in (("", None), ("_linear", "linear"), ("_quadratic", "quadratic")):
@@ -74,6 +81,8 @@ def item_report(
     levels = [lv for lv in ("nominal", "ordinal", "interval", "ratio")
               if f"krippendorff_alpha_{lv}" in want]
     if levels:
+        from .krippendorff import alpha_from_table
+
         for level, est in alpha_from_table(table, levels).items():
             out[f"krippendorff_alpha_{level}"] = est
     q = cats.size
@@ -90,6 +99,8 @@ def item_report(
     if "percent_agreement" in want:
         out["percent_agreement"] = percent_agreement_from_table(table, n_raters)
     result: dict[str, Estimate] = {}
+    if "specific_agreement" in want:
+        from .specific import specific_agreement
     for name in wanted:
         if name == "specific_agreement":
             for value, est in specific_agreement(x, cats).items():
