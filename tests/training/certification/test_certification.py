@@ -92,11 +92,15 @@ def test_exam_draws_n_in_proportion_to_the_pool_and_records_the_seed(exam, train
     assert len(slugs) == 10 and len(set(slugs)) == 10
     pool = Vignette.objects.filter(pool="exam", set_members__vignette_set=exam.vignette_set)
     assert set(slugs) <= set(pool.values_list("slug", flat=True))
-    types = Counter("+".join(sorted(v.current_revision.case_types)) for v in pool)
-    got = Counter("+".join(sorted(Vignette.objects.get(slug=s, owner__isnull=True)
-                                  .current_revision.case_types)) for s in slugs)
-    for key, size in types.items():
-        assert abs(got[key] - 10 * size / pool.count()) < 1
+    # Stratified as parallel forms (tests/training/attempts/test_parallel_forms.py): the
+    # draw holds the pool's share of each form, within one case.
+    members = list(exam.vignette_set.members.select_related("vignette__current_revision"))
+    strata = exams.parallel_form_strata(assignment=exam, members=members)
+    by_slug = {m.vignette.slug: strata[m.vignette_id].split("|")[0] for m in members}
+    forms = Counter(by_slug.values())
+    got = Counter(by_slug[s] for s in slugs)
+    for form, size in forms.items():
+        assert abs(got[form] - 10 * size / len(members)) <= 1, (form, got, forms)
     assert Attempt.objects.get(pk=attempt["id"]).draw_seed is not None
 
 
