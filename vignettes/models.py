@@ -240,10 +240,6 @@ class Item(models.Model):
     def may_omit(self) -> bool:
         return self.omissible or self.missing_ok
 
-    @property
-    def missing_rule(self) -> str:
-        return (self.instrument_version.missing_information or {}).get("rule", "")
-
 
 class ItemValue(models.Model):
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="allowed_values")

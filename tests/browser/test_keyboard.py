@@ -81,6 +81,9 @@ def test_scoring_form_by_keyboard_only(content, live_server, watched):
     assert info["name"] == "applicable" and info["type"] == "radio"
     kb.choose_radio("yes")
     assert kb.tab()["tag"] == "summary"  # "Applicability rule"
+    # CPORT's rule on items omitted for lack of information, once for the instrument.
+    missing = kb.tab()
+    assert missing["tag"] == "summary" and missing["text"] == "Missing information", missing
     for n, (code, value) in enumerate(codes.items()):
         summary = kb.tab()
         assert summary["tag"] == "summary" and summary["text"] == "Coding note", summary
