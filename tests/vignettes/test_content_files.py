@@ -181,7 +181,7 @@ def test_applicability_contradicting_the_rule(content_dir):
     path = vignette_path(content_dir)
     text = path.read_text()
     start, end = text.index("  cport:"), text.index("  static-99r:")
-    text = text[:start] + "  cport:\n    applicable: false\n    reason: Testing.\n" + text[end:]
+    text = text[:start] + "  cport:\n    applicable: false\n    reason: Testing. Two sentences.\n" + text[end:]
     path.write_text(text)
     assert "references.cport.applicable: CPORT applies to case type csem-exclusive" in (
         only_problem(content_dir)
@@ -193,7 +193,7 @@ def test_static99r_applicable_to_csem_only_case_is_rejected(content_dir):
     text = path.read_text()
     start, end = text.index("  static-99r:"), text.index("  stable-2007:")
     items = "".join(
-        f"      S99R-{i}: {{value: 0, rationale: Testing.}}\n" for i in range(1, 11)
+        f"      S99R-{i}: {{value: 0, rationale: Testing. Two sentences.}}\n" for i in range(1, 11)
     )
     text = text[:start] + f"  static-99r:\n    applicable: true\n    items:\n{items}" + text[end:]
     path.write_text(text)
