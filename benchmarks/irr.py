@@ -11,7 +11,7 @@
 
 checks that both print the same four alphas, and reports each child's peak memory
 (``ru_maxrss`` from ``wait4``) above its baseline: the same command on a four-row CSV (the
-interpreter with the same imports). Goals (issue 21): ours within 1.5x of the reference
+interpreter with the same imports). Goals: ours within 1.5x of the reference
 (ratio reference/ours >= 0.67) and ours below 4x the CSV's size above the baseline.
 
 ``BENCH_IRR_5M=1`` (or ``python -m benchmarks.irr --5m``) adds the 10,000 raters x 715 units

@@ -171,7 +171,7 @@ class Mode(models.TextChoices):
 class AssignmentKind(models.TextChoices):
     STANDARD = "standard", _("Assignment")
     # The whole cohort rates the same vignettes, new to every trainee, in one period: the fully
-    # crossed design the reliability among trainees is computed on (DESIGN.md, issue 17).
+    # crossed design reliability among trainees needs: every rating in a round is a first one.
     CALIBRATION_ROUND = "calibration_round", _("Calibration round")
 
 

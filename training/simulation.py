@@ -141,21 +141,8 @@ def simulate_cohort(
     )
     rng.shuffle(pool)
     chosen = sorted(pool[:vignettes], key=lambda v: v.slug)
-    references = {}
-    for vignette in chosen:
-        for slug, version in versions.items():
-            references[(vignette.slug, slug)] = (
-                ReferenceScoring.objects.filter(
-                    vignette_revision=vignette.current_revision, instrument_version=version
-                ).order_by("-number").first()
-            )
-    allowed = {
-        slug: {
-            item.code: (sorted(v.value for v in item.allowed_values.all()), item.may_omit)
-            for item in version.items.prefetch_related("allowed_values")
-        }
-        for slug, version in versions.items()
-    }
+    references = _references(chosen, versions)
+    allowed = _allowed(versions)
     # Item difficulty: most items easy, a few hard, one (per instrument) hardest.
     difficulty = {}
     hardest = {}
@@ -241,6 +228,17 @@ def simulate_cohort(
     return truth
 
 
+def _allowed(versions) -> dict:
+    """slug -> item code -> (allowed values, may be omitted), for the simulated raters."""
+    return {
+        slug: {
+            item.code: (sorted(v.value for v in item.allowed_values.all()), item.may_omit)
+            for item in version.items.prefetch_related("allowed_values")
+        }
+        for slug, version in versions.items()
+    }
+
+
 def _references(vignettes, versions) -> dict:
     out = {}
     for vignette in vignettes:
@@ -269,13 +267,7 @@ def simulate_rounds(*, organization: Organization, rounds: list, users: list,
             i.slug: i.current_version
             for i in assignment.instruments.select_related("current_version")
         }
-        allowed = {
-            slug: {
-                item.code: (sorted(v.value for v in item.allowed_values.all()), item.omissible)
-                for item in version.items.prefetch_related("allowed_values")
-            }
-            for slug, version in versions.items()
-        }
+        allowed = _allowed(versions)
         vignettes = [m.vignette for m in assignment.vignette_set.members.select_related(
             "vignette__current_revision").order_by("order")]
         references = _references(vignettes, versions)

@@ -1,4 +1,4 @@
-"""What a trainee reads before scoring must not carry the answer (issue 18): no case-type
+"""What a trainee reads before scoring must not carry the answer: no case-type
 label in a title or case file, and none of the sentences that exist only to hand over an
 item's code ("No source describes it as taking up significant time").
 

@@ -871,7 +871,7 @@ MIN_RATIONALE_SENTENCES = 2  # bundled content: the fact the code turns on, and 
 
 def _check_rationales_teach(doc: VignetteDoc, bundle: ContentBundle) -> None:
     """A bundled rationale (or not-applicable reason) names the fact and the rule: two
-    sentences or more (issue 18)."""
+    sentences or more, so feedback teaches rather than restates the code."""
     for slug, ref in doc.references.items():
         texts = ([(f"references.{slug}.reason", ref.reason)] if not ref.applicable else
                  [(f"references.{slug}.items.{code}.rationale", rationale)
