@@ -775,3 +775,26 @@ class AuditRedaction(models.Model):
 
     def __str__(self):
         return f"Redaction of audit event {self.event_id}"
+
+
+# --- Test–retest in recalibration (intra-rater consistency) --------------------------------
+
+
+class RetestDraw(models.Model):
+    """A recalibration-pool case the holder rated in an earlier recalibration, drawn again in
+    this recalibration so the organisation can see how consistent the holder is with
+    themselves (test–retest). Recorded here only: the holder's pages and API show the case
+    like any other (training.certification.retest)."""
+
+    recalibration = models.OneToOneField(Recalibration, on_delete=models.CASCADE,
+                                         related_name="retest")
+    # The holder's first submitted rating of the same vignette revision on the same
+    # instrument version: the first occasion.
+    first_rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="retests")
+    drawn_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["drawn_at", "pk"]
+
+    def __str__(self):
+        return f"Retest of rating {self.first_rating_id} in {self.recalibration}"

@@ -16,6 +16,7 @@ from config.throttling import client_address
 from training.certification import certificates, decisions
 from training.certification.filters import CertificateListQuerySerializer
 from training.certification.recalibration import display_status
+from training.certification.retest import certificate_retest
 from training.models import Certificate, CertificationDecision, Role
 from training.teaching.serializers import BandConsistencySerializer
 from training.tenancy import ORG_HEADER, OrganizationScopedApi
@@ -75,6 +76,26 @@ class _OnInstrumentVersion(serializers.Serializer):
         help_text="Calibrate's revision of that version (a coding note changed, say).")
 
 
+class RetestSerializer(serializers.Serializer):
+    n_pairs = serializers.IntegerField(help_text="Cases the holder rated twice (both submitted).")
+    n_scored_pairs = serializers.IntegerField(
+        help_text="Of those, the pairs both judged applicable: item and total values rest on them.")
+    n_items = serializers.IntegerField(help_text="Item codes compared.")
+    applicability_agreement = serializers.FloatField(allow_null=True)
+    item_agreement = serializers.FloatField(allow_null=True,
+                                            help_text="Share of identical item codes.")
+    mean_abs_total_difference = serializers.FloatField(allow_null=True)
+    mean_total_difference = serializers.FloatField(
+        allow_null=True, help_text="Retest − first: positive = more severe the second time.")
+    icc_a1 = serializers.FloatField(allow_null=True, help_text="ICC(A,1) of the totals.")
+    icc_a1_ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+    icc_reason = serializers.CharField(allow_null=True)
+    indicative = serializers.BooleanField()
+    min_pairs = serializers.IntegerField()
+    min_pairs_icc = serializers.IntegerField()
+
+
 class CertificateSerializer(_OnInstrumentVersion):
     holder = serializers.CharField(source="holder.username", help_text="Username.")
     status = serializers.SerializerMethodField(
@@ -86,10 +107,22 @@ class CertificateSerializer(_OnInstrumentVersion):
     decision = serializers.IntegerField(source="decision_id")
     verification_code = serializers.CharField()
     verify_url = serializers.SerializerMethodField()
+    retest = serializers.SerializerMethodField(
+        help_text="Org admins only (null for anyone else): the holder's test–retest agreement "
+                  "on the instrument, from recalibration cases rated twice at least six months "
+                  "apart. n_pairs, n_scored_pairs (both judged applicable) and n_items say what "
+                  "it rests on; values are null below min_pairs (ICC(A,1): min_pairs_icc), "
+                  "with the reason.")
 
     def get_status(self, cert) -> str:
 
         return display_status(cert)
+
+    @extend_schema_field(RetestSerializer(allow_null=True))
+    def get_retest(self, cert):
+        if not self.context.get("admin"):
+            return None
+        return RetestSerializer(certificate_retest(cert).as_dict()).data
 
     def get_verify_url(self, cert) -> str:
         return self.context["request"].build_absolute_uri(
@@ -155,6 +188,10 @@ class CertificateListApi(OrganizationScopedApi, generics.GenericAPIView):
     serializer_class = CertificateSerializer
     queryset = Certificate.objects.none()  # for the schema; get() scopes the rows
 
+    def get_serializer_context(self):
+        return super().get_serializer_context() | {
+            "admin": self.membership.role == Role.ORG_ADMIN}
+
     @extend_schema(
         operation_id="certificates_list",
         parameters=[ORG_HEADER, CertificateListQuerySerializer],
@@ -198,7 +235,8 @@ class CertificateDetailApi(OrganizationScopedApi):
     def get(self, request, certificate_id):
         cert = certificates.certificate_for_viewer(membership=self.membership,
                                                     certificate_id=certificate_id)
-        return Response(CertificateSerializer(cert, context={"request": request}).data)
+        return Response(CertificateSerializer(cert, context={
+            "request": request, "admin": self.membership.role == Role.ORG_ADMIN}).data)
 
 
 def _decisions(membership):

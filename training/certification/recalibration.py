@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from training.audit import audit_record
-from training.certification import drift
+from training.certification import drift, retest
 from training.charts import line_chart
 from training.models import (
     AlertStatus,
@@ -47,6 +47,7 @@ from training.models import (
     Rating,
     Recalibration,
     Reminder,
+    RetestDraw,
 )
 from training.tenancy import int_or_404, not_found_in
 from vignettes.models import ContentStatus, Pool, ReferenceScoring, Vignette, next_number
@@ -186,8 +187,14 @@ def recalibration_assign(*, cert: Certificate, params: RuleParams, now: dt.datet
     if not vignettes:
         return None
     period = next_number(cert.recalibrations.all(), field="period")
+    # Now and then one case is a retest of a case the holder rated months ago
+    # (training.certification.retest); it takes a new case's place, anywhere in the order.
+    first_rating = retest.retest_pick(cert=cert, size=params.size, period=period, now=now)
     rng = random.Random(f"{cert.pk}:{period}")
-    chosen = rng.sample(vignettes, k=min(params.size, len(vignettes)))
+    chosen = rng.sample(vignettes, k=min(params.size - (first_rating is not None),
+                                         len(vignettes)))
+    if first_rating is not None:
+        chosen.insert(rng.randrange(len(chosen) + 1), first_rating.vignette_revision.vignette)
     attempt = Attempt.objects.create(user=cert.holder, organization=cert.organization,
                                      mode=Mode.PRACTICE, started_at=now)
     attempt.instrument_versions.set([cert.instrument_version])
@@ -198,6 +205,15 @@ def recalibration_assign(*, cert: Certificate, params: RuleParams, now: dt.datet
     recal = Recalibration.objects.create(certificate=cert, period=period, attempt=attempt,
                                          from_organization_pool=own_pool, assigned_at=now,
                                          due_at=due)
+    if first_rating is not None:
+        # Its own event, about the draw rather than the holder, so that what is handed to the
+        # holder (their data export) does not single the case out.
+        draw = RetestDraw.objects.create(recalibration=recal, first_rating=first_rating,
+                                         drawn_at=now)
+        audit_record(actor=None, organization=cert.organization, obj=draw,
+                     action="recalibration.retest_drawn",
+                     after={"recalibration": recal.pk, "first_rating": first_rating.pk,
+                            "vignette": first_rating.vignette_revision.vignette.slug}, now=now)
     before = _state(cert)
     cert.recalibration_due_at = due
     cert.save(update_fields=["recalibration_due_at"])
@@ -403,6 +419,25 @@ def alerts_for_admin(*, organization: Organization, status: str = ""):
     if status in AlertStatus.values:
         qs = qs.filter(status=status)
     return qs
+
+
+def holders_for_admin(*, organization: Organization, now=None) -> list[dict]:
+    """Each live certificate of the organisation with its drift status (the status shown,
+    open alerts) and the holder's test–retest agreement on its instrument
+    (training.certification.retest), for the organisation's eyes only."""
+    now = now or timezone.now()
+    rows = []
+    for cert in Certificate.objects.filter(
+            organization=organization, status=CertificateStatus.ACTIVE, expires_at__gt=now
+    ).select_related("holder", "instrument_version__instrument").order_by(
+            "holder__username", "pk"):
+        rows.append({
+            "certificate": cert,
+            "status": display_status(cert, now),
+            "open_alerts": _open_alerts(cert).count(),
+            "retest": retest.certificate_retest(cert),
+        })
+    return rows
 
 
 def alert_get(*, organization: Organization, alert_id) -> DriftAlert:

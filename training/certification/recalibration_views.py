@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from training.certification import recalibration
 from training.models import AlertStatus, Role
+from training.reliability.retest import MIN_PAIRS, MIN_PAIRS_ICC
 from training.tenancy import with_membership
 
 
@@ -36,6 +37,9 @@ def alerts(request):
         "alerts": recalibration.alerts_for_admin(organization=request.organization,
                                                   status=status),
         "status": status, "statuses": AlertStatus.choices,
+        "holders": recalibration.holders_for_admin(organization=request.organization),
+        "retest_min_pairs": MIN_PAIRS, "retest_min_pairs_icc": MIN_PAIRS_ICC,
+        "retest_min_months": 6,
     })
 
 
