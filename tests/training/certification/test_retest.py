@@ -66,7 +66,7 @@ def revisions(recal):
 
 
 def test_a_case_rated_seven_months_ago_is_drawn_again_unflagged_and_not_before_six_months(
-        org, rule, trainee, pool, params):
+        org, rule, trainee, org_admin, pool, params):
     cert = certify(org, trainee, at=T0, rule=rule)
     first = recalibration.recalibration_assign(cert=cert, params=params,
                                                now=T0 + dt.timedelta(days=30))
@@ -101,6 +101,9 @@ def test_a_case_rated_seven_months_ago_is_drawn_again_unflagged_and_not_before_s
     assert page.status_code == 200 and b"retest" not in page.content.lower()
     mine = browser_for(trainee).get("/recalibration/")
     assert b"retest" not in mine.content.lower()
+    # The organisation's audit trail names the draw.
+    audit = browser_for(org_admin).get("/manage/audit/")
+    assert audit.status_code == 200 and b"recalibration.retest_drawn" in audit.content
 
 
 def test_pools_stay_separate_practice_and_exam_cases_are_never_retested(
