@@ -100,7 +100,7 @@ def test_a_case_rated_seven_months_ago_is_drawn_again_unflagged_and_not_before_s
     page = browser_for(trainee).get(f"/attempts/{third.attempt_id}/")
     assert page.status_code == 200 and b"retest" not in page.content.lower()
     mine = browser_for(trainee).get("/recalibration/")
-    assert b"retest" not in mine.content.lower()
+    assert b"retest" not in mine.content.lower()  # told in general (page text), never which
     # The organisation's audit trail names the draw.
     audit = browser_for(org_admin).get("/manage/audit/")
     assert audit.status_code == 200 and b"recalibration.retest_drawn" in audit.content
