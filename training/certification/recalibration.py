@@ -6,7 +6,9 @@ an injectable clock (`now`).
 
 Recalibration draws from the organisation's published recalibration-pool vignettes; when it
 has none that the holder has never rated (the bundled recalibration pool is empty), it falls
-back to published bundled practice vignettes the holder has never rated.
+back to published bundled practice vignettes the holder has never rated. Now and then one case
+is instead a recalibration-pool case the holder rated at least six months before, a retest
+(training.certification.retest), shown like any other.
 
 Drift is watched on every submitted rating the holder made on the certificate's instrument
 after the certificate was issued (recalibration and further practice; exams excluded), and
