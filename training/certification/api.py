@@ -16,7 +16,7 @@ from config.throttling import client_address
 from training.certification import certificates, decisions
 from training.certification.filters import CertificateListQuerySerializer
 from training.certification.recalibration import display_status
-from training.certification.retest import certificate_retest
+from training.certification.retest import certificate_retest, retest_summaries
 from training.models import Certificate, CertificationDecision, Role
 from training.teaching.serializers import BandConsistencySerializer
 from training.tenancy import ORG_HEADER, OrganizationScopedApi
@@ -122,7 +122,10 @@ class CertificateSerializer(_OnInstrumentVersion):
     def get_retest(self, cert):
         if not self.context.get("admin"):
             return None
-        return RetestSerializer(certificate_retest(cert).as_dict()).data
+        # The views read every listed certificate's agreement at once (retest_summaries).
+        retests = self.context.get("retests")
+        summary = retests[cert.pk] if retests is not None else certificate_retest(cert)
+        return RetestSerializer(summary.as_dict()).data
 
     def get_verify_url(self, cert) -> str:
         return self.context["request"].build_absolute_uri(
@@ -219,7 +222,13 @@ class CertificateListApi(OrganizationScopedApi, generics.GenericAPIView):
             ).select_related("holder", "instrument_version__instrument").order_by(
                 "-issued_at", "-pk"))
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        page = rows if page is None else page
+        context = self.get_serializer_context()
+        if context["admin"]:
+            context["retests"] = retest_summaries(organization=self.organization,
+                                                  certificates=page)
+        return self.get_paginated_response(
+            self.get_serializer(page, many=True, context=context).data)
 
 
 def _one_of(serializer, not_found: str):
@@ -235,8 +244,11 @@ class CertificateDetailApi(OrganizationScopedApi):
     def get(self, request, certificate_id):
         cert = certificates.certificate_for_viewer(membership=self.membership,
                                                     certificate_id=certificate_id)
+        admin = self.membership.role == Role.ORG_ADMIN
+        retests = (retest_summaries(organization=self.organization, certificates=[cert])
+                   if admin else {})
         return Response(CertificateSerializer(cert, context={
-            "request": request, "admin": self.membership.role == Role.ORG_ADMIN}).data)
+            "request": request, "admin": admin, "retests": retests}).data)
 
 
 def _decisions(membership):

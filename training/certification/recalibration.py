@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -423,23 +424,35 @@ def alerts_for_admin(*, organization: Organization, status: str = ""):
     return qs
 
 
-def holders_for_admin(*, organization: Organization, now=None) -> list[dict]:
-    """Each live certificate of the organisation with its drift status (the status shown,
-    open alerts) and the holder's test–retest agreement on its instrument
-    (training.certification.retest), for the organisation's eyes only."""
+def live_certificates_for_admin(*, organization: Organization, now=None):
+    """The organisation's live certificates (holder, pk order), each annotated with its
+    number of open alerts: one query, however many, for holders_for_admin (page it first)."""
     now = now or timezone.now()
-    rows = []
-    for cert in Certificate.objects.filter(
-            organization=organization, status=CertificateStatus.ACTIVE, expires_at__gt=now
-    ).select_related("holder", "instrument_version__instrument").order_by(
-            "holder__username", "pk"):
-        rows.append({
-            "certificate": cert,
-            "status": display_status(cert, now),
-            "open_alerts": _open_alerts(cert).count(),
-            "retest": retest.certificate_retest(cert),
-        })
-    return rows
+    return Certificate.objects.filter(
+        organization=organization, status=CertificateStatus.ACTIVE, expires_at__gt=now,
+    ).select_related("holder", "instrument_version__instrument").annotate(
+        open_alert_count=Count("drift_alerts",
+                               filter=~Q(drift_alerts__status=AlertStatus.RESOLVED)),
+    ).order_by("holder__username", "pk")
+
+
+def holders_for_admin(*, organization: Organization, certificates=None, now=None
+                      ) -> list[dict]:
+    """Each of `certificates` (live_certificates_for_admin's, or a page of them; default: all
+    of them) with its drift status (the status shown, open alerts) and the
+    holder's test–retest agreement on its instrument (training.certification.retest), for the
+    organisation's eyes only. A constant number of queries, however many certificates."""
+    now = now or timezone.now()
+    if certificates is None:
+        certificates = live_certificates_for_admin(organization=organization, now=now)
+    certificates = list(certificates)
+    summaries = retest.retest_summaries(organization=organization, certificates=certificates)
+    return [{
+        "certificate": cert,
+        "status": display_status(cert, now),
+        "open_alerts": cert.open_alert_count,
+        "retest": summaries[cert.pk],
+    } for cert in certificates]
 
 
 def alert_get(*, organization: Organization, alert_id) -> DriftAlert:

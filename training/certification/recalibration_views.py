@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -15,6 +17,8 @@ from training.certification import recalibration
 from training.models import AlertStatus, Role
 from training.reliability.retest import MIN_PAIRS, MIN_PAIRS_ICC
 from training.tenancy import with_membership
+
+HOLDERS_PAGE_SIZE = 50  # live certificates per page of the alerts page
 
 
 @never_cache
@@ -33,11 +37,15 @@ def alerts(request):
     status = request.GET.get("status", "")
     if status not in AlertStatus.values:
         status = ""
+    page = Paginator(recalibration.live_certificates_for_admin(organization=request.organization),
+                     HOLDERS_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "training/recal/alerts.html", {
         "alerts": recalibration.alerts_for_admin(organization=request.organization,
                                                   status=status),
         "status": status, "statuses": AlertStatus.choices,
-        "holders": recalibration.holders_for_admin(organization=request.organization),
+        "holders": recalibration.holders_for_admin(organization=request.organization,
+                                                   certificates=page.object_list),
+        "page": page, "filter_query": urlencode({"status": status} if status else {}),
         "retest_min_pairs": MIN_PAIRS, "retest_min_pairs_icc": MIN_PAIRS_ICC,
         "retest_min_months": 6,
     })

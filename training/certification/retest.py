@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import defaultdict
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 
-from training.models import AttemptVignette, Certificate, Rating, RetestDraw
+from training.models import AttemptVignette, Certificate, Organization, Rating, RetestDraw
 from training.reliability.retest import Occasion, RetestAgreement, retest_agreement
 from vignettes.models import ContentStatus, Pool, ReferenceScoring
 
@@ -93,8 +94,9 @@ def _occasion(rating: Rating) -> Occasion:
 
 def retest_pairs(*, holder_id: int, organization_id: int, instrument_id: int
                  ) -> list[tuple[Rating, Rating]]:
-    """(first, retest) ratings of the holder's retest cases on the instrument whose retest
-    was submitted, in the order drawn."""
+    """(first, retest) ratings of one holder's retest cases on the instrument whose retest
+    was submitted, in the order drawn: the plain reading, a few queries per holder (pages and
+    the API use retest_summaries)."""
     draws = list(RetestDraw.objects.filter(
         recalibration__certificate__holder_id=holder_id,
         recalibration__certificate__organization_id=organization_id,
@@ -116,9 +118,61 @@ def retest_pairs(*, holder_id: int, organization_id: int, instrument_id: int
     return out
 
 
+def retest_summaries(*, organization: Organization | int, certificates=None
+                     ) -> dict[int, RetestAgreement]:
+    """Every certificate's test–retest agreement ({certificate id: agreement}), for the
+    organisation's eyes only: each holder's agreement on the certificate's instrument in this
+    organisation (the same for all their certificates on it), from the pairs retest_pairs reads.
+
+    `certificates` (a queryset, or an iterable of certificates or ids) limits the answer to
+    those of them in the organisation; None = all the organisation's. Three queries whatever
+    the number of certificates and pairs (certificates, draws, second ratings); the pairs are
+    grouped here.
+    """
+    certs = Certificate.objects.filter(organization=organization)
+    if isinstance(certificates, QuerySet):
+        certs = certs.filter(pk__in=certificates.values("pk"))
+    elif certificates is not None:
+        certs = certs.filter(pk__in=[getattr(c, "pk", c) for c in certificates])
+    cert_keys = list(certs.values_list("pk", "holder_id", "instrument_version__instrument_id"))
+
+    draws = RetestDraw.objects.filter(recalibration__certificate__organization=organization)
+    if certificates is not None:
+        draws = draws.filter(recalibration__certificate__holder_id__in=certs.values("holder_id"))
+    draw_rows = list(draws.order_by("drawn_at", "pk").values_list(
+        "recalibration__certificate__holder_id", "first_rating__instrument_version__instrument_id",
+        "recalibration__attempt_id", "first_rating__vignette_revision_id",
+        "first_rating__instrument_version_id", "first_rating__applicable",
+        "first_rating__codes", "first_rating__total"))
+    second = {
+        (attempt_id, revision_id, version_id): Occasion(
+            applicable=applicable, codes=codes or {}, total=total if applicable else None)
+        for attempt_id, revision_id, version_id, applicable, codes, total
+        in Rating.objects.filter(
+            attempt_id__in=draws.values("recalibration__attempt_id"), submitted_at__isnull=False,
+        ).order_by("pk").values_list("attempt_id", "vignette_revision_id",
+                                     "instrument_version_id", "applicable", "codes", "total")}
+
+    pairs: dict[tuple[int, int], list[tuple[Occasion, Occasion]]] = defaultdict(list)
+    for (holder_id, instrument_id, attempt_id, revision_id, version_id, applicable, codes,
+         total) in draw_rows:
+        retest = second.get((attempt_id, revision_id, version_id))
+        if retest is not None:
+            first = Occasion(applicable=applicable, codes=codes or {},
+                             total=total if applicable else None)
+            pairs[(holder_id, instrument_id)].append((first, retest))
+    agreements: dict[tuple[int, int], RetestAgreement] = {}
+    out = {}
+    for pk, holder_id, instrument_id in cert_keys:
+        key = (holder_id, instrument_id)
+        if key not in agreements:
+            agreements[key] = retest_agreement(pairs.get(key, []))
+        out[pk] = agreements[key]
+    return out
+
+
 def certificate_retest(cert: Certificate) -> RetestAgreement:
     """The holder's test–retest agreement on the certificate's instrument (in this
-    organisation), for the organisation's eyes only."""
-    pairs = retest_pairs(holder_id=cert.holder_id, organization_id=cert.organization_id,
-                         instrument_id=cert.instrument_version.instrument_id)
-    return retest_agreement([(_occasion(a), _occasion(b)) for a, b in pairs])
+    organisation), for the organisation's eyes only. Several certificates at once:
+    retest_summaries."""
+    return retest_summaries(organization=cert.organization_id, certificates=[cert.pk])[cert.pk]

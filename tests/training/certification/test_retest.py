@@ -190,3 +190,89 @@ def test_another_member_of_the_org_who_is_not_admin_gets_no_retest(org, rule, tr
     instructor = make_member(org, Role.INSTRUCTOR, "teacher-x")
     cert = certify(org, trainee, at=T0, rule=rule)
     assert api_for(instructor).get(f"/api/v1/certificates/{cert.pk}/").status_code == 404
+
+
+# --- many holders at once: a constant number of queries ------------------------------------
+
+
+def add_holders(org, rule, params, first_index, count):
+    """`count` more certified holders, holder i with 1 + i % 3 retested cases whose codes
+    differ from the first ratings by holder and case."""
+    certs = []
+    for i in range(first_index, first_index + count):
+        cert = certify(org, make_member(org, Role.TRAINEE, f"holder-{i:02d}"), at=T0, rule=rule)
+        first = recalibration.recalibration_assign(cert=cert, params=params,
+                                                   now=T0 + dt.timedelta(days=30))
+        rate(first.attempt, T0 + dt.timedelta(days=31),
+             codes=lambda order, i=i: {"C1": 1, "C2": i % 2, "C3": order % 2})
+        for k in range(1 + i % 3):
+            at = T0 + dt.timedelta(days=31) + SEVEN_MONTHS + dt.timedelta(days=31 * k)
+            again = recalibration.recalibration_assign(cert=cert, params=params, now=at)
+            rate(again.attempt, at + dt.timedelta(days=1),
+                 codes=lambda order, i=i, k=k: {"C1": (i + k) % 2, "C2": i % 2, "C3": k % 2})
+        certs.append(cert)
+    return certs
+
+
+def one_by_one(cert):
+    """The plain reading, one holder at a time: what the batched summaries must equal."""
+    pairs = retest.retest_pairs(holder_id=cert.holder_id, organization_id=cert.organization_id,
+                                instrument_id=cert.instrument_version.instrument_id)
+    return retest.retest_agreement([(retest._occasion(a), retest._occasion(b)) for a, b in pairs])
+
+
+def test_every_holders_agreement_in_a_constant_number_of_queries(
+        org, other_org, rule, org_admin, admin_b, pool, params, monkeypatch,
+        django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from training.certification import recalibration_views
+
+    monkeypatch.setattr(retest, "RETEST_SHARE", 1)  # the share rule has its own test
+    page_client, api_client = browser_for(org_admin), api_for(org_admin)
+    page_client.get("/recalibration/alerts/")  # warm the session and caches
+    api_client.get("/api/v1/certificates/")
+
+    def counted(n):
+        with django_assert_num_queries(3):
+            summaries = retest.retest_summaries(organization=org)
+        assert len(summaries) == n
+        with CaptureQueriesContext(connection) as page_queries:
+            page = page_client.get("/recalibration/alerts/")
+        with CaptureQueriesContext(connection) as api_queries:
+            listed = api_client.get("/api/v1/certificates/")
+        assert page.status_code == 200 and listed.status_code == 200
+        return summaries, len(page_queries), len(api_queries), listed.json()["results"]
+
+    certs = add_holders(org, rule, params, 0, 2)
+    two, page_two, api_two, _ = counted(2)
+    certs += add_holders(org, rule, params, 2, 4)
+    six, page_six, api_six, listed = counted(6)
+    assert (page_six, api_six) == (page_two, api_two)
+
+    # The numbers are the plain one-holder reading's, holder by holder, on page and API alike.
+    assert six[certs[0].pk] == two[certs[0].pk]
+    assert sorted(s.n_pairs for s in six.values()) == [1, 1, 2, 2, 3, 3]
+    for cert in certs:
+        assert six[cert.pk] == one_by_one(cert)
+    by_id = {row["id"]: row["retest"] for row in listed}
+    for cert in certs:
+        assert by_id[cert.pk] == six[cert.pk].as_dict()
+    three = six[certs[2].pk]  # holder 2: three pairs, item values shown
+    assert three.n_scored_pairs == 3 and three.item_agreement is not None
+    detail = api_client.get(f"/api/v1/certificates/{certs[2].pk}/").json()["retest"]
+    assert detail["item_agreement"] == pytest.approx(three.item_agreement)
+    # Only the organisation's certificates are answered for.
+    assert retest.retest_summaries(organization=other_org, certificates=certs) == {}
+    assert retest.retest_summaries(organization=org, certificates=certs[:1]) == {
+        certs[0].pk: six[certs[0].pk]}
+
+    # Paged (here two a page): the status filter of the alerts stays on the page links.
+    monkeypatch.setattr(recalibration_views, "HOLDERS_PAGE_SIZE", 2)
+    body = page_client.get("/recalibration/alerts/?status=open&page=2").content.decode()
+    assert "holder-02" in body and "holder-03" in body
+    assert "holder-01" not in body and "holder-04" not in body
+    assert "6 certificates, page 2 of 3" in body
+    assert "?status=open&amp;page=3#holders" in body and "?status=open&amp;page=1#holders" in body
+    assert "holder-0" not in browser_for(admin_b).get("/recalibration/alerts/").content.decode()
