@@ -18,6 +18,7 @@ from training.attempts import services as attempt_services
 from training.attempts.forms import RatingForm
 from training.exceptions import Conflict
 from training.models import Assignment, Role
+from training.paging import list_page, search_filter
 from training.tenancy import (
     not_found_in,
     with_membership,
@@ -80,7 +81,13 @@ def assignment_start(request, assignment_id):
 @with_membership()
 def attempt_list(request):
     attempts = selectors.attempt_list(user=request.user, organization=request.organization)
-    return render(request, "training/attempt_list.html", {"attempts": attempts[:100]})
+    q = request.GET.get("q", "").strip()[:100]
+    if q:
+        attempts = attempts.filter(search_filter(q, (
+            "attempt_vignettes__vignette_revision__title", "assignment__title"))).distinct()
+    listing = list_page(request, attempts, keep=("q",))
+    return render(request, "training/attempt_list.html",
+                  {"attempts": listing.rows, "listing": listing, "q": q})
 
 
 @never_cache
