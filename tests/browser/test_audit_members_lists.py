@@ -1,6 +1,6 @@
 """An organisation admin, in Chromium: reads the audit trail as sentences, filters it by
 action and day and opens an event's details, then searches the member list and pages through
-it. The audit page stays within 1280 px even with a long change; no CSP violation, JS error,
+it, then reads their home page. The audit page stays within 1280 px even with a long change; no CSP violation, JS error,
 CSRF refusal or serious axe finding. Screenshots: artifacts/screenshots/test_admin_*.png."""
 
 import datetime as dt
@@ -11,7 +11,7 @@ from django.db import connection
 from tests.browser.conftest import sign_in
 from tests.conftest import make_member
 from training.audit import audit_record
-from training.models import Membership, Organization, Role
+from training.models import Cohort, Invitation, Membership, Organization, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,6 +33,12 @@ def test_admin_filters_the_audit_trail_and_pages_the_member_list(content, live_s
                            action="membership.role_changed",
                            before={"role": "trainee"},
                            after={"role": "instructor", "note": "x" * 3000}, now=today)
+    cohort = Cohort.objects.create(organization=org, name="Evening cohort")
+    cohort.instructors.add(admin)
+    cohort.trainees.add(admin, trainee.user)
+    Invitation.objects.create(organization=org, email="next@example.org", role=Role.TRAINEE,
+                              token_hash="c" * 64, created_at=today,
+                              expires_at=today + dt.timedelta(days=7))
     connection.close()
     page = watched.page
     sign_in(page, live_server.url, "lists-admin")
@@ -63,4 +69,14 @@ def test_admin_filters_the_audit_trail_and_pages_the_member_list(content, live_s
     assert page.locator("tr[id^=member-]").count() == 5
     assert page.input_value("#member-q") == "rater"  # the page kept the search
     watched.shot("members-page-2")
+
+    # The admin's home page: their own work as a cohort member, the cohort they teach and
+    # the organisation's queues, within the screen.
+    page.goto(f"{live_server.url}/dashboard/")
+    for section in ("#home-trainee", "#home-cohorts", "#home-admin"):
+        assert page.locator(section).count() == 1
+    assert "next@example.org" in page.locator("#home-admin").inner_text()
+    scroll_width, inner_width = page.evaluate(OVERFLOW)
+    assert scroll_width <= inner_width, (scroll_width, inner_width)
+    watched.shot("home")
     watched.assert_clean()
