@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from tests.conftest import browser_for
-from tests.training.helpers import certify
+from tests.training.helpers import EXAM_DAY, certify, make_exam
 from training.home import selectors as home
 from training.models import (
     AlertStatus,
@@ -184,3 +184,15 @@ def test_a_person_with_several_roles_sees_each_section(org, org_admin, instructo
     for section in ('id="home-trainee"', 'id="home-cohorts"', 'id="home-admin"'):
         assert section in html
     assert "Everyone practises" in html and "Mixed" in html
+
+
+def test_an_exam_counts_the_cases_it_draws_not_its_pool_and_names_none(org, rule, instructor,
+                                                                       trainee):
+    exam = make_exam(org, [trainee], instructor, draw=10)
+    pool = list(exam.vignette_set.members.select_related("vignette"))
+    assert len(pool) > 10
+    with time_machine.travel(EXAM_DAY, tick=False):
+        html = browser_for(trainee).get("/dashboard/").content.decode()
+    assert "CPORT exam" in html and "0 of 10 cases done" in html
+    for member in pool:
+        assert member.vignette.slug not in html
