@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from training.models import AuditEvent, AuditRedaction, Erasure, Organization
 
@@ -260,6 +261,10 @@ class EventView:
         self.before = before
         self.after = after
 
+    @property
+    def sentence(self) -> str:
+        return event_sentence(self)
+
     def dumps(self, which: str) -> str:
         value = getattr(self, which)
         if value is None:
@@ -326,3 +331,133 @@ def audit_display(events, *, organization) -> list[EventView]:
             after=_resolve_users(parts["after"], shown),
         ))
     return rows
+
+
+# --- sentences -----------------------------------------------------------------------------
+
+# What each action reads as. %(actor)s did it, %(object)s is the object's label (already a
+# neutral "certificate #12" for objects about a person), %(of)s is " of <person>" when the
+# event is about someone. An action missing here reads as the generic sentence below.
+SENTENCES = {
+    "account.signed_out_everywhere": gettext_lazy("%(actor)s signed out of every session and "
+                                                  "API token"),
+    "api_token.created": gettext_lazy("%(actor)s created an API token%(of)s"),
+    "api_token.revoked": gettext_lazy("%(actor)s revoked an API token%(of)s"),
+    "api_token.revoked_all": gettext_lazy("%(actor)s revoked every API token%(of)s"),
+    "assignment.created": gettext_lazy("%(actor)s created assignment %(object)s"),
+    "assignment.changed": gettext_lazy("%(actor)s changed assignment %(object)s"),
+    "certificate.issued": gettext_lazy("%(actor)s issued %(object)s%(of)s"),
+    "certificate.suspended": gettext_lazy("%(actor)s suspended %(object)s%(of)s"),
+    "certificate.revoked": gettext_lazy("%(actor)s revoked %(object)s%(of)s"),
+    "certificate.active": gettext_lazy("%(actor)s reinstated %(object)s%(of)s"),
+    "certificate.superseded": gettext_lazy("%(actor)s marked %(object)s%(of)s as superseded "
+                                           "by a renewal"),
+    "certificate.expired": gettext_lazy("%(actor)s recorded that %(object)s%(of)s expired"),
+    "certificate.display_changed": gettext_lazy("%(actor)s changed how %(object)s%(of)s shows "
+                                                "the holder's name"),
+    "certificate.recalibration_due": gettext_lazy("%(actor)s marked %(object)s%(of)s as "
+                                                  "recalibration due"),
+    "certificate.recalibration_cleared": gettext_lazy("%(actor)s cleared the recalibration "
+                                                      "flag of %(object)s%(of)s"),
+    "certification.decided": gettext_lazy("%(actor)s recorded the certification decision "
+                                          "%(object)s%(of)s"),
+    "certification_rule.created": gettext_lazy("%(actor)s created certification rule "
+                                               "%(object)s"),
+    "certification_rule.changed": gettext_lazy("%(actor)s changed certification rule "
+                                               "%(object)s"),
+    "certification_rule.short_exam_accepted": gettext_lazy(
+        "%(actor)s accepted a short exam for certification rule %(object)s"),
+    "certification_rule.drift_units_migrated": gettext_lazy(
+        "%(actor)s moved the drift limits of certification rule %(object)s to SD units"),
+    "cohort.created": gettext_lazy("%(actor)s created cohort %(object)s"),
+    "cohort.changed": gettext_lazy("%(actor)s changed cohort %(object)s"),
+    "comment.added": gettext_lazy("%(actor)s commented on a rating%(of)s"),
+    "drift.alert_raised": gettext_lazy("%(actor)s raised %(object)s%(of)s"),
+    "drift.alert_acknowledged": gettext_lazy("%(actor)s confirmed %(object)s%(of)s"),
+    "drift.alert_resolved": gettext_lazy("%(actor)s resolved %(object)s%(of)s"),
+    "invitation.created": gettext_lazy("%(actor)s sent %(object)s"),
+    "invitation.revoked": gettext_lazy("%(actor)s revoked %(object)s"),
+    "invitation.accepted": gettext_lazy("%(actor)s accepted %(object)s"),
+    "member.erased": gettext_lazy("%(actor)s erased a member's personal data%(of)s"),
+    "member.pseudonymised": gettext_lazy("%(actor)s pseudonymised a member%(of)s under the "
+                                         "retention policy"),
+    "member.exported": gettext_lazy("%(actor)s exported the personal data%(of)s"),
+    "membership.created": gettext_lazy("%(actor)s added a member%(of)s"),
+    "membership.role_changed": gettext_lazy("%(actor)s changed the role%(of)s"),
+    "membership.removed": gettext_lazy("%(actor)s removed a member%(of)s"),
+    "organization.retention_changed": gettext_lazy("%(actor)s changed the retention policy"),
+    "retention.applied": gettext_lazy("%(actor)s applied the retention policy"),
+    "pack.import": gettext_lazy("%(actor)s imported a content pack"),
+    "panel.create": gettext_lazy("%(actor)s started %(object)s"),
+    "panel.score": gettext_lazy("%(actor)s scored in %(object)s"),
+    "reference.consensus": gettext_lazy("%(actor)s recorded the panel's consensus as "
+                                        "%(object)s"),
+    "reference.correct": gettext_lazy("%(actor)s corrected the reference: %(object)s"),
+    "recalibration.assigned": gettext_lazy("%(actor)s assigned %(object)s%(of)s"),
+    "recalibration.completed": gettext_lazy("%(actor)s recorded %(object)s%(of)s as "
+                                            "completed"),
+    "set.create": gettext_lazy("%(actor)s created set %(object)s"),
+    "set.edit": gettext_lazy("%(actor)s changed set %(object)s"),
+    "two_factor.enabled": gettext_lazy("%(actor)s turned on two-factor sign-in%(of)s"),
+    "two_factor.disabled": gettext_lazy("%(actor)s turned off two-factor sign-in%(of)s"),
+    "two_factor.backup_codes_replaced": gettext_lazy("%(actor)s replaced the backup "
+                                                     "codes%(of)s"),
+    "two_factor.removed_by_staff": gettext_lazy("%(actor)s removed two-factor sign-in%(of)s"),
+    "user.deleted": gettext_lazy("%(actor)s deleted the account%(of)s"),
+    "user.deactivated": gettext_lazy("%(actor)s deactivated the account%(of)s"),
+    "user.reactivated": gettext_lazy("%(actor)s reactivated the account%(of)s"),
+    "vignette.create": gettext_lazy("%(actor)s created vignette %(object)s"),
+    "vignette.edit": gettext_lazy("%(actor)s edited vignette %(object)s"),
+    "vignette.submit_for_review": gettext_lazy("%(actor)s submitted vignette %(object)s for "
+                                               "review"),
+    "vignette.return_to_draft": gettext_lazy("%(actor)s returned vignette %(object)s to "
+                                             "draft"),
+    "vignette.publish": gettext_lazy("%(actor)s published vignette %(object)s"),
+    "vignette.retire": gettext_lazy("%(actor)s retired vignette %(object)s"),
+}
+GENERIC_SENTENCE = gettext_lazy("%(actor)s: %(action)s on %(object)s%(of)s")
+
+
+def _payload_value(view: EventView, key: str):
+    """`key` from the shown (redacted) after-state, or else the before-state."""
+    for part in (view.after, view.before):
+        if isinstance(part, dict) and part.get(key) not in (None, ""):
+            return part[key]
+    return None
+
+
+def event_sentence(view: EventView) -> str:
+    """One event as a sentence: "demo-admin suspended certificate #12 of ann-b — reason: …".
+    Built from what the page may show (the redacted view), never from the raw event."""
+    event = view.event
+    label = view.object_repr or (
+        f"{event.object_type.rsplit('.', 1)[-1].lower()} #{event.object_id}"
+        if event.object_id else event.object_type)
+    values = {
+        "actor": view.actor or _("system"),
+        "object": label,
+        "of": _(" of %(person)s") % {"person": view.subject} if view.subject else "",
+        "action": event.action,
+    }
+    sentence = str(SENTENCES.get(event.action, GENERIC_SENTENCE)) % values
+    extra = []
+    if event.action.startswith("membership.") or event.action.startswith("invitation."):
+        before = view.before.get("role") if isinstance(view.before, dict) else None
+        after = view.after.get("role") if isinstance(view.after, dict) else None
+        if before and after and before != after:
+            extra.append(_("role: %(before)s → %(after)s") % {"before": before, "after": after})
+        elif after or before:
+            extra.append(_("role: %(role)s") % {"role": after or before})
+    if event.action == "certification.decided":
+        passed = _payload_value(view, "passed")
+        if passed is not None:
+            extra.append(_("passed") if passed is True else _("not passed"))
+    reason = (_payload_value(view, "reason") if event.action in (
+        "certificate.suspended", "certificate.revoked", "certificate.active") else None)
+    if reason is None and event.action.startswith("drift.alert_"):
+        reason = _payload_value(view, "note")
+    if isinstance(reason, str):
+        extra.append(_("reason: %(reason)s") % {"reason": reason})
+    if extra:
+        sentence += " — " + "; ".join(extra)
+    return sentence

@@ -2,9 +2,10 @@ from django.urls import include, path
 
 from training.accounts import pages as account_pages
 from training.attempts import views as attempt_views
+from training.home import views as home_views
 
 urlpatterns = [
-    path("dashboard/", attempt_views.dashboard, name="dashboard"),
+    path("dashboard/", home_views.dashboard, name="dashboard"),
     path("notice/", account_pages.content_notice, name="content-notice"),
     path("organisation/switch/", account_pages.organization_switch, name="organization-switch"),
     path("practice/<slug:slug>/", attempt_views.practice_start, name="practice-start"),

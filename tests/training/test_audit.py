@@ -2,6 +2,8 @@
 deletions and (de)activations recorded, the erasure replacing the snapshots by the pseudonym."""
 
 import datetime as dt
+import pathlib
+import re
 
 import pytest
 import time_machine
@@ -9,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from tests.conftest import make_member, signed_in
-from training.audit import acting_as, audit_record
-from training.models import AuditEvent, Membership, Role
+from training.audit import SENTENCES, acting_as, audit_display, audit_record
+from training.models import AuditEvent, AuditRedaction, Erasure, Membership, Role
 from training.organisation import erasure
 from training.organisation import export as export_services
 
@@ -21,7 +23,7 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 def audit_row(html: str, event: AuditEvent) -> str:
-    return html.split(f'id="event-{event.pk}"')[1].split("</tr>")[0]
+    return html.split(f'id="event-{event.pk}"')[1].split("</li>")[0]
 
 
 def test_new_events_keep_the_names_of_actor_and_subject(org, org_admin, trainee):
@@ -236,3 +238,79 @@ def test_the_data_migration_fills_the_names_of_older_events(org, other_org, org_
 
     migration.clear_name_snapshots(state.apps, None)
     assert not AuditEvent.objects.exclude(actor_username="", subject_username="").exists()
+
+
+# --- the trail as sentences ----------------------------------------------------------------
+
+# Action names built at run time, beside the literals the source spells out.
+COMPUTED_ACTIONS = {
+    "certificate.suspended", "certificate.revoked", "certificate.active",
+    "drift.alert_acknowledged", "drift.alert_resolved",
+    "vignette.submit_for_review", "vignette.return_to_draft", "vignette.publish",
+    "vignette.retire", "membership.created", "membership.role_changed", "cohort.created",
+    "cohort.changed", "assignment.created", "assignment.changed", "certification_rule.changed",
+    "member.pseudonymised", "set.edit", "two_factor.disabled", "two_factor.removed_by_staff",
+    "user.reactivated",
+}
+
+
+def test_every_recorded_action_reads_as_its_own_sentence():
+    root = pathlib.Path(__file__).resolve().parents[2]
+    found = set()
+    for folder in ("training", "vignettes"):
+        for path in (root / folder).rglob("*.py"):
+            found.update(re.findall(r'action\s*=\s*"([a-z_]+\.[a-z_]+)"', path.read_text()))
+            found.update(re.findall(r'action\s*=\s*\(?\s*"([a-z_]+\.[a-z_]+)"\s*if',
+                                    path.read_text()))
+    assert "certificate.issued" in found and "pack.import" in found  # the scan works
+    assert found | COMPUTED_ACTIONS <= set(SENTENCES), (found | COMPUTED_ACTIONS) - set(SENTENCES)
+
+
+def test_sentences_name_actor_object_and_person_and_keep_the_reason(org, org_admin, trainee):
+    suspended = audit_record(actor=org_admin, organization=org,
+                             object_type="training.Certificate", subject=trainee,
+                             action="certificate.suspended", now=T0,
+                             before={"status": "active", "reason": ""},
+                             after={"status": "suspended", "reason": "Missed two rounds"})
+    unknown = audit_record(actor=None, organization=org, object_type="training.Thing",
+                           action="thing.poked", now=T0)
+    shown = {v.event.pk: v.sentence for v in audit_display([suspended, unknown],
+                                                           organization=org)}
+    assert shown[suspended.pk] == ("admin-a suspended training.Certificate of trainee-a — "
+                                   "reason: Missed two rounds")
+    assert shown[unknown.pk] == "system: thing.poked on training.Thing"
+
+
+def test_a_redacted_reason_is_shown_neither_in_the_sentence_nor_in_the_details(
+        org, org_admin, trainee):
+    event = audit_record(actor=org_admin, organization=org, object_type="training.Certificate",
+                         subject=trainee, action="certificate.revoked", now=T0,
+                         after={"status": "revoked", "reason": "Ann Secret left"})
+    erasure = Erasure.objects.create(organization=org, pseudonym=trainee, reason="request",
+                                     erased_at=T0 + dt.timedelta(days=1))
+    AuditRedaction.objects.create(erasure=erasure, event=event, paths=[["after", "reason"]])
+    html = signed_in(org_admin).get(reverse("manage:audit")).content.decode()
+    row = audit_row(html, event)
+    assert "Ann Secret" not in html
+    assert "revoked training.Certificate of trainee-a — reason: [redacted]" in row
+    assert "&quot;reason&quot;: &quot;[redacted]&quot;" in row  # the details toggle
+    assert "<details>" in row
+
+
+def test_audit_filters_by_object_and_stay_in_the_organisation(org, org_admin, other_org,
+                                                             admin_b):
+    mine = audit_record(actor=org_admin, organization=org, object_type="training.Cohort",
+                        action="cohort.changed", now=T0)
+    audit_record(actor=admin_b, organization=other_org, object_type="training.Cohort",
+                 action="cohort.changed", now=T0)
+    client = signed_in(org_admin)
+    html = client.get(reverse("manage:audit"), {"object_type": "training.Cohort"}).content.decode()
+    assert html.count('id="event-') == 1 and f'id="event-{mine.pk}"' in html
+    assert client.get(reverse("manage:audit"), {"object_type": "training.Cohort",
+                                                "object_id": "999"}).content.decode().count(
+        'id="event-') == 0
+    # Another organisation's admin and a trainee never read this trail.
+    assert f'id="event-{mine.pk}"' not in signed_in(admin_b).get(
+        reverse("manage:audit")).content.decode()
+    assert signed_in(make_member(org, Role.TRAINEE, "t-audit")).get(
+        reverse("manage:audit")).status_code in (403, 404)

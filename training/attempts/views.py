@@ -1,4 +1,4 @@
-"""The trainee's pages: dashboard, practice, assignments, scoring, submission, feedback and progress."""
+"""The trainee's pages: practice, assignments, scoring, submission, feedback and progress."""
 
 from __future__ import annotations
 
@@ -17,38 +17,14 @@ from training.attempts import selectors
 from training.attempts import services as attempt_services
 from training.attempts.forms import RatingForm
 from training.exceptions import Conflict
-from training.models import Assignment, AttemptStatus, Role
+from training.models import Assignment, Role
+from training.paging import list_page, search_filter
 from training.tenancy import (
     not_found_in,
     with_membership,
 )
 from vignettes import selectors as content_selectors
 from vignettes.rendering import render_markdown
-
-
-@with_membership()
-def dashboard(request):
-    membership = request.membership
-    context = {"membership": membership}
-    if membership.role == Role.TRAINEE:
-        assignments = []
-        for assignment in selectors.assignments_for_trainee(
-            user=request.user, organization=request.organization
-        ):
-            assignments.append(
-                (assignment, selectors.assignment_progress(user=request.user, assignment=assignment))
-            )
-        context["assignments"] = assignments
-        context["recent"] = progress_reads.recent_results(
-            user=request.user, organization=request.organization
-        )
-        context["recommended"] = progress_reads.recommended_cases(
-            user=request.user, organization=request.organization
-        )
-        context["open_attempts"] = selectors.attempt_list(
-            user=request.user, organization=request.organization
-        ).filter(status=AttemptStatus.IN_PROGRESS)[:10]
-    return render(request, "training/dashboard.html", context)
 
 
 @with_membership()
@@ -105,7 +81,13 @@ def assignment_start(request, assignment_id):
 @with_membership()
 def attempt_list(request):
     attempts = selectors.attempt_list(user=request.user, organization=request.organization)
-    return render(request, "training/attempt_list.html", {"attempts": attempts[:100]})
+    q = request.GET.get("q", "").strip()[:100]
+    if q:
+        attempts = attempts.filter(search_filter(q, (
+            "attempt_vignettes__vignette_revision__title", "assignment__title"))).distinct()
+    listing = list_page(request, attempts, keep=("q",))
+    return render(request, "training/attempt_list.html",
+                  {"attempts": listing.rows, "listing": listing, "q": q})
 
 
 @never_cache

@@ -8,6 +8,7 @@ import secrets
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -27,6 +28,7 @@ from training.models import (
     Profile,
     Role,
 )
+from training.paging import search_filter
 from training.tenancy import int_or_404, not_found_in
 
 VERIFY_RATE_LIMIT = 30  # requests per IP and window
@@ -217,10 +219,19 @@ def verify_rate_limited(ip: str | None, *, now: float | None = None) -> int | No
                           now=now)
 
 
-def certificates_for_admin(*, organization: Organization, filter_: str = "", now=None):
+def certificates_for_admin(*, organization: Organization, filter_: str = "", now=None,
+                           search: str = ""):
+    """The register, soonest expiry first; `search` matches the holder's username, name or
+    e-mail, or the certificate's number."""
     now = now or timezone.now()
     qs = Certificate.objects.filter(organization=organization).select_related(
         "holder", "instrument_version__instrument")
+    if search:
+        match = search_filter(search, ("holder__username", "holder__first_name",
+                                       "holder__last_name", "holder__email"))
+        if search.strip().lstrip("#").isdigit():
+            match |= Q(pk=int(search.strip().lstrip("#")))
+        qs = qs.filter(match)
     if filter_ == "expiring":
         qs = qs.filter(status=CertificateStatus.ACTIVE, expires_at__gt=now,
                        expires_at__lte=now + dt.timedelta(days=EXPIRING_DAYS))

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,6 +24,7 @@ from training.certification import decisions, dstudy, rules
 from training.certification.filters import CertificateRegisterQuerySerializer
 from training.exceptions import Conflict
 from training.models import CertificationRule, FeedbackPolicy, Role
+from training.paging import list_page
 from training.teaching.exports import csv_lines
 from training.tenancy import with_membership
 from vignettes import selectors as content_selectors
@@ -247,8 +249,9 @@ def certificates(request):
         query_errors, status = {}, 200
     else:
         filter_, export, query_errors, status = "", False, query.errors, 400
+    q = request.GET.get("q", "").strip()[:100]
     rows = certificate_services.certificates_for_admin(organization=request.organization,
-                                                filter_=filter_)
+                                                filter_=filter_, search=q)
     if export:
         response = StreamingHttpResponse(
             csv_lines(certificate_services.certificates_csv_rows(rows)),
@@ -256,9 +259,14 @@ def certificates(request):
         response["Content-Disposition"] = 'attachment; filename="certificates.csv"'
         response["Cache-Control"] = "no-store"
         return response
+    listing = list_page(request, rows, keep=("filter", "q"))
     return render(request, "training/cert/certificates.html", {
-        "rows": rows, "filter": filter_, "filters": FILTERS.items(),
-        "query_errors": query_errors,
+        "rows": listing.rows, "listing": listing, "q": q, "filter": filter_,
+        "filters": FILTERS.items(), "query_errors": query_errors,
+        "export_query": urlencode([(k, v) for k, v in (("filter", filter_), ("q", q)) if v]),
+        # the search keeps the status filter, and "show all" drops only the search
+        "search_keep": [("filter", filter_)] if filter_ else [],
+        "clear_query": urlencode({"filter": filter_}) if filter_ else "",
     }, status=status)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 from django import forms
@@ -253,3 +254,51 @@ class AcceptWithAccountForm(forms.Form):
         ):
             self.add_error("password2", _("The two passwords differ."))
         return data
+
+
+# --- Audit trail filters -------------------------------------------------------------------
+
+
+class AuditFilterForm(forms.Form):
+    """The audit trail's filters. Dates are whole days in the organisation's time zone."""
+
+    actor = forms.CharField(required=False, max_length=200)
+    action = forms.CharField(required=False, max_length=100)
+    object_type = forms.CharField(required=False, max_length=100, label=gettext_lazy("Object"))
+    object_id = forms.CharField(required=False, max_length=64, label=gettext_lazy("Object id"))
+    date_from = forms.DateField(
+        required=False, label=gettext_lazy("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": gettext_lazy("Enter the first day as YYYY-MM-DD.")})
+    date_to = forms.DateField(
+        required=False, label=gettext_lazy("To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": gettext_lazy("Enter the last day as YYYY-MM-DD.")})
+
+    FIELDS = ("actor", "action", "object_type", "object_id", "date_from", "date_to")
+
+    def clean_object_id(self):
+        value = self.cleaned_data["object_id"].strip().lstrip("#")
+        if value and not value.isdigit():
+            raise ValidationError(_("An object id is a number, such as 12."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise ValidationError(
+                _("The first day (%(start)s) is after the last day (%(end)s).")
+                % {"start": start.isoformat(), "end": end.isoformat()})
+        return data
+
+    def window(self, organization):
+        """(from, until) as aware datetimes: from the first day's midnight to the midnight
+        after the last day, in the organisation's zone; None for an open end."""
+        zone = _org_zone(organization)
+        start, end = self.cleaned_data.get("date_from"), self.cleaned_data.get("date_to")
+        return (
+            dt.datetime.combine(start, dt.time(), tzinfo=zone) if start else None,
+            dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+            if end else None,
+        )

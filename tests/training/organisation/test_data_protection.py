@@ -400,7 +400,7 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(org, other_org, 
     # North's audit trail shows the pseudonym for the older events; South's shows Alice.
     north = signed_in(org_admin).get(reverse("manage:audit")).content.decode()
     assert "alice-both" not in north and "alice@example.org" not in north
-    row = north.split("<td>thing.about_alice</td>")[1].split("</tr>")[0]
+    row = north.split("<code>thing.about_alice</code>")[0].rsplit("<li ", 1)[1]
     assert pseudonym.username in row
     south = signed_in(admin_b).get(reverse("manage:audit")).content.decode()
     assert "alice-both" in south and pseudonym.username not in south
@@ -431,8 +431,10 @@ def test_new_audit_events_reference_people_instead_of_copying_names(org, org_adm
     assert "trainee-a" not in stored and "admin-a" not in stored
     assert event.subject == trainee and event.actor == org_admin
     html = signed_in(org_admin).get(reverse("manage:audit")).content.decode()
-    row = html.split(f'id="event-{event.pk}"')[1].split("</tr>")[0]
+    row = html.split(f'id="event-{event.pk}"')[1].split("</li>")[0]
     assert "trainee-a" in row and "admin-a" in row  # rendered from the references
+    # and read as a sentence
+    assert "admin-a changed the role of trainee-a — role: trainee → instructor" in row
 
 
 # --- retention -----------------------------------------------------------------------------

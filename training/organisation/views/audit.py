@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
@@ -15,6 +13,8 @@ from training.models import (
     Erasure,
     Role,
 )
+from training.organisation.forms import AuditFilterForm
+from training.paging import list_page
 from training.tenancy import with_membership
 
 AUDIT_PAGE_SIZE = 50
@@ -71,36 +71,55 @@ def _audit_filter_actor(events, organization, actor: str):
 @never_cache
 @with_membership(Role.ORG_ADMIN)
 def audit(request):
+    """The trail as sentences, newest first, 50 a page, with filters that the pages keep."""
     organization = request.organization
     events = AuditEvent.objects.filter(organization=organization)
     actions = list(events.order_by("action").values_list("action", flat=True).distinct())
+    object_types = list(
+        events.order_by("object_type").values_list("object_type", flat=True).distinct())
     actors = _audit_actor_choices(events, organization)
-    action = request.GET.get("action", "")
-    actor = request.GET.get("actor", "")
-    if action:
-        events = events.filter(action=action)
-    if actor:
-        events = _audit_filter_actor(events, organization, actor)
-    page = Paginator(events.order_by("-at", "-pk"), AUDIT_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    form = AuditFilterForm(request.GET)
+    status = 200
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["action"]:
+            events = events.filter(action=data["action"])
+        if data["actor"]:
+            events = _audit_filter_actor(events, organization, data["actor"])
+        if data["object_type"]:
+            events = events.filter(object_type=data["object_type"])
+        if data["object_id"]:
+            events = events.filter(object_id=data["object_id"])
+        start, until = form.window(organization)
+        if start:
+            events = events.filter(at__gte=start)
+        if until:
+            events = events.filter(at__lt=until)
+    else:
+        # A filter that cannot be read filters nothing: the page says what is wrong.
+        status = 400
+    listing = list_page(request, events.order_by("-at", "-pk"), per_page=AUDIT_PAGE_SIZE,
+                        keep=AuditFilterForm.FIELDS)
     rows = [
         {"event": view.event, "view": view, "before": view.dumps("before"),
          "after": view.dumps("after")}
-        for view in audit_display(page.object_list, organization=organization)
+        for view in audit_display(listing.rows, organization=organization)
     ]
-    filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
     return render(
         request,
         "training/manage/audit.html",
         {
             "organization": organization,
-            "page": page,
+            "form": form,
+            "listing": listing,
+            "page": listing.page,
             "rows": rows,
             "actions": actions,
+            "object_types": object_types,
             "actors": actors,
-            "action": action,
-            "actor": actor,
-            "filter_query": urlencode(filters),
+            "action": request.GET.get("action", ""),
+            "actor": request.GET.get("actor", ""),
+            "object_type": request.GET.get("object_type", ""),
         },
+        status=status,
     )

@@ -21,6 +21,7 @@ from training.models import (
 )
 from training.organisation import members as member_services
 from training.organisation.forms import CsvImportForm, InviteForm, _add_service_errors
+from training.paging import list_page, search_filter
 from training.tenancy import get_in_organization, with_membership
 
 
@@ -36,7 +37,12 @@ def _members_page(request, *, invite_form=None, import_form=None, row_errors=Non
         )
         .order_by("user__username")
     )
-    memberships = list(memberships)
+    q = request.GET.get("q", "").strip()[:100]
+    if q:
+        memberships = memberships.filter(search_filter(q, (
+            "user__username", "user__email", "user__first_name", "user__last_name")))
+    listing = list_page(request, memberships, keep=("q",))
+    memberships = list(listing.rows)
 
     two_factor = users_with_two_factor(m.user_id for m in memberships)
 
@@ -64,6 +70,8 @@ def _members_page(request, *, invite_form=None, import_form=None, row_errors=Non
             "organization": organization,
             "org_zone": organization.time_zone,
             "rows": rows,
+            "listing": listing,
+            "q": q,
             "roles": Role.choices,
             "pending": pending,
             "invite_form": invite_form or InviteForm(),

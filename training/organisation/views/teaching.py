@@ -26,6 +26,7 @@ from training.organisation.forms import (
     _assignment_initial,
     _org_zone,
 )
+from training.paging import list_page, search_filter
 from training.tenancy import STAFF_ROLES, get_in_organization, with_membership
 
 
@@ -163,19 +164,25 @@ def _assignment_form_page(request, assignment=None):
 @never_cache
 @with_membership(*STAFF_ROLES)
 def assignments(request):
-    rows = list(
+    assignments = (
         _assignments_for(request)
         .select_related("cohort", "vignette_set", "organization")
         .prefetch_related("instruments")
         .order_by("-opens_at", "title")
     )
+    q = request.GET.get("q", "").strip()[:100]
+    if q:
+        assignments = assignments.filter(search_filter(q, ("title", "cohort__name")))
+    listing = list_page(request, assignments, keep=("q",))
+    rows = list(listing.rows)
     for row in rows:  # what an exam really gives its candidates, and how far its pool goes
         row.exam = (exams.exam_overview(assignment=row)
                     if row.mode == Mode.EXAM else None)
     return render(
         request,
         "training/manage/assignments.html",
-        {"assignments": rows, "org_zone": request.organization.time_zone,
+        {"assignments": rows, "listing": listing, "q": q,
+         "org_zone": request.organization.time_zone,
          "can_create": _cohorts_for(request).exists()},
     )
 

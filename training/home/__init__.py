@@ -1,0 +1,1 @@
+"""Each role's home page: what a person should do next."""

@@ -1,0 +1,271 @@
+"""What each role's home page shows: reads only, scoped to the active organisation.
+
+A person sees every section their work gives them: the trainee's where they are in a cohort
+or hold a trainee membership, the instructor's where they teach a cohort (an org admin: every
+cohort), the admin's where they administer the organisation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+
+from training.attempts import progress as progress_reads
+from training.attempts import selectors as attempt_selectors
+from training.models import (
+    AlertStatus,
+    Assignment,
+    AttemptStatus,
+    Certificate,
+    CertificateStatus,
+    Cohort,
+    DriftAlert,
+    Invitation,
+    Membership,
+    Mode,
+    Rating,
+    Recalibration,
+    Role,
+)
+from training.teaching import data as teaching_data
+from training.teaching.trainees import cohort_tendency
+from vignettes import selectors as content_selectors
+from vignettes.models import Instrument
+
+WEEK = dt.timedelta(days=7)
+# "Near due": an assignment closing within this many days that a trainee has not started.
+NEAR_DUE = dt.timedelta(days=3)
+# How long after its close an unfinished assignment still counts as "overdue" on the home page.
+OVERDUE_WINDOW = dt.timedelta(days=14)
+EXPIRING_WITHIN = dt.timedelta(days=60)
+TENDENCY_CACHE_SECONDS = 24 * 3600
+
+
+# --- trainee -------------------------------------------------------------------------------
+
+
+@dataclass
+class AssignmentRow:
+    assignment: Assignment
+    progress: dict
+    total: int  # cases to do: an exam's draw, or the set
+    due_soon: bool
+
+
+def _cases_to_do(assignment) -> int:
+    if assignment.mode == Mode.EXAM and assignment.draw_size:
+        return min(assignment.draw_size, assignment.set_size)
+    return assignment.set_size
+
+
+def trainee_home(*, user, organization, now: dt.datetime) -> dict:
+    rows = []
+    for assignment in attempt_selectors.assignments_for_trainee(
+            user=user, organization=organization, now=now):
+        progress = attempt_selectors.assignment_progress(user=user, assignment=assignment)
+        rows.append(AssignmentRow(
+            assignment=assignment, progress=progress, total=_cases_to_do(assignment),
+            due_soon=bool(assignment.closes_at and assignment.closes_at - now <= NEAR_DUE),
+        ))
+    recommended = progress_reads.recommended_cases(user=user, organization=organization)
+    starters = []
+    if not recommended:
+        # Nothing to go on yet: the first practice cases not attempted, by their neutral
+        # titles only (never a case's type, and exam cases are never listed).
+        starters = list(content_selectors.practice_library(
+            organization=organization, user=user, attempted=False)[:3])
+    return {
+        "assignments": rows,
+        "recent": progress_reads.recent_results(user=user, organization=organization),
+        "recommended": recommended,
+        "starters": starters,
+        "open_attempts": attempt_selectors.attempt_list(user=user, organization=organization)
+        .filter(status=AttemptStatus.IN_PROGRESS)[:10],
+    }
+
+
+# --- instructor ----------------------------------------------------------------------------
+
+
+@dataclass
+class Behind:
+    username: str
+    assignment: Assignment
+    why: str  # "overdue" or "not started"
+
+
+@dataclass
+class Flagged:
+    instrument: str
+    username: str
+    tendency: str
+
+
+@dataclass
+class CohortSummary:
+    cohort: Cohort
+    trainees: int
+    behind: list[Behind] = field(default_factory=list)
+    flagged: list[Flagged] = field(default_factory=list)
+    # the first ratings the severity model rested on, per instrument: (name, ratings, trainees)
+    tendency_n: list[tuple[str, int, int]] = field(default_factory=list)
+    submitted_this_week: int = 0
+    submitted_last_week: int = 0
+    new_members: list[str] = field(default_factory=list)
+
+
+def _behind(cohort: Cohort, trainees: dict[int, str], now: dt.datetime) -> list[Behind]:
+    """Trainees with an assignment closed in the last two weeks and not finished (overdue),
+    or closing within three days and not started."""
+    assignments = list(
+        Assignment.objects.filter(cohort=cohort, opens_at__lte=now, closes_at__isnull=False,
+                                  closes_at__gt=now - OVERDUE_WINDOW,
+                                  closes_at__lte=now + NEAR_DUE)
+        .annotate(set_size=Count("vignette_set__members", distinct=True))
+        .order_by("closes_at", "title"))
+    if not assignments or not trainees:
+        return []
+    done = defaultdict(int)
+    for user_id, assignment_id, n in (
+        Rating.objects.filter(attempt__assignment__in=assignments,
+                              attempt__user_id__in=trainees)
+        .exclude(attempt__status=AttemptStatus.IN_PROGRESS)
+        .values_list("attempt__user_id", "attempt__assignment_id")
+        .annotate(n=Count("vignette_revision__vignette", distinct=True))
+    ):
+        done[(user_id, assignment_id)] = n
+    started = {
+        (u, a) for u, a in cohort.assignments.filter(pk__in=[a.pk for a in assignments])
+        .values_list("attempts__user_id", "pk") if u is not None
+    }
+    out = []
+    for assignment in assignments:
+        total = _cases_to_do(assignment)
+        for user_id, username in sorted(trainees.items(), key=lambda kv: kv[1].lower()):
+            if assignment.closes_at <= now:
+                if done[(user_id, assignment.pk)] < total:
+                    out.append(Behind(username, assignment, "overdue"))
+            elif (user_id, assignment.pk) not in started:
+                out.append(Behind(username, assignment, "not started"))
+    return out
+
+
+def _tendency_key(cohort: Cohort, instrument_id: int, n: int, last_id: int,
+                  trainee_ids) -> str:
+    people = hashlib.sha256(",".join(map(str, sorted(trainee_ids))).encode()).hexdigest()[:16]
+    return f"home:tendency:{cohort.pk}:{instrument_id}:{n}:{last_id}:{people}"
+
+
+def _flagged(cohort: Cohort, trainees: dict[int, str]):
+    """Who the severity model flags, per instrument the cohort has rated. One light query
+    says which ratings there are; the model itself runs only when they changed since it was
+    last cached (a submitted rating never changes)."""
+    if not trainees:
+        return [], []
+    seen = list(
+        Rating.objects.filter(attempt__organization=cohort.organization,
+                              attempt__user_id__in=trainees, submitted_at__isnull=False)
+        .values_list("instrument_version__instrument_id")
+        .annotate(n=Count("id"), last=Max("id"))
+        .order_by("instrument_version__instrument_id"))
+    flagged, sizes = [], []
+    for instrument_id, n, last in seen:
+        key = _tendency_key(cohort, instrument_id, n, last, trainees)
+        try:
+            found = cache.get(key)
+        except Exception:  # a cache that is down must not take the home page with it
+            found = None
+        if found is None:
+            instrument = Instrument.objects.get(pk=instrument_id)
+            severity = cohort_tendency(teaching_data.cohort_data(cohort=cohort,
+                                                                 instrument=instrument))
+            found = {
+                "name": instrument.short_name,
+                "flagged": [(int(t.trainee), t.tendency) for t in severity.flagged],
+                "n_ratings": severity.n_ratings, "n_trainees": severity.n_trainees,
+            }
+            with contextlib.suppress(Exception):  # the page stands without the cache
+                cache.set(key, found, TENDENCY_CACHE_SECONDS)
+        sizes.append((found["name"], found["n_ratings"], found["n_trainees"]))
+        flagged += [Flagged(found["name"], trainees.get(user_id, str(user_id)), tendency)
+                    for user_id, tendency in found["flagged"] if user_id in trainees]
+    return flagged, sizes
+
+
+def instructor_home(*, membership, now: dt.datetime) -> list[CohortSummary]:
+    organization = membership.organization
+    summaries = []
+    for cohort in teaching_data.instructor_cohorts(membership=membership):
+        trainees = dict(cohort.trainees.filter(memberships__organization=organization)
+                        .values_list("id", "username"))
+        submitted = (
+            cohort.organization.attempts.filter(user_id__in=trainees,
+                                                submitted_at__gte=now - 2 * WEEK,
+                                                submitted_at__lt=now)
+            .aggregate(this=Count("id", filter=Q(submitted_at__gte=now - WEEK)),
+                       last=Count("id", filter=Q(submitted_at__lt=now - WEEK))))
+        new_members = list(
+            Membership.objects.filter(organization=organization, user_id__in=trainees,
+                                      created_at__gte=now - WEEK)
+            .order_by("user__username").values_list("user__username", flat=True))
+        flagged, sizes = _flagged(cohort, trainees)
+        summaries.append(CohortSummary(
+            cohort=cohort, trainees=len(trainees), behind=_behind(cohort, trainees, now),
+            flagged=flagged, tendency_n=sizes,
+            submitted_this_week=submitted["this"], submitted_last_week=submitted["last"],
+            new_members=new_members,
+        ))
+    return summaries
+
+
+# --- organisation admin --------------------------------------------------------------------
+
+
+def admin_home(*, organization, now: dt.datetime) -> dict:
+    invitations = Invitation.objects.filter(organization=organization, accepted_at__isnull=True,
+                                            expires_at__gt=now).order_by("expires_at")
+    expiring = (Certificate.objects.filter(organization=organization,
+                                           status=CertificateStatus.ACTIVE,
+                                           expires_at__gt=now,
+                                           expires_at__lte=now + EXPIRING_WITHIN)
+                .select_related("holder", "instrument_version__instrument")
+                .order_by("expires_at"))
+    alerts = (DriftAlert.objects.filter(organization=organization, status=AlertStatus.OPEN)
+              .select_related("certificate__holder", "certificate__instrument_version__instrument")
+              .order_by("raised_at"))
+    overdue = (Recalibration.objects.filter(certificate__organization=organization,
+                                            completed_at__isnull=True, due_at__lt=now)
+               .select_related("certificate__holder",
+                               "certificate__instrument_version__instrument")
+               .order_by("due_at"))
+    return {
+        "invitations": list(invitations[:10]), "invitations_n": invitations.count(),
+        "expiring": list(expiring[:10]), "expiring_n": expiring.count(),
+        "alerts": list(alerts[:10]), "alerts_n": alerts.count(),
+        "overdue": list(overdue[:10]), "overdue_n": overdue.count(),
+        # Open appeals: the appeals of certification decisions are added beside this page's
+        # other queues; until then the section shows nothing.
+        "appeals": [], "appeals_n": None,
+    }
+
+
+def home_sections(*, membership, now: dt.datetime) -> dict:
+    """Which sections a person sees, and what is in them."""
+    user, organization = membership.user, membership.organization
+    sections = {"membership": membership}
+    in_a_cohort = Cohort.objects.filter(organization=organization, trainees=user).exists()
+    if membership.role == Role.TRAINEE or in_a_cohort:
+        sections["trainee"] = trainee_home(user=user, organization=organization, now=now)
+    if membership.role in (Role.INSTRUCTOR, Role.ORG_ADMIN):
+        sections["cohorts"] = instructor_home(membership=membership, now=now)
+        sections["teaching"] = True
+    if membership.role == Role.ORG_ADMIN:
+        sections["admin"] = admin_home(organization=organization, now=now)
+    return sections
+
