@@ -136,3 +136,32 @@ def test_dashboard_shows_library_work_on_the_assignment(org, cohort, instructor,
         page = signed_in(trainee).get(reverse("dashboard"))
     total = _set().members.count()
     assert f"1 of {total} cases done" in page.content.decode()
+
+
+def test_recent_results_list_one_line_per_exam_case_without_a_link_while_held_back(
+        org, trainee, instructor):
+    from tests.conftest import api_for
+    from tests.training.helpers import EXAM_DAY, make_exam, take_and_pass
+
+    exam = make_exam(org, [trainee], instructor, draw=3)
+    with time_machine.travel(EXAM_DAY, tick=False):
+        attempt = take_and_pass(api_for(trainee), exam)
+        page = signed_in(trainee).get(reverse("dashboard")).content.decode()
+    section = page[page.index("recent-results"):]
+    section = section[:section.index("</ul>")]
+    assert section.count("<li>") == 3
+    for v in attempt["vignettes"]:
+        assert v["title"] in section
+    assert reverse("attempt-feedback", args=[attempt["id"]]) not in section
+    assert "feedback not released yet" in section
+
+
+def test_the_band_line_of_a_case_judged_not_applicable_says_so(org, trainee):
+    slug = _first_slug()
+    attempt = attempt_start_practice(user=trainee, organization=org, vignette_slug=slug,
+                                     instrument_slugs=["stable-2007"], now=DURING)
+    rating_save_draft(attempt=attempt, vignette=slug, instrument="stable-2007", revision=0,
+                      applicable=False, items=None, now=DURING)
+    page = signed_in(trainee).get(reverse("attempt-score", args=[attempt.pk])).content.decode()
+    assert "none (judged not applicable)" in page
+    assert "not yet (unscored items)" not in page
