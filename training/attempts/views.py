@@ -48,6 +48,9 @@ def dashboard(request):
         context["open_attempts"] = selectors.attempt_list(
             user=request.user, organization=request.organization
         ).filter(status=AttemptStatus.IN_PROGRESS)[:10]
+    else:
+        context["panels_waiting"] = list(content_selectors.panels_waiting_for(
+            user=request.user, organization=request.organization))
     return render(request, "training/dashboard.html", context)
 
 
