@@ -312,7 +312,7 @@ def assignments_for_trainee(*, user, organization, now: dt.datetime | None = Non
     )
 
 
-def _practice_done_elsewhere(*, user, assignment) -> set[int]:
+def practice_done_elsewhere(*, user, assignment) -> set[int]:
     """Vignettes of a standard practice assignment's set the trainee rated in practice
     outside it (from the library, or in another practice attempt), within the assignment's
     window and for every instrument it asks for: that work counts, whichever way the trainee
@@ -346,7 +346,7 @@ def assignment_progress(*, user, assignment) -> dict:
         Rating.objects.filter(attempt__in=submitted)
         .values_list("vignette_revision__vignette", flat=True).distinct()
     )
-    done_vignettes = len(own | _practice_done_elsewhere(user=user, assignment=assignment))
+    done_vignettes = len(own | practice_done_elsewhere(user=user, assignment=assignment))
     open_attempt = attempts.filter(status=AttemptStatus.IN_PROGRESS).order_by("-started_at").first()
     return {
         "attempts": attempts.count(),

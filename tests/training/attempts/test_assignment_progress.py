@@ -165,3 +165,14 @@ def test_the_band_line_of_a_case_judged_not_applicable_says_so(org, trainee):
     page = signed_in(trainee).get(reverse("attempt-score", args=[attempt.pk])).content.decode()
     assert "none (judged not applicable)" in page
     assert "not yet (unscored items)" not in page
+
+
+def test_starting_the_assignment_offers_a_case_not_yet_done_from_the_library(
+        org, cohort, instructor, trainee):
+    assignment = _assignment(org, cohort, instructor)
+    first, second = [m.vignette.slug for m in _set().members.order_by("order")[:2]]
+    _library(trainee, org, first)
+    attempt = attempt_start_assignment(user=trainee, organization=org, assignment=assignment,
+                                       now=DURING)
+    assert [av.vignette_revision.vignette.slug
+            for av in attempt.attempt_vignettes.all()] == [second]
