@@ -440,8 +440,9 @@ class VignetteSetMember(models.Model):
 
 
 class ReferencePanel(models.Model):
-    """Experts of an organisation who score one draft vignette revision independently on one
-    instrument; the lead then records the consensus reference."""
+    """Experts of an organisation who score one draft vignette revision independently on
+    every instrument it covers (each expert first decides which instruments apply; those that
+    do not get no item coding); the lead then records the consensus references."""
 
     class Status(models.TextChoices):
         SCORING = "scoring", _("Scoring independently")
@@ -451,9 +452,7 @@ class ReferencePanel(models.Model):
     vignette_revision = models.ForeignKey(
         VignetteRevision, on_delete=models.PROTECT, related_name="panels"
     )
-    instrument_version = models.ForeignKey(
-        InstrumentVersion, on_delete=models.PROTECT, related_name="panels"
-    )
+    instrument_versions = models.ManyToManyField(InstrumentVersion, related_name="panels")
     lead = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="led_reference_panels"
     )
@@ -464,7 +463,7 @@ class ReferencePanel(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self):
-        return f"Panel on {self.vignette_revision} for {self.instrument_version.instrument}"
+        return f"Panel on {self.vignette_revision}"
 
 
 class PanelMember(models.Model):
@@ -482,10 +481,14 @@ class PanelMember(models.Model):
 
 
 class PanelScoring(models.Model):
-    """One expert's independent scoring; never shown to the others before all have scored."""
+    """One expert's independent scoring of one instrument of the panel (an expert submits
+    every instrument at once); never shown to the others before all have scored."""
 
     panel = models.ForeignKey(ReferencePanel, on_delete=models.CASCADE, related_name="scorings")
-    member = models.OneToOneField(PanelMember, on_delete=models.CASCADE, related_name="scoring")
+    member = models.ForeignKey(PanelMember, on_delete=models.CASCADE, related_name="scorings")
+    instrument_version = models.ForeignKey(
+        InstrumentVersion, on_delete=models.PROTECT, related_name="panel_scorings"
+    )
     applicable = models.BooleanField()
     not_applicable_reason = models.TextField(blank=True)
     codes = models.JSONField(default=dict, help_text=_("item code -> value (null = omitted)"))
@@ -494,6 +497,10 @@ class PanelScoring(models.Model):
 
     class Meta:
         ordering = ["panel", "member"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "instrument_version"],
+                                    name="uniq_panel_scoring_per_instrument"),
+        ]
 
     def __str__(self):
         return f"Scoring by {self.member.user} on {self.panel}"

@@ -14,6 +14,7 @@ from vignettes.models import (
     CorrectionDecision,
     Instrument,
     Pool,
+    ReferencePanel,
     Vignette,
     VignetteSet,
 )
@@ -151,3 +152,17 @@ def correction_note(rating) -> str:
         "%(ref)s, yours %(mine)s."
     ) % {"m": matches, "n": len(ref), "ref": result.total if result else "–",
          "mine": rating.total if rating.total is not None else "–"}
+
+
+def panels_waiting_for(*, user, organization):
+    """Panels of the organisation that wait for this expert's scoring."""
+    return (
+        ReferencePanel.objects.filter(
+            vignette__owner=organization, members__user=user, members__scorings__isnull=True,
+            status=ReferencePanel.Status.SCORING,
+        )
+        .select_related("vignette", "vignette_revision", "lead")
+        .prefetch_related("instrument_versions__instrument")
+        .distinct()
+        .order_by("created_at", "pk")
+    )

@@ -6,7 +6,7 @@ import pytest
 
 from tests.browser.conftest import sign_in
 from tests.conftest import make_member
-from tests.vignettes.helpers import case_body, make_draft, not_applicable, publish_ready
+from tests.vignettes.helpers import case_body, make_draft, publish_inputs, publish_ready
 from training.models import Organization, Role
 from vignettes.models import Vignette
 
@@ -45,59 +45,96 @@ def test_instructor_writes_previews_and_saves_a_vignette(content, live_server, w
 def test_instructor_edits_a_draft_runs_a_reference_panel_and_records_consensus(
         content, live_server, watched):
     """Every authoring form after the first save, posted once in Chromium: edit the draft,
-    start a panel, score as an expert, record the consensus, submit for review, make a set."""
+    start a panel (it covers every instrument), find it waiting on the dashboard and score it
+    as an expert, record the consensus from the prefilled form, submit for review, make a
+    set."""
+    from django.core import mail
     from django.db import connection
 
     from vignettes.authoring import panels as authoring_panels
-    from vignettes.models import ReferencePanel, VignetteSet
+    from vignettes.models import ReferencePanel, ReferenceScoring, VignetteSet
 
     org = Organization.objects.create(name="Panel Service", slug="panel-service")
     lead = make_member(org, Role.INSTRUCTOR, "panel-lead")
     expert = make_member(org, Role.INSTRUCTOR, "panel-expert")
     vignette = make_draft(org, lead)
+    inputs = publish_inputs()
     connection.close()
     page = watched.page
     base = live_server.url
     sign_in(page, base, "panel-lead")
 
     page.goto(f"{base}/author/vignettes/{vignette.pk}/")
+    # Nothing is agreed yet: review is unavailable and the page says why.
+    assert page.get_by_role("button", name="Submit for review").is_disabled()
+    assert page.get_by_text("content checks fail").count() == 1
     page.get_by_role("link", name="Edit", exact=True).click()
     page.fill("#id_title", "Oliver T. (case 202)")
     page.click("button[name=save]")
     page.locator("h1", has_text="case 202").wait_for()
     assert vignette.revisions.count() == 2
 
-    # A Static-99R panel of the lead and one more expert (it does not apply: CSEM only).
+    # One panel of the lead and one more expert, on every instrument.
     page.get_by_role("link", name="Start a reference panel").click()
-    page.get_by_label("Instrument").select_option("static-99r")
     page.check(f"input[name=experts][value='{lead.pk}']")
     page.check(f"input[name=experts][value='{expert.pk}']")
     watched.shot("panel-new")
     page.get_by_role("button", name="Invite the experts").click()
     page.get_by_text("Panel created; the experts can now score.").wait_for()
     panel = ReferencePanel.objects.get(vignette=vignette)
-    reason = "Not scored: his only offence is a CSEM offence."
+    assert sorted(v.instrument.slug for v in panel.instrument_versions.all()) == sorted(inputs)
+    assert [m.to for m in mail.outbox] == [[expert.email]]  # the lead started it
+
+    # The other expert scores CPORT-2 one higher; the lead finds the panel on the dashboard.
+    first = publish_inputs()
+    first["cport"].codes["CPORT-2"] += 1
+    authoring_panels.panel_scoring_submit(panel=panel, user=expert, ref_inputs=first)
+    connection.close()
+    page.goto(f"{base}/dashboard/")
+    waiting = page.locator("section[aria-labelledby=panels-waiting-h]")
+    waiting.get_by_role("link", name="Oliver T. (case 202)").click()
     scoring = page.locator("section[aria-labelledby=score-h]")
-    scoring.get_by_role("radio", name="Does not apply").check()
-    scoring.get_by_label("If it does not apply: why").fill(reason)
+    for slug, ref_input in inputs.items():
+        name = {"cport": "CPORT", "stable-2007": "STABLE-2007", "static-99r": "Static-99R"}
+        group = scoring.get_by_role("group", name=f"Does {name[slug]} apply?")
+        if not ref_input.applicable:
+            group.get_by_role("radio", name="Does not apply").check()
+            page.fill(f"#id_{slug}-reason", ref_input.reason)
+            assert page.locator(f"table[data-items-of='{slug}-applicable']").is_hidden()
+            continue
+        group.get_by_role("radio", name="Applies").check()
+        for code, value in ref_input.codes.items():
+            page.select_option(f"#{slug}-item-{code}", str(value))
+            page.fill(f"#{slug}-rationale-{code}", ref_input.rationales[code])
+    watched.shot("panel-score")
     scoring.get_by_role("button", name="Submit my scoring").click()
     page.get_by_text("Your scoring is submitted.").wait_for()
-    authoring_panels.panel_scoring_submit(panel=panel, user=expert, ref_input=not_applicable())
-    connection.close()
 
-    page.reload()
+    # The consensus form starts from what both agreed; CPORT-2 is empty and marked.
     consensus = page.locator("section[aria-labelledby=consensus-h]")
-    consensus.get_by_role("radio", name="Does not apply").check()
-    consensus.get_by_label("If it does not apply: why").fill(reason)
+    assert consensus.locator("#cport-item-CPORT-1").input_value() == str(
+        inputs["cport"].codes["CPORT-1"])
+    assert consensus.locator("#cport-rationale-CPORT-1").input_value() == (
+        inputs["cport"].rationales["CPORT-1"])
+    assert consensus.locator("#cport-item-CPORT-2").input_value() == ""
+    assert consensus.locator("tr.disagree").count() == 1
+    assert consensus.locator("#id_static-99r-reason").input_value() == (
+        inputs["static-99r"].reason)
     watched.shot("panel-consensus")
+    consensus.locator("#cport-item-CPORT-2").select_option(
+        str(inputs["cport"].codes["CPORT-2"]))
+    consensus.locator("#cport-rationale-CPORT-2").fill("Settled together: scored as agreed.")
     consensus.get_by_role("button", name="Record consensus").click()
-    page.get_by_text("Consensus reference recorded.").wait_for()
-    assert panel.references.count() == 1
+    page.get_by_text("Consensus references recorded.").wait_for()
+    assert ReferenceScoring.objects.filter(source_panel=panel).count() == 3
+    assert page.get_by_text("). on").count() == 0  # no doubled full stop after the panel
 
     page.get_by_role("button", name="Submit for review").click()
     page.wait_for_load_state("networkidle")
     vignette.refresh_from_db()
     assert vignette.status == "in_review"
+    assert page.get_by_role("button", name="Edit").is_disabled()
+    assert page.get_by_text("In review: return it to draft").count() == 1
 
     page.goto(f"{base}/author/sets/new/")
     page.fill("#id_slug", "browser-exam-pool")

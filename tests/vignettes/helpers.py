@@ -56,25 +56,43 @@ def lowest(item):
 
 
 def agree_reference(vignette, instrument, lead, experts, ref_input, *, first=None):
-    """Run a panel: experts score (the first one may differ), the lead records consensus."""
+    """Run a panel on one instrument: experts score (the first one may differ), the lead
+    records consensus. Returns the panel and the reference."""
+    panel, references = agree_references(
+        vignette, lead, experts, {instrument: ref_input},
+        first={instrument: first} if first else None)
+    return panel, references[instrument]
+
+
+def agree_references(vignette, lead, experts, ref_inputs, *, first=None):
+    """Run a panel on the instruments of `ref_inputs` (slug -> input): experts score (the
+    first one may give `first`), the lead records the consensus of each."""
     panel = authoring_panels.panel_create(
-        vignette=vignette, organization=vignette.owner, lead=lead, instrument_slug=instrument,
-        expert_ids=[e.pk for e in experts],
+        vignette=vignette, organization=vignette.owner, lead=lead,
+        instrument_slugs=list(ref_inputs), expert_ids=[e.pk for e in experts],
     )
     for i, expert in enumerate(experts):
         authoring_panels.panel_scoring_submit(
-            panel=panel, user=expert, ref_input=first if (i == 0 and first) else ref_input
+            panel=panel, user=expert, ref_inputs=first if (i == 0 and first) else ref_inputs
         )
     return panel, authoring_panels.panel_consensus_record(panel=panel, actor=lead,
-                                                          ref_input=ref_input)
+                                                          ref_inputs=ref_inputs)
+
+
+def publish_inputs():
+    """Every bundled instrument's reference for a CSEM-only draft (Static-99R does not
+    apply)."""
+    inputs = {}
+    for slug in ("cport", "stable-2007"):
+        version = Instrument.objects.bundled().get(slug=slug).current_version
+        inputs[slug] = scoring_input(version, lowest)
+    inputs["static-99r"] = not_applicable()
+    return inputs
 
 
 def publish_ready(vignette, lead, experts):
-    """Agree every bundled instrument's reference for `vignette` (Static-99R not applicable)."""
-    for slug in ("cport", "stable-2007"):
-        version = Instrument.objects.bundled().get(slug=slug).current_version
-        agree_reference(vignette, slug, lead, experts, scoring_input(version, lowest))
-    agree_reference(vignette, "static-99r", lead, experts, not_applicable())
+    """Agree every bundled instrument's reference for `vignette` in one panel."""
+    return agree_references(vignette, lead, experts, publish_inputs())
 
 
 def zip_of(files: dict[str, str | bytes], method=zipfile.ZIP_DEFLATED) -> bytearray:

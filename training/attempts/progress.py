@@ -14,6 +14,7 @@ from training.models import (
     AttemptStatus,
     AttemptVignette,
     CertificationRule,
+    Mode,
     Rating,
     RatingItem,
 )
@@ -199,21 +200,48 @@ def _own_tendency(severity: TraineeSeverity) -> str:
     return _("no clear lenient or severe tendency (%(why)s)") % {"why": why}
 
 
-def recent_results(*, user, organization, limit=5):
-    return (
+@dataclass
+class RecentResult:
+    attempt_id: int
+    title: str
+    submitted_at: object
+    instruments: str
+    # Where the line links: the case's feedback, only once the trainee may see it
+    # (training.attempts.disclosure); an exam held back shows no link and no reference.
+    feedback: bool
+    exam: str
+
+
+def recent_results(*, user, organization, limit=5) -> list[RecentResult]:
+    """The latest submitted work, one line per case (an exam of ten cases is ten lines)."""
+    attempts = (
         Attempt.objects.filter(user=user, organization=organization)
         .exclude(status=AttemptStatus.IN_PROGRESS)
         .prefetch_related(
             Prefetch(
                 "attempt_vignettes",
-                queryset=AttemptVignette.objects.select_related("vignette_revision"),
+                queryset=AttemptVignette.objects.select_related("vignette_revision")
+                .order_by("order"),
             ),
             "instrument_versions__instrument",
         )
         .select_related("assignment")
-        .order_by("-submitted_at")[:limit]
+        .order_by("-submitted_at", "-pk")[:limit]
     )
-
+    out = []
+    for attempt in attempts:
+        instruments = ", ".join(v.instrument.short_name for v in attempt.instrument_versions.all())
+        feedback = disclosure.feedback_allowed(attempt)
+        exam = attempt.assignment.title if attempt.mode == Mode.EXAM and attempt.assignment else ""
+        for av in attempt.attempt_vignettes.all():
+            out.append(RecentResult(
+                attempt_id=attempt.pk, title=av.vignette_revision.title,
+                submitted_at=attempt.submitted_at, instruments=instruments,
+                feedback=feedback, exam=exam,
+            ))
+            if len(out) >= 2 * limit:
+                return out
+    return out
 
 
 @dataclass

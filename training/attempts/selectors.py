@@ -13,9 +13,11 @@ from django.utils.translation import gettext as _
 from training.attempts import disclosure
 from training.models import (
     Assignment,
+    AssignmentKind,
     Attempt,
     AttemptStatus,
     AttemptVignette,
+    Mode,
     Rating,
     RatingItem,
 )
@@ -310,13 +312,41 @@ def assignments_for_trainee(*, user, organization, now: dt.datetime | None = Non
     )
 
 
+def practice_done_elsewhere(*, user, assignment) -> set[int]:
+    """Vignettes of a standard practice assignment's set the trainee rated in practice
+    outside it (from the library, or in another practice attempt), within the assignment's
+    window and for every instrument it asks for: that work counts, whichever way the trainee
+    opened the case. Exams and calibration rounds count only their own attempts."""
+    if assignment.mode != Mode.PRACTICE or assignment.kind != AssignmentKind.STANDARD:
+        return set()
+    required = set(assignment.instruments.values_list("pk", flat=True))
+    if not required:
+        return set()
+    ratings = Rating.objects.filter(
+        attempt__user=user, attempt__organization_id=assignment.organization_id,
+        attempt__mode=Mode.PRACTICE, submitted_at__isnull=False,
+        submitted_at__gte=assignment.opens_at,
+        vignette_revision__vignette__set_members__vignette_set_id=assignment.vignette_set_id,
+    )
+    if assignment.closes_at is not None:
+        ratings = ratings.filter(submitted_at__lte=assignment.closes_at)
+    covered: dict[int, set[int]] = {}
+    for vignette_id, instrument_id in ratings.values_list(
+        "vignette_revision__vignette_id", "instrument_version__instrument_id"
+    ).distinct():
+        covered.setdefault(vignette_id, set()).add(instrument_id)
+    return {vignette_id for vignette_id, instruments in covered.items()
+            if required <= instruments}
+
+
 def assignment_progress(*, user, assignment) -> dict:
     attempts = Attempt.objects.filter(user=user, assignment=assignment)
     submitted = attempts.exclude(status=AttemptStatus.IN_PROGRESS)
-    done_vignettes = (
+    own = set(
         Rating.objects.filter(attempt__in=submitted)
-        .values("vignette_revision__vignette").distinct().count()
+        .values_list("vignette_revision__vignette", flat=True).distinct()
     )
+    done_vignettes = len(own | practice_done_elsewhere(user=user, assignment=assignment))
     open_attempt = attempts.filter(status=AttemptStatus.IN_PROGRESS).order_by("-started_at").first()
     return {
         "attempts": attempts.count(),

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from training.attempts.exams import exam_draw, exam_start_check
 from training.attempts.limits import MAX_NOTE_CHARS, MAX_RATIONALE_CHARS, text_problem
+from training.attempts.selectors import practice_done_elsewhere
 from training.attempts.signals import attempt_sealed
 from training.exceptions import Conflict
 from training.models import (
@@ -156,6 +157,8 @@ def attempt_start_assignment(
                     attempt__status=AttemptStatus.SUBMITTED,
                 ).values_list("vignette_revision__vignette_id", flat=True)
             )
+            # Cases already done in practice from the library count as done here too.
+            done |= practice_done_elsewhere(user=user, assignment=assignment)
             chosen = [m for m in members if m.vignette_id not in done][:1] or members[:1]
     else:
 

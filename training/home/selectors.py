@@ -267,5 +267,8 @@ def home_sections(*, membership, now: dt.datetime) -> dict:
         sections["teaching"] = True
     if membership.role == Role.ORG_ADMIN:
         sections["admin"] = admin_home(organization=organization, now=now)
+    if membership.role != Role.TRAINEE:
+        sections["panels_waiting"] = list(
+            content_selectors.panels_waiting_for(user=user, organization=organization))
     return sections
 

@@ -34,7 +34,7 @@ DRIFT_REFERENCE_KEYS = ("series", "raw", "upper", "lower", "baseline")
 WITHHELD_NOTE = gettext_lazy("Withheld until the exam or recalibration feedback policy "
                              "releases the reference scoring of these cases.")
 EXPORT_FORMAT = "calibrate-member-export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: a reference panel covers several instruments
 
 
 def _iso(value):
@@ -163,20 +163,23 @@ def member_export(*, actor, organization: Organization, user,
 
         for member in PanelMember.objects.filter(
             user=user, panel__vignette__owner=organization
-        ).select_related("panel__vignette", "panel__instrument_version__instrument"):
-            scoring = getattr(member, "scoring", None)
+        ).select_related("panel__vignette").prefetch_related(
+            "panel__instrument_versions__instrument", "scorings__instrument_version__instrument",
+        ):
             panels.append({
                 "panel": member.panel_id,
                 "vignette": member.panel.vignette.slug,
-                "instrument": member.panel.instrument_version.instrument.slug,
+                "instruments": sorted(v.instrument.slug
+                                      for v in member.panel.instrument_versions.all()),
                 "lead": member.panel.lead_id == user.pk,
-                "scoring": {
+                "scorings": [{
+                    "instrument": scoring.instrument_version.instrument.slug,
                     "applicable": scoring.applicable,
                     "not_applicable_reason": scoring.not_applicable_reason,
                     "codes": scoring.codes,
                     "rationales": scoring.rationales,
                     "submitted_at": _iso(scoring.submitted_at),
-                } if scoring else None,
+                } for scoring in member.scorings.all()],
             })
 
     data = {

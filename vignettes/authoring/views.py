@@ -7,6 +7,7 @@ import binascii
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -16,6 +17,7 @@ from training.exceptions import Conflict
 from training.models import Membership
 from training.tenancy import STAFF_ROLES, get_in_organization, with_membership
 from vignettes import content_files
+from vignettes import selectors as content_selectors
 from vignettes.authoring import packs as authoring_packs
 from vignettes.authoring import panels as authoring_panels
 from vignettes.authoring import references as authoring_references
@@ -49,9 +51,7 @@ def _vignette(request, pk) -> Vignette:
 
 def _panel(request, pk) -> ReferencePanel:
     return get_in_organization(
-        ReferencePanel.objects.select_related(
-            "vignette", "vignette_revision", "instrument_version__instrument", "lead"
-        ),
+        ReferencePanel.objects.select_related("vignette", "vignette_revision", "lead"),
         organization=request.organization, via="vignette__owner", pk=pk,
     )
 
@@ -77,10 +77,7 @@ def _bundled_instruments():
 def index(request):
     org = request.organization
     vignettes = Vignette.objects.filter(owner=org).select_related("current_revision")
-    pending = ReferencePanel.objects.filter(
-        vignette__owner=org, members__user=request.user, members__scoring__isnull=True,
-        status=ReferencePanel.Status.SCORING,
-    ).select_related("vignette", "instrument_version__instrument")
+    pending = content_selectors.panels_waiting_for(user=request.user, organization=org)
     return render(request, "vignettes/author/index.html", {
         "vignettes": vignettes,
         "sets": VignetteSet.objects.filter(owner=org).select_related("instrument"),
@@ -192,7 +189,9 @@ def vignette_detail(request, pk):
     return render(request, "vignettes/author/vignette_detail.html", {
         "vignette": vignette, "revision": revision, "body_html": render_markdown(revision.body),
         "refs": refs, "problems": problems,
-        "panels": vignette.panels.select_related("instrument_version__instrument", "lead"),
+        "draft_only_reason": authoring_vignettes.draft_only_reason(vignette),
+        "panels": vignette.panels.select_related("lead").prefetch_related(
+            "instrument_versions__instrument"),
         "revisions": vignette.revisions.all(),
     })
 
@@ -234,7 +233,7 @@ def panel_new(request, pk):
         try:
             panel = authoring_panels.panel_create(
                 vignette=vignette, organization=request.organization, lead=request.user,
-                instrument_slug=request.POST.get("instrument", ""), expert_ids=ids,
+                expert_ids=ids, site=request.build_absolute_uri("/"),
             )
             messages.success(request, _("Panel created; the experts can now score."))
             return redirect("author:panel", pk=panel.pk)
@@ -246,10 +245,13 @@ def panel_new(request, pk):
     })
 
 
-def _scoring_input(post) -> authoring_references.ScoringInput:
-    applicable = {"yes": True, "no": False}.get(post.get("applicable"))
+def _scoring_input(post, prefix: str = "") -> authoring_references.ScoringInput:
+    applicable = {"yes": True, "no": False}.get(post.get(f"{prefix}applicable"))
     codes, rationales = {}, {}
     for key, raw in post.items():
+        if not key.startswith(prefix):
+            continue
+        key = key[len(prefix):]
         if key.startswith("item-"):
             code = key[5:]
             if raw == "omit":
@@ -261,12 +263,21 @@ def _scoring_input(post) -> authoring_references.ScoringInput:
                     codes[code] = raw  # the scoring function reports it
         elif key.startswith("rationale-"):
             rationales[key[10:]] = raw
+    if applicable is False:
+        # An instrument that does not apply gets no item coding: whatever the form held
+        # for its items is not part of the decision.
+        codes, rationales = {}, {}
     return authoring_references.ScoringInput(
-        applicable=applicable, reason=post.get("reason", ""), codes=codes, rationales=rationales
+        applicable=applicable, reason=post.get(f"{prefix}reason", ""), codes=codes,
+        rationales=rationales,
     )
 
 
-def _scoring_rows(version, values: authoring_references.ScoringInput | None):
+def _scoring_rows(version, values: authoring_references.ScoringInput | None,
+                  agreement=None):
+    # Items are marked only where every expert coded them (the instrument applies for all).
+    disagree = ({i.code: i for i in agreement.items if not i.agree}
+                if agreement is not None and all(agreement.applicability) else {})
     rows = []
     for item in version.items.prefetch_related("allowed_values"):
         rows.append({
@@ -275,6 +286,7 @@ def _scoring_rows(version, values: authoring_references.ScoringInput | None):
             "current": "" if values is None or item.code not in values.codes
             else ("omit" if values.codes[item.code] is None else str(values.codes[item.code])),
             "rationale": (values.rationales.get(item.code, "") if values else ""),
+            "disagreement": disagree.get(item.code),
         })
     return rows
 
@@ -285,24 +297,46 @@ def _applicable_value(values) -> str:
     return "yes" if values.applicable else "no"
 
 
+def _panel_forms(versions, values: dict, agreements: dict | None = None) -> list[dict]:
+    """One block of fields per instrument of the panel, named with the instrument's slug."""
+    out = []
+    for version in versions:
+        slug = version.instrument.slug
+        current = values.get(slug)
+        agreement = (agreements or {}).get(slug)
+        out.append({
+            "version": version,
+            "prefix": f"{slug}-",
+            "rows": _scoring_rows(version, current, agreement),
+            "applicable_value": _applicable_value(current),
+            "reason": current.reason if current else "",
+            "agreement": agreement,
+        })
+    return out
+
+
 @author_required
 @require_http_methods(["GET", "POST"])
 def panel_detail(request, pk):
     panel = _panel(request, pk)
+    versions = authoring_panels.panel_versions(panel)
     me = panel.members.filter(user=request.user).first()
-    my_scoring = PanelScoring.objects.filter(member=me).first() if me else None
-    errors, values = [], None
+    my_scoring = PanelScoring.objects.filter(member=me).exists() if me else False
+    errors, values = [], {}
+    action = request.POST.get("action") if request.method == "POST" else None
     if request.method == "POST":
-        values = _scoring_input(request.POST)
+        values = {v.instrument.slug: _scoring_input(request.POST, f"{v.instrument.slug}-")
+                  for v in versions}
         try:
-            if request.POST.get("action") == "consensus":
+            if action == "consensus":
                 authoring_panels.panel_consensus_record(
-                    panel=panel, actor=request.user, ref_input=values,
+                    panel=panel, actor=request.user, ref_inputs=values,
                     panel_text=request.POST.get("panel_text", ""),
                 )
-                messages.success(request, _("Consensus reference recorded."))
+                messages.success(request, _("Consensus references recorded."))
                 return redirect("author:vignette", pk=panel.vignette_id)
-            authoring_panels.panel_scoring_submit(panel=panel, user=request.user, ref_input=values)
+            authoring_panels.panel_scoring_submit(panel=panel, user=request.user,
+                                                  ref_inputs=values)
             messages.success(request, _("Your scoring is submitted."))
             return redirect("author:panel", pk=panel.pk)
         except ValidationError as exc:
@@ -311,23 +345,29 @@ def panel_detail(request, pk):
             errors = [str(exc)]
     agreement = authoring_panels.panel_agreement(panel)
     members = [
-        {"user": m.user, "submitted": hasattr(m, "scoring")}
-        for m in panel.members.select_related("user", "scoring")
+        {"user": m.user, "submitted": m.has_scored}
+        for m in panel.members.select_related("user").annotate(
+            has_scored=Exists(PanelScoring.objects.filter(member=OuterRef("pk"))))
     ]
+    can_record = (agreement is not None and panel.lead_id == request.user.pk
+                  and panel.status == ReferencePanel.Status.SCORING)
+    if can_record and action != "consensus":
+        # The consensus form starts from what every expert agreed on.
+        values = {slug: a.consensus_start() for slug, a in agreement.items()}
     return render(request, "vignettes/author/panel_detail.html", {
         "panel": panel,
+        "versions": versions,
         "body_html": render_markdown(panel.vignette_revision.body),
         "members": members,
         "is_member": me is not None,
         "my_scoring": my_scoring,
-        "agreement": agreement,
-        "can_record": agreement is not None and panel.lead_id == request.user.pk
-        and panel.status == ReferencePanel.Status.SCORING,
-        "rows": _scoring_rows(panel.instrument_version, values),
-        "applicable_value": _applicable_value(values),
-        "reason": values.reason if values else "",
+        "agreement": list(agreement.values()) if agreement else None,
+        "can_record": can_record,
+        "score_forms": _panel_forms(versions, values if action != "consensus" else {}),
+        "consensus_forms": _panel_forms(versions, values, agreement) if can_record else [],
         "errors": errors,
-        "references": panel.references.order_by("number"),
+        "references": panel.references.select_related("instrument_version__instrument")
+        .order_by("instrument_version__instrument__short_name", "number"),
     })
 
 

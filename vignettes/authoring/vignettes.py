@@ -276,6 +276,18 @@ def publish_problems(vignette: Vignette) -> list[str]:
     return [f"{p.field}: {p.message}" for p in bundle.problems]
 
 
+def draft_only_reason(vignette: Vignette) -> str:
+    """Why editing and starting a panel are unavailable (empty for a draft)."""
+    return {
+        ContentStatus.DRAFT: "",
+        ContentStatus.IN_REVIEW: _("In review: return it to draft to edit it or start a "
+                                   "panel (review then starts again)."),
+        ContentStatus.PUBLISHED: _("Published: the text stays as trainees rated it; correct "
+                                   "a reference below, or retire it and write a new vignette."),
+        ContentStatus.RETIRED: _("Retired: it is kept for the record and no longer changes."),
+    }.get(vignette.status, "")
+
+
 _TRANSITIONS = {
     "submit_for_review": (ContentStatus.DRAFT, ContentStatus.IN_REVIEW),
     "return_to_draft": (ContentStatus.IN_REVIEW, ContentStatus.DRAFT),
@@ -308,10 +320,14 @@ def vignette_transition(
             _("The vignette is %(status)s; this needs it to be %(source)s.")
             % {"status": vignette.get_status_display(), "source": source.label}
         )
-    if action == "publish":
+    if action in ("publish", "submit_for_review"):
+        # Review and publishing both need the content checks to pass: a case sent for review
+        # while they fail could not be published.
         problems = publish_problems(vignette)
-        if problems:
+        if problems and action == "publish":
             raise ValidationError({"publish": problems})
+        if problems:
+            raise ValidationError([_("Not sent for review: the content checks fail.")] + problems)
     vignette.status = target
     vignette.save(update_fields=["status"])
     audit_record(

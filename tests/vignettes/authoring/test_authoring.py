@@ -88,7 +88,7 @@ def test_trainees_cannot_author_and_bundled_content_is_read_only(org, instructor
 def test_other_organisation_gets_404_on_every_page(org, other_org, instructor, experts):
     vignette = make_draft(org, instructor)
     panel = authoring_panels.panel_create(
-        vignette=vignette, organization=org, lead=instructor, instrument_slug="cport",
+        vignette=vignette, organization=org, lead=instructor, instrument_slugs=["cport"],
         expert_ids=[e.pk for e in experts],
     )
     vignette_set = authoring_sets.vignette_set_save(
@@ -143,13 +143,14 @@ def test_experts_cannot_see_each_others_codes_until_all_have_submitted(
 ):
     vignette = make_draft(org, instructor)
     panel = authoring_panels.panel_create(
-        vignette=vignette, organization=org, lead=instructor, instrument_slug="cport",
+        vignette=vignette, organization=org, lead=instructor, instrument_slugs=["cport"],
         expert_ids=[e.pk for e in experts],
     )
-    version = panel.instrument_version
+    version = panel.instrument_versions.get()
     first = scoring_input(version, lambda item: 1 if item.code == "CPORT-2" else 0,
                           rationale="Expert one reasoning here.")
-    authoring_panels.panel_scoring_submit(panel=panel, user=experts[0], ref_input=first)
+    authoring_panels.panel_scoring_submit(panel=panel, user=experts[0],
+                                          ref_inputs={"cport": first})
     assert authoring_panels.panel_agreement(panel) is None
     page = browser_for(experts[1]).get(f"/author/panels/{panel.pk}/")
     assert page.status_code == 200
@@ -157,14 +158,16 @@ def test_experts_cannot_see_each_others_codes_until_all_have_submitted(
     assert "Expert one reasoning here." not in page.content.decode()
     # The lead cannot record a consensus yet.
     with pytest.raises(Conflict):
-        authoring_panels.panel_consensus_record(panel=panel, actor=instructor, ref_input=first)
+        authoring_panels.panel_consensus_record(panel=panel, actor=instructor,
+                                                ref_inputs={"cport": first})
     with pytest.raises(Conflict):
-        authoring_panels.panel_scoring_submit(panel=panel, user=experts[0], ref_input=first)
+        authoring_panels.panel_scoring_submit(panel=panel, user=experts[0],
+                                              ref_inputs={"cport": first})
 
     authoring_panels.panel_scoring_submit(
-        panel=panel, user=experts[1], ref_input=scoring_input(version, lowest)
+        panel=panel, user=experts[1], ref_inputs={"cport": scoring_input(version, lowest)}
     )
-    agreement = authoring_panels.panel_agreement(panel)
+    agreement = authoring_panels.panel_agreement(panel)["cport"]
     disagree = [i.code for i in agreement.items if not i.agree]
     assert disagree == ["CPORT-2"]
     assert agreement.percent_agreement == pytest.approx(6 / 7)
@@ -179,7 +182,7 @@ def test_panel_needs_two_staff_experts_of_the_organisation(org, other_org, instr
     for ids in ([instructor.pk], [instructor.pk, trainee.pk], [instructor.pk, south.pk]):
         with pytest.raises(ValidationError):
             authoring_panels.panel_create(
-                vignette=vignette, organization=org, lead=instructor, instrument_slug="cport",
+                vignette=vignette, organization=org, lead=instructor, instrument_slugs=["cport"],
                 expert_ids=ids,
             )
 
@@ -187,25 +190,27 @@ def test_panel_needs_two_staff_experts_of_the_organisation(org, other_org, instr
 def test_consensus_is_validated_and_keeps_provenance(org, instructor, experts):
     vignette = make_draft(org, instructor)
     panel = authoring_panels.panel_create(
-        vignette=vignette, organization=org, lead=instructor, instrument_slug="static-99r",
+        vignette=vignette, organization=org, lead=instructor, instrument_slugs=["static-99r"],
         expert_ids=[e.pk for e in experts],
     )
     for expert in experts:
-        authoring_panels.panel_scoring_submit(panel=panel, user=expert, ref_input=not_applicable())
-    version = panel.instrument_version
+        authoring_panels.panel_scoring_submit(panel=panel, user=expert,
+                                              ref_inputs={"static-99r": not_applicable()})
+    version = panel.instrument_versions.get()
     # Static-99R does not apply to a CSEM-only case under its rule.
     with pytest.raises(ValidationError) as exc:
         authoring_panels.panel_consensus_record(
-            panel=panel, actor=instructor, ref_input=scoring_input(version, lowest)
+            panel=panel, actor=instructor,
+            ref_inputs={"static-99r": scoring_input(version, lowest)}
         )
     assert "does not apply" in str(exc.value)
     with pytest.raises(PermissionDenied):
         authoring_panels.panel_consensus_record(
-            panel=panel, actor=experts[0], ref_input=not_applicable()
+            panel=panel, actor=experts[0], ref_inputs={"static-99r": not_applicable()}
         )
     reference = authoring_panels.panel_consensus_record(
-        panel=panel, actor=instructor, ref_input=not_applicable()
-    )
+        panel=panel, actor=instructor, ref_inputs={"static-99r": not_applicable()}
+    )["static-99r"]
     assert reference.source_panel == panel and reference.agreement["experts"]
     assert AuditEvent.objects.filter(action="reference.consensus").exists()
 
@@ -217,9 +222,21 @@ def test_publishing_runs_the_content_checks_and_changes_nothing_on_failure(
     org, instructor, experts
 ):
     vignette = make_draft(org, instructor)
-    authoring_vignettes.vignette_transition(
-        vignette=vignette, organization=org, actor=instructor, action="submit_for_review"
-    )
+    # Review needs the checks to pass too: the draft stays a draft and the page says why.
+    with pytest.raises(ValidationError) as exc:
+        authoring_vignettes.vignette_transition(
+            vignette=vignette, organization=org, actor=instructor, action="submit_for_review"
+        )
+    assert "references.cport" in str(exc.value)
+    vignette.refresh_from_db()
+    assert vignette.status == ContentStatus.DRAFT
+    page = browser_for(instructor).get(f"/author/vignettes/{vignette.pk}/").content.decode()
+    assert 'value="submit_for_review" disabled' in page and "content checks fail" in page
+    # A case already in review (say, under rules that changed since) is checked again.
+    Vignette.objects.filter(pk=vignette.pk).update(status=ContentStatus.IN_REVIEW)
+    page = browser_for(instructor).get(f"/author/vignettes/{vignette.pk}/").content.decode()
+    assert 'value="publish" disabled' in page
+    assert "In review: return it to draft to edit it or start a panel" in page
     with pytest.raises(ValidationError) as exc:
         authoring_vignettes.vignette_transition(
             vignette=vignette, organization=org, actor=instructor, action="publish"
@@ -443,7 +460,7 @@ def test_authoring_pages_render_with_provenance(org, instructor, experts):
     detail = client.get(f"/author/vignettes/{first.pk}/")
     assert detail.status_code == 200
     assert "Panel, individual codes and agreement" in detail.content.decode()
-    panel = first.panels.filter(instrument_version__instrument__slug="cport").first()
+    panel = first.panels.filter(instrument_versions__instrument__slug="cport").first()
     page = client.get(f"/author/panels/{panel.pk}/")
     html = page.content.decode()
     assert page.status_code == 200 and "ICC(A,1) on totals" in html and "undefined" in html

@@ -177,7 +177,10 @@
     var total = this.form.querySelector("output.total");
     var band = this.form.querySelector("output.band");
     if (total) { total.textContent = json.total; }
-    if (band) { band.textContent = json.band_label || "not yet (unscored items)"; }
+    if (band) {
+      band.textContent = json.applicable === false ? "none (judged not applicable)"
+        : (json.band_label || "not yet (unscored items)");
+    }
   };
 
   /* The page-level message at the top (the save status sits beside each form's button). */
