@@ -16,6 +16,7 @@ from training.models import (
     Attempt,
     AttemptStatus,
     AttemptVignette,
+    Mode,
     Rating,
     RatingItem,
 )
@@ -318,10 +319,22 @@ def assignment_progress(*, user, assignment) -> dict:
         .values("vignette_revision__vignette").distinct().count()
     )
     open_attempt = attempts.filter(status=AttemptStatus.IN_PROGRESS).order_by("-started_at").first()
+    set_size = getattr(assignment, "set_size", None)
+    if set_size is None:
+        set_size = assignment.vignette_set.members.count()
+    total = set_size
+    if assignment.mode == Mode.EXAM:
+        # An exam is x of the cases one attempt draws, in the current (else the last) attempt.
+        total = min(assignment.draw_size or set_size, set_size)
+        latest = open_attempt or submitted.order_by("-submitted_at").first()
+        done_vignettes = 0 if latest is None else (
+            Rating.objects.filter(attempt=latest).exclude(applicable__isnull=True)
+            .values("vignette_revision__vignette").distinct().count())
     return {
         "attempts": attempts.count(),
         "submitted": submitted.count(),
         "vignettes_done": done_vignettes,
+        "total": total,
         "open_attempt": open_attempt,
         "last_submitted": submitted.aggregate(t=Max("submitted_at"))["t"],
     }

@@ -98,6 +98,10 @@ class AttemptCreateSerializer(serializers.Serializer):
     instruments = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, max_length=20
     )
+    accept_undertaking = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Exams only: true = the candidate accepts the confidentiality undertaking "
+                  "shown on the briefing; an exam does not start without it.")
 
     def validate(self, attrs):
         if "assignment" in attrs:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("certificates/<int:certificate_id>/", cert_views.certificate_detail, name="certificate"),
     path("certificates/<int:certificate_id>/display/", cert_views.certificate_display,
          name="certificate-display"),
+    path("exams/<int:attempt_id>/result/", cert_views.exam_result, name="exam-result"),
     path("decisions/<int:decision_id>/", cert_views.decision_detail, name="decision"),
     path("manage/", cert_views.manage, name="manage"),
     path("manage/rules/new/", cert_views.rule_create, name="rule-create"),

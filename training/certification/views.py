@@ -18,6 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.throttling import client_address
 from training.attempts import exams
+from training.attempts import selectors as attempt_selectors
+from training.attempts import services as attempt_services
 from training.certification import certificates as certificate_services
 from training.certification import decisions, dstudy, rules
 from training.certification.filters import CertificateRegisterQuerySerializer
@@ -74,6 +76,19 @@ def decision_detail(request, decision_id):
         "band_consistency": decisions.decision_band_consistency(decision)
         if request.membership.role == Role.ORG_ADMIN else None,
     })
+
+
+@never_cache
+@with_membership()
+def exam_result(request, attempt_id):
+    """The candidate's result page after an exam: pass or fail, the criteria, the certificate."""
+    attempt = attempt_selectors.attempt_get(
+        user=request.user, organization=request.organization, attempt_id=attempt_id)
+    attempt = attempt_services.attempt_open(attempt=attempt)
+    if attempt.is_open:
+        return redirect("attempt-score", attempt_id=attempt.pk)
+    return render(request, "training/cert/exam_result.html", {
+        "result": decisions.exam_result(attempt=attempt)})
 
 
 # --- org admin -----------------------------------------------------------------------------
