@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Prefetch, Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from training.attempts import disclosure
 from training.models import (
@@ -270,9 +271,13 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                     if diff == 0:
                         total_text = _("total equals the reference")
                     elif diff > 0:
-                        total_text = _("total %(d)d point(s) above the reference") % {"d": diff}
+                        total_text = ngettext("total %(d)d point above the reference",
+                                              "total %(d)d points above the reference",
+                                              diff) % {"d": diff}
                     else:
-                        total_text = _("total %(d)d point(s) below the reference") % {"d": -diff}
+                        total_text = ngettext("total %(d)d point below the reference",
+                                              "total %(d)d points below the reference",
+                                              -diff) % {"d": -diff}
                 elif _missing_info(rating):
                     total_text = _("your total is not computable (an item omitted for missing "
                                    "information)")
