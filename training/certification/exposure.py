@@ -1,6 +1,6 @@
 """How exposed each exam case is: how many candidates have been drawn it, and how many have had
-its reference released in feedback, with a suggested retirement (docs/certification.md,
-"Exam-case exposure", justifies the numbers).
+its reference released in feedback, with a suggested retirement (docs/statistics.md,
+"Exam-case exposure and retirement", justifies the numbers).
 
 Counts are per organisation: its exam attempts and the exam pools its exam assignments use."""
 
