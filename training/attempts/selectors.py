@@ -327,15 +327,17 @@ def assignment_progress(*, user, assignment) -> dict:
     set_size = getattr(assignment, "set_size", None)
     if set_size is None:
         set_size = assignment.vignette_set.members.count()
-    total = set_size
+    total, exam_attempt = set_size, None
     if assignment.mode == Mode.EXAM:
-        # An exam is x of the cases one attempt draws, in the current (else the last) attempt.
+        # An exam is x of the cases one attempt draws, in the current (else the last) attempt
+        # (its cases with a decision here; the dashboard counts the fully scored ones).
         total = min(assignment.draw_size or set_size, set_size)
-        latest = open_attempt or submitted.order_by("-submitted_at").first()
-        done_vignettes = 0 if latest is None else (
-            Rating.objects.filter(attempt=latest).exclude(applicable__isnull=True)
+        exam_attempt = open_attempt or submitted.order_by("-submitted_at").first()
+        done_vignettes = 0 if exam_attempt is None else (
+            Rating.objects.filter(attempt=exam_attempt).exclude(applicable__isnull=True)
             .values("vignette_revision__vignette").distinct().count())
     return {
+        "exam_attempt": exam_attempt,
         "attempts": attempts.count(),
         "submitted": submitted.count(),
         "vignettes_done": done_vignettes,

@@ -17,7 +17,7 @@ from training.attempts.limits import (
     MAX_REVISION,
     text_problem,
 )
-from training.models import Assignment, Attempt
+from training.models import Assignment, Attempt, Mode
 from vignettes.rendering import render_markdown
 
 
@@ -338,10 +338,19 @@ class AssignmentSerializer(serializers.ModelSerializer):
         model = Assignment
         fields = ["id", "title", "cohort", "vignette_set", "instruments", "mode", "opens_at",
                   "closes_at", "time_limit_minutes", "attempts_allowed", "feedback_policy",
-                  "effective_feedback_policy"]
+                  "effective_feedback_policy", "cases_per_attempt"]
+
+    cases_per_attempt = serializers.SerializerMethodField(
+        help_text="Exams: the cases one attempt draws (not the pool's size); practice: null.")
 
     def get_effective_feedback_policy(self, obj) -> str:
         return disclosure.assignment_policy(obj)
+
+    def get_cases_per_attempt(self, obj) -> int | None:
+        if obj.mode != Mode.EXAM:
+            return None
+        pool = obj.vignette_set.members.count()
+        return min(obj.draw_size or pool, pool)
 
 
 class MembershipSerializer(serializers.Serializer):

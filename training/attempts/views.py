@@ -35,9 +35,14 @@ def dashboard(request):
         for assignment in selectors.assignments_for_trainee(
             user=request.user, organization=request.organization
         ):
-            assignments.append(
-                (assignment, selectors.assignment_progress(user=request.user, assignment=assignment))
-            )
+            progress = selectors.assignment_progress(user=request.user, assignment=assignment)
+            if progress["exam_attempt"] is not None:
+                # Done as the case tabs say it: every instrument decided and fully scored.
+                attempt = progress["exam_attempt"]
+                unfinished = {m["vignette"] for m in attempt_services.attempt_unscored(attempt)}
+                progress["vignettes_done"] = attempt.attempt_vignettes.exclude(
+                    vignette_revision__vignette__slug__in=unfinished).count()
+            assignments.append((assignment, progress))
         context["assignments"] = assignments
         context["recent"] = progress_reads.recent_results(
             user=request.user, organization=request.organization

@@ -101,6 +101,9 @@ def test_case_tabs_say_done_and_not_done_and_the_result_page_says_pass_or_fail(
         assert html.count("✓ done") == 1 and html.count("○ not done") == 9
         dashboard = page.get("/dashboard/").content.decode()
         assert "1 of 10 cases done" in dashboard  # the draw, not the pool of 14
+        listed = api.get("/api/v1/assignments/").json()
+        listed = listed["results"] if isinstance(listed, dict) else listed
+        assert next(a for a in listed if a["id"] == exam.pk)["cases_per_attempt"] == 10
         for v in attempt["vignettes"][1:]:
             assert rating_put(api, attempt["id"], reference_body(v["slug"], "cport")
                               ).status_code == 200
