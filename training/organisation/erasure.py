@@ -53,6 +53,8 @@ from training.models import (
     DriftAlert,
     Erasure,
     ErasureReason,
+    ExamAccommodation,
+    ExamStart,
     Invitation,
     Membership,
     Organization,
@@ -204,6 +206,12 @@ def _move_records(organization, user, pseudonym_user) -> int:
     Invitation.objects.filter(organization=organization, accepted_by=user).update(
         accepted_by=pseudonym_user)
     DriftAlert.objects.filter(organization=organization, actor=user).update(actor=pseudonym_user)
+    ExamStart.objects.filter(attempt__organization=organization, user=user).update(
+        user=pseudonym_user)
+    ExamAccommodation.objects.filter(organization=organization, user=user).update(
+        user=pseudonym_user)
+    ExamAccommodation.objects.filter(organization=organization, granted_by=user).update(
+        granted_by=pseudonym_user)
     if apps.is_installed("vignettes"):
 
         ReferencePanel.objects.filter(vignette__owner=organization, lead=user).update(
@@ -300,11 +308,20 @@ def _erase_in_organization(*, actor, organization: Organization, user, reason: s
         events.filter(actor=user).pseudonymise_names(actor_username=pseudonym)
         + events.filter(subject=user).pseudonymise_names(subject_username=pseudonym)
     )
+    # The reasons for the person's exam accommodations (often about their health).
+    counts["accommodation_reasons_cleared"] = ExamAccommodation.objects.filter(
+        organization=organization, user=target).exclude(reason="").update(reason="")
+    free_text = {
+        event.pk: [[side, "reason"] for side in ("before", "after")
+                   if isinstance(getattr(event, side), dict) and getattr(event, side).get("reason")]
+        for event in events.filter(action="exam.accommodation_granted", subject=user)
+    }
     redactions = []
-    if patterns:
+    if patterns or free_text:
         for event in AuditEvent.objects.filter(organization=organization, at__lte=now).only(
                 "pk", "actor_repr", "object_repr", "before", "after").iterator():
-            paths = _redaction_paths(event, patterns)
+            paths = _redaction_paths(event, patterns) if patterns else []
+            paths += [p for p in free_text.get(event.pk, []) if p not in paths]
             if paths:
                 redactions.append(AuditRedaction(erasure=erasure, event=event, paths=paths))
     AuditRedaction.objects.bulk_create(redactions)

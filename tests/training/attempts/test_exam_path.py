@@ -299,3 +299,25 @@ def test_a_release_suggests_retirement(org, trainee, instructor, org_admin):
         assert rows[v["slug"]]["released"] == 1 and rows[v["slug"]]["retire_suggested"]
     assert Attempt.objects.get(pk=attempt["id"]).status == AttemptStatus.SUBMITTED
     assert Cohort.objects.filter(organization=org).count() == 1
+
+
+def test_erasing_a_candidate_clears_the_reasons_for_their_extra_time(org, trainee, instructor,
+                                                                     org_admin, rule):
+    from training.models import AuditRedaction
+    from training.organisation import erasure
+
+    exam = make_exam(org, [trainee], instructor, draw=5)
+    grant = exams.accommodation_grant(actor=org_admin, organization=org, assignment=exam,
+                                      user=trainee, extra_minutes=20,
+                                      reason="Medical letter on file", now=EXAM_DAY)
+    with time_machine.travel(EXAM_DAY, tick=False):
+        attempt = exam_start(api_for(trainee), exam)
+    result = erasure.member_erase(actor=org_admin, organization=org,
+                                  membership=trainee.memberships.get(),
+                                  confirm=trainee.username, now=EXAM_DAY + dt.timedelta(days=1))
+    grant.refresh_from_db()
+    assert grant.reason == "" and grant.extra_minutes == 20
+    assert result.counts["accommodation_reasons_cleared"] == 1
+    event = AuditEvent.objects.get(action="exam.accommodation_granted")
+    assert ["after", "reason"] in AuditRedaction.objects.get(event=event).paths
+    assert ExamStart.objects.get(attempt_id=attempt["id"]).user == result.erasure.pseudonym
