@@ -15,7 +15,8 @@ certification record) under a pseudonym `erased-<10 hex>` and removes what ident
   rewritten) are shown under the pseudonym; the link is shown nowhere in the application.
 
 In both cases, within this organisation: free text is cleared (rating notes and rationales,
-comments written or received, drift-alert notes, reminder texts, certificate status reasons),
+comments written or received, drift-alert notes, reminder texts, certificate status reasons,
+the reasons for exam accommodations, also redacted in their audit events),
 certificates are revoked ("holder erased"; the public page shows neither name nor initials),
 invitations to the person's e-mail are deleted or blanked, the name snapshots of this
 organisation's audit events that name them as actor or subject are replaced by the pseudonym,
