@@ -115,11 +115,15 @@ def test_briefing_undertaking_start_score_submit_result_and_extra_time(content, 
     assert tabs.inner_text().count("not done") == 2
     page.check("#rating-cport input[name=applicable][value=no]")
     page.locator("#rating-cport .save-status[data-state=saved]").wait_for()
+    # The tab turns "done" as the rating saves, without a reload.
+    page.locator(".tabs a[aria-current=page] .tab-state.done").wait_for()
     page.get_by_role("link", name="Case 2").click()
     page.wait_for_url("**/?v=*")
     assert tabs.locator("a", has_text="Case 1").inner_text().endswith("✓ done")
+    assert tabs.locator("a", has_text="Case 2").inner_text().endswith("○ not done")
     page.check("#rating-cport input[name=applicable][value=no]")
     page.locator("#rating-cport .save-status[data-state=saved]").wait_for()
+    page.locator(".tabs a[aria-current=page] .tab-state.done").wait_for()
     page.reload()
     assert "not done" not in tabs.inner_text()
     watched.shot("3-tabs-done")

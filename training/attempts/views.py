@@ -197,18 +197,21 @@ def attempt_score(request, attempt_id):
                     f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}"
                     f"#rating-{version.instrument.slug}"
                 )
-    if len(vignettes) > 1:
-        # Each case tab says whether the case is done: every instrument decided and scored.
-        unfinished = {m["vignette"] for m in attempt_services.attempt_unscored(attempt)}
-        for av in vignettes:
-            av.done = av.vignette_revision.vignette.slug not in unfinished
+    # Each case tab says whether the case is done: every instrument decided and scored (the
+    # page's script keeps the current case's tab up to date as ratings save).
+    missing = attempt_services.attempt_unscored(attempt)
+    unfinished = {m["vignette"] for m in missing}
+    for av in vignettes:
+        av.done = av.vignette_revision.vignette.slug not in unfinished
     drafts = selectors.attempt_ratings(attempt)
     instruments = []
     for version in attempt.instrument_versions.all().prefetch_related(
         "items__allowed_values", "bands"
     ):
         draft = drafts.get((current_slug, version.instrument.slug))
-        instruments.append({"version": version, "draft": draft})
+        complete = not any(m["vignette"] == current_slug
+                           and m["instrument"] == version.instrument.slug for m in missing)
+        instruments.append({"version": version, "draft": draft, "complete": complete})
     return render(
         request,
         "training/attempt_score.html",
