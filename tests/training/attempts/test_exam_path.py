@@ -98,7 +98,7 @@ def test_case_tabs_say_done_and_not_done_and_the_result_page_says_pass_or_fail(
         first = attempt["vignettes"][0]["slug"]
         assert rating_put(api, attempt["id"], reference_body(first, "cport")).status_code == 200
         html = page.get(f"/attempts/{attempt['id']}/").content.decode()
-        assert html.count("✓ done") == 1 and html.count("○ not done") == 9
+        assert html.count(">✓ done<") == 1 and html.count(">○ not done<") == 9
         dashboard = page.get("/dashboard/").content.decode()
         assert "1 of 10 cases done" in dashboard  # the draw, not the pool of 14
         listed = api.get("/api/v1/assignments/").json()
@@ -107,7 +107,7 @@ def test_case_tabs_say_done_and_not_done_and_the_result_page_says_pass_or_fail(
         for v in attempt["vignettes"][1:]:
             assert rating_put(api, attempt["id"], reference_body(v["slug"], "cport")
                               ).status_code == 200
-        assert page.get(f"/attempts/{attempt['id']}/").content.decode().count("✓ done") == 10
+        assert page.get(f"/attempts/{attempt['id']}/").content.decode().count(">✓ done<") == 10
         response = _post(page, f"/attempts/{attempt['id']}/submit/")
         assert response["Location"] == f"/certification/exams/{attempt['id']}/result/"
         result = page.get(response["Location"]).content.decode()
