@@ -166,7 +166,8 @@ def seed(
 
     ledger = Ledger(ledger_path, source="seed")
     for account, user in zip(accounts["exam_takers"], exam_users, strict=True):
-        attempt = attempt_start_assignment(user=user, organization=org, assignment=exam)
+        attempt = attempt_start_assignment(user=user, organization=org, assignment=exam,
+                                           accept_undertaking=True)
         slugs = list(attempt.attempt_vignettes.order_by("order").values_list(
             "vignette_revision__vignette__slug", flat=True))
         for slug in slugs[:-1]:

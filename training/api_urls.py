@@ -4,7 +4,7 @@ from config.api.auth import RevokeAllTokens, RevokeCurrentToken, ThrottledObtain
 from training.accounts import api as accounts_api
 from training.attempts import api as attempts_api
 from training.certification import api as cert_api
-from training.certification import rules_api
+from training.certification import exam_api, rules_api
 from training.organisation import api as organisation_api
 from training.teaching import api as teaching_api
 
@@ -37,6 +37,9 @@ urlpatterns = [
     path("certification-rules/", rules_api.RuleListApi.as_view(), name="certification-rule-list"),
     path("certification-rules/<int:rule_id>/", rules_api.RuleDetailApi.as_view(),
          name="certification-rule-detail"),
+    path("exam-exposure/", exam_api.ExamExposureApi.as_view(), name="exam-exposure"),
+    path("assignments/<int:assignment_id>/accommodations/", exam_api.AccommodationApi.as_view(),
+         name="exam-accommodations"),
     path("certification-decisions/", cert_api.DecisionListApi.as_view(),
          name="certification-decision-list"),
     path("certification-decisions/<int:decision_id>/", cert_api.DecisionDetailApi.as_view(),

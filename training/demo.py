@@ -220,7 +220,7 @@ def _seed_passed_exam(*, org, exam, holder, taken) -> None:
     services, as for any exam."""
 
     attempt = attempt_start_assignment(user=holder, organization=org, assignment=exam,
-                                       now=taken)
+                                       accept_undertaking=True, now=taken)
     version = attempt.instrument_versions.get()
     missed = False
     for av in attempt.attempt_vignettes.select_related("vignette_revision__vignette"):

@@ -798,3 +798,47 @@ class RetestDraw(models.Model):
 
     def __str__(self):
         return f"Retest of rating {self.first_rating_id} in {self.recalibration}"
+
+
+# --- Exam path: briefing, undertaking, accommodations, frozen rules ------------------------
+
+
+class ExamAccommodation(models.Model):
+    """Extra time an organisation admin grants one candidate for one exam assignment, before
+    they start it; applied to the deadline of the attempts they start afterwards."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="exam_accommodations")
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE,
+                                   related_name="accommodations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="exam_accommodations")
+    extra_minutes = models.PositiveIntegerField()
+    reason = models.TextField()
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    granted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "user"],
+                                               name="one_accommodation_per_candidate_exam")]
+
+    def __str__(self):
+        return f"+{self.extra_minutes} min for {self.user_id} on {self.assignment_id}"
+
+
+class ExamStart(models.Model):
+    """What was fixed when a candidate started an exam: the confidentiality undertaking they
+    accepted (which version of its text, when), the extra time applied, and the certification
+    rules as they stood (the decision uses these; later rule edits apply to later exams)."""
+
+    attempt = models.OneToOneField(Attempt, on_delete=models.CASCADE, related_name="exam_start")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    undertaking_version = models.CharField(max_length=32)
+    undertaking_accepted_at = models.DateTimeField()
+    extra_minutes = models.PositiveIntegerField(default=0)
+    rules = models.JSONField(default=dict, help_text=_("Instrument slug -> rule as it stood."))
+
+    def __str__(self):
+        return f"Start of exam attempt {self.attempt_id}"

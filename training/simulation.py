@@ -306,7 +306,7 @@ def _one_attempt(*, user, organization, vignette, when, versions, references, al
     if assignment is not None:
         attempt = attempt_start_assignment(
             user=user, organization=organization, assignment=assignment,
-            vignette_slug=vignette.slug, now=when,
+            vignette_slug=vignette.slug, accept_undertaking=True, now=when,
         )
     else:
         attempt = attempt_start_practice(

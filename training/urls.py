@@ -9,6 +9,7 @@ urlpatterns = [
     path("notice/", account_pages.content_notice, name="content-notice"),
     path("organisation/switch/", account_pages.organization_switch, name="organization-switch"),
     path("practice/<slug:slug>/", attempt_views.practice_start, name="practice-start"),
+    path("assignments/<int:assignment_id>/briefing/", attempt_views.exam_briefing, name="exam-briefing"),
     path("assignments/<int:assignment_id>/start/", attempt_views.assignment_start, name="assignment-start"),
     path("attempts/", attempt_views.attempt_list, name="attempt-list"),
     path("attempts/<int:attempt_id>/", attempt_views.attempt_score, name="attempt-score"),

@@ -55,7 +55,7 @@ def test_certificate_journey_and_public_verification(content, live_server, watch
     )
     Assignment.objects.filter(pk=exam.pk).update(draw_size=10)
     api = api_for(trainee)
-    attempt = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json").json()
+    attempt = api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True}, format="json").json()
     for v in attempt["vignettes"]:  # coded from the reference: a pass
         api.put(f"/api/v1/attempts/{attempt['id']}/ratings/",
                 json.dumps(reference_body(v["slug"], "cport")), content_type="application/json")

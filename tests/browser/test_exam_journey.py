@@ -82,11 +82,14 @@ def test_exam_reload_deadline_finalise_and_result(content, live_server, watched)
     page.clock.install()  # the page's clock runs normally until the test moves it
     sign_in(page, live_server.url, "exam-trainee")
     row = page.locator("tr", has_text="CPORT timed exam")
-    assert row.locator("button", has_text="Start").count() == 1
+    assert row.get_by_role("link", name="Start").count() == 1
     watched.shot("1-dashboard")
 
-    # Start: the server's clock starts at this first open.
-    row.locator("button", has_text="Start").click()
+    # Start: the briefing first, then the server's clock starts at this first open.
+    row.get_by_role("link", name="Start").click()
+    page.wait_for_url("**/briefing/")
+    page.get_by_label("I accept this undertaking.").check()
+    page.get_by_role("button", name="Start the exam").click()
     page.wait_for_url("**/attempts/*/")
     attempt = Attempt.objects.get(user=trainee)
     assert attempt.mode == Mode.EXAM and attempt.opened_at is not None

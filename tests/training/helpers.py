@@ -95,7 +95,7 @@ def make_exam(org, trainees, instructor, *, policy=FeedbackPolicy.NEVER, draw=10
 
 
 def exam_start(api, exam, status=201):
-    response = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json")
+    response = api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True}, format="json")
     assert response.status_code == status, response.content
     return response.json()
 

@@ -54,7 +54,7 @@ def test_demo_exam_keeps_its_cases_secret_and_a_retake_draws_new_cases(content):
     assert shown.get("cport", 0) == practice
     assert api.get("/api/v1/certification-decisions/").json()["count"] == 1
     # The pool (59 exam cases) carries retakes: a second draw shares no case with the first.
-    retake = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json")
+    retake = api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True}, format="json")
     assert retake.status_code == 201, retake.content
     first = set(attempt.attempt_vignettes.values_list("vignette_revision__vignette__slug",
                                                       flat=True))

@@ -59,6 +59,7 @@ class AttemptListCreateApi(OrganizationScopedApi, generics.GenericAPIView):
                     organization=self.organization,
                     assignment=assignment,
                     vignette_slug=values.get("vignette"),
+                    accept_undertaking=values.get("accept_undertaking", False),
                 )
             except Assignment.DoesNotExist:
                 raise serializers.ValidationError(

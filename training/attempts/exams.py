@@ -7,10 +7,14 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from training.attempts import disclosure
+from training.audit import audit_record
 from training.exceptions import Conflict
 from training.models import (
     Assignment,
@@ -18,7 +22,10 @@ from training.models import (
     AttemptStatus,
     AttemptVignette,
     CertificationRule,
+    ExamAccommodation,
+    ExamStart,
     FeedbackPolicy,
+    Membership,
     Mode,
     Organization,
     Rating,
@@ -68,8 +75,10 @@ def exam_start_check(*, user, organization: Organization, assignment: Assignment
         allowed_from = last.submitted_at + dt.timedelta(days=wait)
         if now < allowed_from:
             raise Conflict(
-                _("You may retake this exam from %(t)s (a waiting period of %(d)d days after "
-                  "your last attempt).")
+                ngettext("You may retake this exam from %(t)s (a waiting period of %(d)d day "
+                         "after your last attempt).",
+                         "You may retake this exam from %(t)s (a waiting period of %(d)d days "
+                         "after your last attempt).", wait)
                 % {"t": timezone.localtime(allowed_from).strftime("%Y-%m-%d %H:%M"), "d": wait},
                 code="waiting_period",
                 allowed_from=allowed_from.isoformat(),
@@ -269,3 +278,140 @@ def exam_pool_capacity(*, assignment: Assignment) -> PoolCapacity:
     return PoolCapacity(pool=pool, draw=draw, attempts_allowed=assignment.attempts_allowed,
                         attempts_supported=supported, more_needed=more,
                         candidates_blocked=blocked)
+
+
+# --- the candidate's path: briefing, undertaking, accommodations, frozen rules -------------
+
+# The confidentiality undertaking a candidate accepts before an exam's clock starts. A change
+# of wording is a new version: each start records the version its candidate accepted.
+UNDERTAKING_VERSION = "2026-12-1"
+UNDERTAKING_TEXT = gettext_lazy(
+    "I will not copy, record, photograph or share the exam's cases or my answers, and I will "
+    "not tell anyone what the cases contain, during or after the exam. I will work on my own.")
+MAX_EXTRA_MINUTES = 24 * 60
+MAX_REASON_CHARS = 2000
+
+
+def rule_snapshot(rule: CertificationRule) -> dict:
+    """The rule's settings as they stand, JSON-ready (what an exam started now is decided by)."""
+    out = {}
+    for f in CertificationRule._meta.concrete_fields:
+        if f.name in ("id", "organization", "instrument", "short_exam_accepted_by"):
+            continue
+        value = getattr(rule, f.attname)
+        out[f.name] = value.isoformat() if isinstance(value, dt.datetime) else value
+    return out
+
+
+def accommodation_for(*, user, assignment: Assignment) -> ExamAccommodation | None:
+    return ExamAccommodation.objects.filter(user=user, assignment=assignment).first()
+
+
+def exam_start_record(*, attempt: Attempt, user, assignment: Assignment,
+                      now: dt.datetime) -> ExamStart:
+    """Called as the exam attempt is created, once the candidate accepted the undertaking:
+    records the acceptance, the extra time granted and the rules as they stand (audited)."""
+    accommodation = accommodation_for(user=user, assignment=assignment)
+    rules = {r.instrument.slug: rule_snapshot(r) for r in _rules_for_instruments(
+        assignment.organization, assignment.instruments.values_list("pk", flat=True)
+    ).select_related("instrument")}
+    start = ExamStart.objects.create(
+        attempt=attempt, user=user, undertaking_version=UNDERTAKING_VERSION,
+        undertaking_accepted_at=now,
+        extra_minutes=accommodation.extra_minutes if accommodation else 0, rules=rules)
+    audit_record(actor=user, organization=assignment.organization, obj=attempt,
+                 action="exam.undertaking_accepted", subject=user,
+                 after={"assignment": assignment.pk, "undertaking_version": UNDERTAKING_VERSION,
+                        "extra_minutes": start.extra_minutes}, now=now)
+    return start
+
+
+@transaction.atomic
+def accommodation_grant(*, actor, organization: Organization, assignment: Assignment, user,
+                        extra_minutes, reason: str,
+                        now: dt.datetime | None = None) -> ExamAccommodation:
+    """An org admin grants a candidate extra time on an exam before they start it (a second
+    grant replaces the first). Refused while the candidate has an attempt of it in progress:
+    the clock of a started exam does not change."""
+    now = now or timezone.now()
+    if assignment.organization_id != organization.pk or assignment.mode != Mode.EXAM:
+        raise ValidationError({"assignment": _("Extra time is granted on an exam of your "
+                                               "organisation.")})
+    if not assignment.cohort.trainees.filter(pk=user.pk).exists():
+        raise ValidationError({"user": _("This person is not a candidate of this exam's "
+                                         "cohort.")})
+    try:
+        extra_minutes = int(extra_minutes)
+    except (TypeError, ValueError):
+        raise ValidationError({"extra_minutes": _("Give the extra time as a whole number of "
+                                                  "minutes.")}) from None
+    if not 1 <= extra_minutes <= MAX_EXTRA_MINUTES:
+        raise ValidationError({"extra_minutes": _(
+            "Extra time must be between 1 and %(max)d minutes.") % {"max": MAX_EXTRA_MINUTES}})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the extra time is granted (it is "
+                                           "recorded).")})
+    if len(reason) > MAX_REASON_CHARS:
+        raise ValidationError({"reason": _("The reason is longer than %(n)d characters.")
+                               % {"n": MAX_REASON_CHARS}})
+    Membership.objects.select_for_update().filter(user=user, organization=organization).first()
+    if Attempt.objects.filter(user=user, assignment=assignment,
+                              status=AttemptStatus.IN_PROGRESS).exists():
+        raise ValidationError({"user": _("This candidate has already started the exam; extra "
+                                         "time is granted before the start.")})
+    previous = accommodation_for(user=user, assignment=assignment)
+    before = ({"extra_minutes": previous.extra_minutes, "reason": previous.reason}
+              if previous else None)
+    accommodation, _created = ExamAccommodation.objects.update_or_create(
+        assignment=assignment, user=user,
+        defaults={"organization": organization, "extra_minutes": extra_minutes,
+                  "reason": reason, "granted_by": actor, "granted_at": now})
+    audit_record(actor=actor, organization=organization, obj=accommodation,
+                 action="exam.accommodation_granted", subject=user, before=before,
+                 after={"assignment": assignment.pk, "extra_minutes": extra_minutes,
+                        "reason": reason}, now=now)
+    return accommodation
+
+
+@dataclass
+class Briefing:
+    assignment: Assignment
+    cases: int
+    instruments: list
+    time_limit_minutes: int | None
+    extra_minutes: int
+    accommodation_reason: str
+    attempts_allowed: int | None
+    attempts_used: int
+    attempts_left: int | None
+    wait_days: int
+    undertaking_text: str
+    undertaking_version: str
+
+    @property
+    def total_minutes(self) -> int | None:
+        if self.time_limit_minutes is None:
+            return None
+        return self.time_limit_minutes + self.extra_minutes
+
+
+def exam_briefing(*, user, assignment: Assignment) -> Briefing:
+    """What a candidate reads before an exam's clock starts."""
+    pool = VignetteSetMember.objects.filter(
+        vignette_set=assignment.vignette_set, vignette__status=ContentStatus.PUBLISHED,
+        vignette__current_revision__isnull=False).count()
+    used = Attempt.objects.filter(user=user, assignment=assignment).count()
+    accommodation = accommodation_for(user=user, assignment=assignment)
+    allowed = assignment.attempts_allowed
+    return Briefing(
+        assignment=assignment, cases=min(assignment.draw_size or pool, pool),
+        instruments=list(assignment.instruments.order_by("slug")),
+        time_limit_minutes=assignment.time_limit_minutes,
+        extra_minutes=accommodation.extra_minutes if accommodation else 0,
+        accommodation_reason=accommodation.reason if accommodation else "",
+        attempts_allowed=allowed, attempts_used=used,
+        attempts_left=None if allowed is None else max(0, allowed - used),
+        wait_days=exam_wait_days(organization=assignment.organization, assignment=assignment),
+        undertaking_text=str(UNDERTAKING_TEXT), undertaking_version=UNDERTAKING_VERSION,
+    )

@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Prefetch, Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from training.attempts import disclosure
 from training.models import (
@@ -271,9 +272,13 @@ def attempt_feedback(attempt: Attempt) -> list[RatingFeedback]:
                     if diff == 0:
                         total_text = _("total equals the reference")
                     elif diff > 0:
-                        total_text = _("total %(d)d point(s) above the reference") % {"d": diff}
+                        total_text = ngettext("total %(d)d point above the reference",
+                                              "total %(d)d points above the reference",
+                                              diff) % {"d": diff}
                     else:
-                        total_text = _("total %(d)d point(s) below the reference") % {"d": -diff}
+                        total_text = ngettext("total %(d)d point below the reference",
+                                              "total %(d)d points below the reference",
+                                              -diff) % {"d": -diff}
                 elif _missing_info(rating):
                     total_text = _("your total is not computable (an item omitted for missing "
                                    "information)")
@@ -348,10 +353,24 @@ def assignment_progress(*, user, assignment) -> dict:
     )
     done_vignettes = len(own | practice_done_elsewhere(user=user, assignment=assignment))
     open_attempt = attempts.filter(status=AttemptStatus.IN_PROGRESS).order_by("-started_at").first()
+    set_size = getattr(assignment, "set_size", None)
+    if set_size is None:
+        set_size = assignment.vignette_set.members.count()
+    total, exam_attempt = set_size, None
+    if assignment.mode == Mode.EXAM:
+        # An exam is x of the cases one attempt draws, in the current (else the last) attempt
+        # (its cases with a decision here; the dashboard counts the fully scored ones).
+        total = min(assignment.draw_size or set_size, set_size)
+        exam_attempt = open_attempt or submitted.order_by("-submitted_at").first()
+        done_vignettes = 0 if exam_attempt is None else (
+            Rating.objects.filter(attempt=exam_attempt).exclude(applicable__isnull=True)
+            .values("vignette_revision__vignette").distinct().count())
     return {
+        "exam_attempt": exam_attempt,
         "attempts": attempts.count(),
         "submitted": submitted.count(),
         "vignettes_done": done_vignettes,
+        "total": total,
         "open_attempt": open_attempt,
         "last_submitted": submitted.aggregate(t=Max("submitted_at"))["t"],
     }

@@ -17,7 +17,7 @@ from training.attempts.limits import (
     MAX_REVISION,
     text_problem,
 )
-from training.models import Assignment, Attempt
+from training.models import Assignment, Attempt, Mode
 from vignettes.rendering import render_markdown
 
 
@@ -98,6 +98,10 @@ class AttemptCreateSerializer(serializers.Serializer):
     instruments = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, max_length=20
     )
+    accept_undertaking = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Exams only: true = the candidate accepts the confidentiality undertaking "
+                  "shown on the briefing; an exam does not start without it.")
 
     def validate(self, attrs):
         if "assignment" in attrs:
@@ -334,10 +338,19 @@ class AssignmentSerializer(serializers.ModelSerializer):
         model = Assignment
         fields = ["id", "title", "cohort", "vignette_set", "instruments", "mode", "opens_at",
                   "closes_at", "time_limit_minutes", "attempts_allowed", "feedback_policy",
-                  "effective_feedback_policy"]
+                  "effective_feedback_policy", "cases_per_attempt"]
+
+    cases_per_attempt = serializers.SerializerMethodField(
+        help_text="Exams: the cases one attempt draws (not the pool's size); practice: null.")
 
     def get_effective_feedback_policy(self, obj) -> str:
         return disclosure.assignment_policy(obj)
+
+    def get_cases_per_attempt(self, obj) -> int | None:
+        if obj.mode != Mode.EXAM:
+            return None
+        pool = obj.vignette_set.members.count()
+        return min(obj.draw_size or pool, pool)
 
 
 class MembershipSerializer(serializers.Serializer):

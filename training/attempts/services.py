@@ -16,8 +16,9 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from training.attempts.exams import exam_draw, exam_start_check
+from training.attempts.exams import exam_draw, exam_start_check, exam_start_record
 from training.attempts.limits import MAX_NOTE_CHARS, MAX_RATIONALE_CHARS, text_problem
 from training.attempts.selectors import practice_done_elsewhere
 from training.attempts.signals import attempt_sealed
@@ -27,6 +28,7 @@ from training.models import (
     Attempt,
     AttemptStatus,
     AttemptVignette,
+    ExamStart,
     Membership,
     Mode,
     Organization,
@@ -104,16 +106,22 @@ def attempt_start_assignment(
     organization: Organization,
     assignment: Assignment,
     vignette_slug: str | None = None,
+    accept_undertaking: bool = False,
     now: dt.datetime | None = None,
 ) -> Attempt:
     """Start work on an assignment.
 
     Practice: one vignette of the set (the one asked for, else the first not yet submitted
-    under this assignment). Exam: the set's published vignettes on one clock.
+    under this assignment). Exam: the set's published vignettes on one clock, started only
+    once the candidate has accepted the confidentiality undertaking of the briefing.
     """
     now = now or timezone.now()
     if assignment.organization_id != organization.pk or not _trainee_can_take(user, assignment):
         raise Assignment.DoesNotExist
+    if assignment.mode == Mode.EXAM and accept_undertaking is not True:
+        raise ValidationError({"accept_undertaking": _(
+            "Accept the confidentiality undertaking to start the exam (API: "
+            "\"accept_undertaking\": true).")})
     # Serialise starts of the same assignment by the same user (attempt limits).
     Membership.objects.select_for_update().filter(
         user=user, organization=organization
@@ -126,7 +134,9 @@ def attempt_start_assignment(
     previous = Attempt.objects.filter(user=user, assignment=assignment)
     if assignment.attempts_allowed is not None and previous.count() >= assignment.attempts_allowed:
         raise Conflict(
-            _("You have used all %(n)d attempts allowed for this assignment.")
+            ngettext("You have used the %(n)d attempt allowed for this assignment.",
+                     "You have used all %(n)d attempts allowed for this assignment.",
+                     assignment.attempts_allowed)
             % {"n": assignment.attempts_allowed},
             code="attempts_exhausted",
         )
@@ -188,7 +198,15 @@ def attempt_start_assignment(
         AttemptVignette(attempt=attempt, vignette_revision=m.vignette.current_revision, order=i)
         for i, m in enumerate(chosen, start=1)
     )
+    if assignment.mode == Mode.EXAM:
+        exam_start_record(attempt=attempt, user=user, assignment=assignment, now=now)
     return attempt
+
+
+def _extra_minutes(attempt: Attempt) -> int:
+    """Extra time granted to this candidate before the exam started (0: none)."""
+    start = ExamStart.objects.filter(attempt=attempt).first()
+    return start.extra_minutes if start else 0
 
 
 def attempt_open(*, attempt: Attempt, now: dt.datetime | None = None) -> Attempt:
@@ -207,7 +225,8 @@ def attempt_open(*, attempt: Attempt, now: dt.datetime | None = None) -> Attempt
             assignment = locked.assignment
             deadline = None
             if assignment is not None and assignment.time_limit_minutes:
-                deadline = now + dt.timedelta(minutes=assignment.time_limit_minutes)
+                deadline = now + dt.timedelta(
+                    minutes=assignment.time_limit_minutes + _extra_minutes(locked))
             if assignment is not None and assignment.closes_at:
                 deadline = min(deadline or assignment.closes_at, assignment.closes_at)
             locked.opened_at = now

@@ -12,12 +12,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from training import charts
+from training.attempts import exams, selectors
 from training.attempts import progress as progress_reads
-from training.attempts import selectors
 from training.attempts import services as attempt_services
 from training.attempts.forms import RatingForm
 from training.exceptions import Conflict
-from training.models import Assignment, Role
+from training.models import Assignment, AttemptStatus, Mode, Role
 from training.paging import list_page, search_filter
 from training.tenancy import (
     not_found_in,
@@ -55,25 +55,57 @@ def practice_start(request, slug):
     )
 
 
-@with_membership(Role.TRAINEE)
-@require_POST
-def assignment_start(request, assignment_id):
+def _assignment_for_trainee(request, assignment_id) -> Assignment:
     assignment = Assignment.objects.filter(
-        pk=assignment_id, organization=request.organization
+        pk=assignment_id, organization=request.organization,
+        cohort__trainees=request.user,
     ).first()
     if assignment is None:
         raise not_found_in(Assignment, organization=request.organization, pk=assignment_id)
+    return assignment
+
+
+@never_cache
+@with_membership(Role.TRAINEE)
+def exam_briefing(request, assignment_id, *, error="", status=200):
+    """What the candidate reads, and the undertaking they accept, before the clock starts."""
+    assignment = _assignment_for_trainee(request, assignment_id)
+    if assignment.mode != Mode.EXAM:
+        raise Http404
+    open_attempt = selectors.attempt_list(
+        user=request.user, organization=request.organization
+    ).filter(assignment=assignment, status=AttemptStatus.IN_PROGRESS).first()
+    if open_attempt is not None:
+        return redirect("attempt-score", attempt_id=open_attempt.pk)
+    return render(request, "training/exam_briefing.html", {
+        "briefing": exams.exam_briefing(user=request.user, assignment=assignment),
+        "error": error,
+    }, status=status)
+
+
+@with_membership(Role.TRAINEE)
+@require_POST
+def assignment_start(request, assignment_id):
+    assignment = _assignment_for_trainee(request, assignment_id)
     try:
         attempt = attempt_services.attempt_start_assignment(
             user=request.user,
             organization=request.organization,
             assignment=assignment,
             vignette_slug=request.POST.get("vignette") or None,
+            accept_undertaking=request.POST.get("accept_undertaking") == "yes",
         )
     except Assignment.DoesNotExist:
         raise Http404 from None
-    except (Conflict, ValidationError) as exc:
-        messages.error(request, getattr(exc, "message", None) or " ".join(exc.messages))
+    except ValidationError as exc:
+        if assignment.mode == Mode.EXAM and "accept_undertaking" in getattr(
+                exc, "error_dict", {}):
+            return exam_briefing(request, assignment_id, error=" ".join(exc.messages),
+                                 status=400)
+        messages.error(request, " ".join(exc.messages))
+        return redirect("dashboard")
+    except Conflict as exc:
+        messages.error(request, exc.message)
         return redirect("dashboard")
     return redirect("attempt-score", attempt_id=attempt.pk)
 
@@ -142,13 +174,21 @@ def attempt_score(request, attempt_id):
                     f"{reverse('attempt-score', args=[attempt.pk])}?v={current_slug}"
                     f"#rating-{version.instrument.slug}"
                 )
+    # Each case tab says whether the case is done: every instrument decided and scored (the
+    # page's script keeps the current case's tab up to date as ratings save).
+    missing = attempt_services.attempt_unscored(attempt)
+    unfinished = {m["vignette"] for m in missing}
+    for av in vignettes:
+        av.done = av.vignette_revision.vignette.slug not in unfinished
     drafts = selectors.attempt_ratings(attempt)
     instruments = []
     for version in attempt.instrument_versions.all().prefetch_related(
         "items__allowed_values", "bands"
     ):
         draft = drafts.get((current_slug, version.instrument.slug))
-        instruments.append({"version": version, "draft": draft})
+        complete = not any(m["vignette"] == current_slug
+                           and m["instrument"] == version.instrument.slug for m in missing)
+        instruments.append({"version": version, "draft": draft, "complete": complete})
     return render(
         request,
         "training/attempt_score.html",
@@ -184,6 +224,8 @@ def attempt_submit(request, attempt_id):
             messages.error(request, _("Some items are not scored yet; see the list below."))
         else:
             messages.success(request, _("Submitted."))
+            if attempt.mode == Mode.EXAM:
+                return redirect("cert:exam-result", attempt_id=attempt.pk)
             return redirect("attempt-feedback", attempt_id=attempt.pk)
     return render(
         request,

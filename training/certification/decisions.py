@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from training.attempts.services import attempt_finalise, attempts_finalise_due
 from training.audit import audit_record
 from training.certification.certificates import certificate_issue
 from training.certification.dstudy import icc_requirement, reference_results
-from training.certification.rules import _rule_state, rule_list
+from training.certification.rules import RULE_FIELDS, _rule_state, rule_list
 from training.models import (
     Attempt,
     AttemptStatus,
@@ -27,6 +28,7 @@ from training.models import (
     CertificateStatus,
     CertificationDecision,
     CertificationRule,
+    ExamStart,
     Membership,
     Mode,
     Organization,
@@ -237,6 +239,21 @@ def exam_sealed(sender, *, attempt: Attempt, now: dt.datetime, **kwargs) -> None
         decisions_for_attempt(attempt=attempt, now=now)
 
 
+def frozen_rule(attempt: Attempt, rule: CertificationRule) -> CertificationRule:
+    """The rule as it stood when the exam started (its snapshot on the attempt), so that a
+    later edit applies to later exams only. An exam started before snapshots were taken is
+    decided by the rule as it stands."""
+    start = ExamStart.objects.filter(attempt=attempt).first()
+    snapshot = (start.rules or {}).get(rule.instrument.slug) if start else None
+    if not snapshot:
+        return rule
+    frozen = copy.copy(rule)
+    for name in RULE_FIELDS:
+        if name in snapshot:
+            setattr(frozen, name, snapshot[name])
+    return frozen
+
+
 def decisions_for_attempt(*, attempt: Attempt, now: dt.datetime | None = None
                           ) -> list[CertificationDecision]:
     """Evaluate a sealed exam attempt against each rule of its instruments (idempotent);
@@ -257,6 +274,7 @@ def decisions_for_attempt(*, attempt: Attempt, now: dt.datetime | None = None
         if existing is not None:
             out.append(existing)
             continue
+        rule = frozen_rule(attempt, rule)
         criteria = evaluate_evidence(attempt_evidence(attempt, version), rule)
         decision = CertificationDecision.objects.create(
             organization=attempt.organization, attempt=attempt, user=attempt.user, rule=rule,
@@ -434,3 +452,37 @@ def exam_attempts_for_admin(*, organization: Organization, limit: int = 200):
 def decisions_for_admin(*, organization: Organization, limit: int = 200):
     return CertificationDecision.objects.filter(organization=organization).select_related(
         "user", "instrument_version__instrument").order_by("-decided_at", "-pk")[:limit]
+
+
+@dataclass
+class ExamResult:
+    """What a candidate reads after an exam: pass or fail per instrument, the criteria (value,
+    threshold, met or not) and the certificate, as the feedback policy allows; nothing case
+    by case."""
+
+    attempt: Attempt
+    released: bool
+    release_note: str
+    decisions: list = field(default_factory=list)  # (decision, criteria for display)
+
+    @property
+    def passed(self) -> bool | None:
+        if not self.released or not self.decisions:
+            return None
+        return all(d.passed for d, _c in self.decisions)
+
+
+def exam_result(*, attempt: Attempt, now: dt.datetime | None = None) -> ExamResult:
+    """The result of the candidate's own sealed exam attempt (the caller checked ownership)."""
+    if attempt.mode != Mode.EXAM or attempt.status == AttemptStatus.IN_PROGRESS:
+        raise Http404
+    released = disclosure.result_released(attempt, now=now)
+    result = ExamResult(attempt=attempt, released=released,
+                        release_note="" if released else _(
+                            "The result of this exam is shown after the exam closes."))
+    if released:
+        for decision in CertificationDecision.objects.filter(attempt=attempt).select_related(
+                "instrument_version__instrument").order_by("instrument_version__instrument__slug"):
+            result.decisions.append((decision, criteria_for_display(
+                decision.criteria, decision.instrument_version.instrument)))
+    return result

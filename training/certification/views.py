@@ -19,14 +19,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.throttling import client_address
 from training.attempts import exams
+from training.attempts import selectors as attempt_selectors
+from training.attempts import services as attempt_services
 from training.certification import certificates as certificate_services
-from training.certification import decisions, dstudy, rules
+from training.certification import decisions, dstudy, exposure, rules
 from training.certification.filters import CertificateRegisterQuerySerializer
 from training.exceptions import Conflict
-from training.models import CertificationRule, FeedbackPolicy, Role
+from training.models import Assignment, CertificationRule, FeedbackPolicy, Mode, Role
 from training.paging import list_page
 from training.teaching.exports import csv_lines
-from training.tenancy import with_membership
+from training.tenancy import not_found_in, with_membership
 from vignettes import selectors as content_selectors
 
 # --- trainee -------------------------------------------------------------------------------
@@ -78,6 +80,19 @@ def decision_detail(request, decision_id):
     })
 
 
+@never_cache
+@with_membership()
+def exam_result(request, attempt_id):
+    """The candidate's result page after an exam: pass or fail, the criteria, the certificate."""
+    attempt = attempt_selectors.attempt_get(
+        user=request.user, organization=request.organization, attempt_id=attempt_id)
+    attempt = attempt_services.attempt_open(attempt=attempt)
+    if attempt.is_open:
+        return redirect("attempt-score", attempt_id=attempt.pk)
+    return render(request, "training/cert/exam_result.html", {
+        "result": decisions.exam_result(attempt=attempt)})
+
+
 # --- org admin -----------------------------------------------------------------------------
 
 
@@ -92,6 +107,66 @@ def manage(request):
         "decisions": decisions.decisions_for_admin(organization=organization, limit=50),
         "exam_overviews": exams.exam_overviews(organization=organization),
     })
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+def exam_exposure(request):
+    """Per exam case: how many candidates were drawn it and had its reference released, with
+    the suggested retirement."""
+    return render(request, "training/cert/exposure.html", {
+        "rows": exposure.exam_case_exposure(organization=request.organization),
+        "rate_limit": round(100 * exposure.EXPOSURE_RATE_LIMIT),
+        "min_candidates": exposure.MIN_CANDIDATES, "release_limit": exposure.RELEASE_LIMIT,
+    })
+
+
+class AccommodationForm(forms.Form):
+    user = forms.ChoiceField(label=gettext_lazy("Candidate"))
+    extra_minutes = forms.IntegerField(label=gettext_lazy("Extra time (minutes)"),
+                                       min_value=1, max_value=exams.MAX_EXTRA_MINUTES)
+    reason = forms.CharField(label=gettext_lazy("Reason (recorded)"), required=False, widget=forms.Textarea(
+        attrs={"rows": 3}), max_length=exams.MAX_REASON_CHARS)
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.candidates = {str(u.pk): u for u in candidates}
+        self.fields["user"].choices = [(pk, u.get_username()) for pk, u in
+                                       self.candidates.items()]
+
+
+@never_cache
+@with_membership(Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def exam_accommodations(request, assignment_id):
+    """The extra time granted to candidates of one exam, and the form to grant it."""
+    assignment = Assignment.objects.filter(pk=assignment_id, organization=request.organization,
+                                           mode=Mode.EXAM).select_related("cohort").first()
+    if assignment is None:
+        raise not_found_in(Assignment, organization=request.organization, pk=assignment_id)
+    candidates = list(assignment.cohort.trainees.order_by("username"))
+    form = AccommodationForm(request.POST or None, candidates=candidates)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                exams.accommodation_grant(
+                    actor=request.user, organization=request.organization,
+                    assignment=assignment, user=form.candidates[form.cleaned_data["user"]],
+                    extra_minutes=form.cleaned_data["extra_minutes"],
+                    reason=form.cleaned_data["reason"])
+            except ValidationError as exc:
+                for field_name, errors in exc.message_dict.items():
+                    form.add_error(field_name if field_name in form.fields else None, errors)
+            else:
+                messages.success(request, _("Extra time granted."))
+                return redirect("cert:exam-accommodations", assignment_id=assignment.pk)
+        status = 400
+    return render(request, "training/cert/accommodations.html", {
+        "assignment": assignment, "form": form,
+        "granted": assignment.accommodations.select_related("user", "granted_by")
+        .order_by("user__username"),
+    }, status=status)
 
 
 class RuleForm(forms.Form):

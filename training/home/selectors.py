@@ -18,6 +18,7 @@ from django.db.models import Count, Max, Q
 
 from training.attempts import progress as progress_reads
 from training.attempts import selectors as attempt_selectors
+from training.attempts import services as attempt_services
 from training.models import (
     AlertStatus,
     Assignment,
@@ -69,6 +70,12 @@ def trainee_home(*, user, organization, now: dt.datetime) -> dict:
     for assignment in attempt_selectors.assignments_for_trainee(
             user=user, organization=organization, now=now):
         progress = attempt_selectors.assignment_progress(user=user, assignment=assignment)
+        if progress.get("exam_attempt") is not None:
+            # Done as the case tabs say it: every instrument decided and fully scored.
+            attempt = progress["exam_attempt"]
+            unfinished = {m["vignette"] for m in attempt_services.attempt_unscored(attempt)}
+            progress["vignettes_done"] = attempt.attempt_vignettes.exclude(
+                vignette_revision__vignette__slug__in=unfinished).count()
         rows.append(AssignmentRow(
             assignment=assignment, progress=progress, total=_cases_to_do(assignment),
             due_soon=bool(assignment.closes_at and assignment.closes_at - now <= NEAR_DUE),

@@ -15,7 +15,8 @@ certification record) under a pseudonym `erased-<10 hex>` and removes what ident
   rewritten) are shown under the pseudonym; the link is shown nowhere in the application.
 
 In both cases, within this organisation: free text is cleared (rating notes and rationales,
-comments written or received, drift-alert notes, reminder texts, certificate status reasons),
+comments written or received, drift-alert notes, reminder texts, certificate status reasons,
+the reasons for exam accommodations, also redacted in their audit events),
 certificates are revoked ("holder erased"; the public page shows neither name nor initials),
 invitations to the person's e-mail are deleted or blanked, the name snapshots of this
 organisation's audit events that name them as actor or subject are replaced by the pseudonym,
@@ -53,6 +54,8 @@ from training.models import (
     DriftAlert,
     Erasure,
     ErasureReason,
+    ExamAccommodation,
+    ExamStart,
     Invitation,
     Membership,
     Organization,
@@ -204,6 +207,12 @@ def _move_records(organization, user, pseudonym_user) -> int:
     Invitation.objects.filter(organization=organization, accepted_by=user).update(
         accepted_by=pseudonym_user)
     DriftAlert.objects.filter(organization=organization, actor=user).update(actor=pseudonym_user)
+    ExamStart.objects.filter(attempt__organization=organization, user=user).update(
+        user=pseudonym_user)
+    ExamAccommodation.objects.filter(organization=organization, user=user).update(
+        user=pseudonym_user)
+    ExamAccommodation.objects.filter(organization=organization, granted_by=user).update(
+        granted_by=pseudonym_user)
     if apps.is_installed("vignettes"):
 
         ReferencePanel.objects.filter(vignette__owner=organization, lead=user).update(
@@ -300,11 +309,20 @@ def _erase_in_organization(*, actor, organization: Organization, user, reason: s
         events.filter(actor=user).pseudonymise_names(actor_username=pseudonym)
         + events.filter(subject=user).pseudonymise_names(subject_username=pseudonym)
     )
+    # The reasons for the person's exam accommodations (often about their health).
+    counts["accommodation_reasons_cleared"] = ExamAccommodation.objects.filter(
+        organization=organization, user=target).exclude(reason="").update(reason="")
+    free_text = {
+        event.pk: [[side, "reason"] for side in ("before", "after")
+                   if isinstance(getattr(event, side), dict) and getattr(event, side).get("reason")]
+        for event in events.filter(action="exam.accommodation_granted", subject=user)
+    }
     redactions = []
-    if patterns:
+    if patterns or free_text:
         for event in AuditEvent.objects.filter(organization=organization, at__lte=now).only(
                 "pk", "actor_repr", "object_repr", "before", "after").iterator():
-            paths = _redaction_paths(event, patterns)
+            paths = _redaction_paths(event, patterns) if patterns else []
+            paths += [p for p in free_text.get(event.pk, []) if p not in paths]
             if paths:
                 redactions.append(AuditRedaction(erasure=erasure, event=event, paths=paths))
     AuditRedaction.objects.bulk_create(redactions)

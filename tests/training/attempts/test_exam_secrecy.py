@@ -86,7 +86,7 @@ def all_missed_body(slug):
 
 
 def sit(api, exam, slug):
-    attempt = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json")
+    attempt = api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True}, format="json")
     assert attempt.status_code == 201, attempt.content
     attempt = attempt.json()
     assert [v["slug"] for v in attempt["vignettes"]] == [slug]
@@ -295,7 +295,7 @@ def test_a_retake_wait_shorter_than_the_rule_is_refused_and_never_applies(org, o
 
 
 def _start(api, exam, status, **headers):
-    response = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json", **headers)
+    response = api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True}, format="json", **headers)
     assert response.status_code == status, response.content
     return response.json()
 
@@ -333,7 +333,8 @@ def test_a_retake_draws_only_unseen_cases_and_is_refused_when_the_pool_runs_out(
         page = browser_for(trainee)
         page.get("/dashboard/")
         response = page.post(f"/assignments/{exam.pk}/start/",
-                             {"csrfmiddlewaretoken": page.cookies["csrftoken"].value},
+                             {"csrfmiddlewaretoken": page.cookies["csrftoken"].value,
+                              "accept_undertaking": "yes"},
                              follow=True)
         assert "cannot give you a fair draw" in response.content.decode()
         assert Attempt.objects.filter(user=trainee).count() == 2

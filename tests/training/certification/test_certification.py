@@ -113,7 +113,8 @@ def test_clock_starts_at_first_open_and_saves_after_the_deadline_are_409(exam, t
         # Started without reading it (the service): no clock yet.
         from training.attempts.services import attempt_start_assignment
 
-        attempt = attempt_start_assignment(user=trainee, organization=org, assignment=exam)
+        attempt = attempt_start_assignment(user=trainee, organization=org, assignment=exam,
+                                           accept_undertaking=True)
         assert attempt.deadline is None and attempt.opened_at is None
     with time_machine.travel(T0 + dt.timedelta(hours=2), tick=False):
         detail = api.get(f"/api/v1/attempts/{attempt.pk}/").json()
@@ -165,7 +166,7 @@ def test_attempts_and_waiting_period_are_enforced_and_create_nothing(org, traine
         exam_fill(api, first, wrong_applicability=1)
         assert api.post(f"/api/v1/attempts/{first['id']}/submit/").status_code == 200
     with time_machine.travel(T0 + dt.timedelta(days=3), tick=False):
-        response = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json")
+        response = api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True}, format="json")
         assert response.status_code == 409
         assert "retake" in json.dumps(response.json())
         assert Attempt.objects.filter(user=trainee).count() == 1
@@ -177,7 +178,7 @@ def test_attempts_and_waiting_period_are_enforced_and_create_nothing(org, traine
         exam_fill(api, second, wrong_applicability=1)
         assert api.post(f"/api/v1/attempts/{second['id']}/submit/").status_code == 200
     with time_machine.travel(T0 + dt.timedelta(days=30), tick=False):
-        assert api.post("/api/v1/attempts/", {"assignment": exam.pk},
+        assert api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True},
                         format="json").status_code == 409
     assert Attempt.objects.filter(user=trainee).count() == 2
 
@@ -198,7 +199,7 @@ def test_ten_concurrent_exam_starts_create_exactly_one(content, org):
         client = api_for(trainee)
         barrier.wait()
         try:
-            statuses.append(client.post("/api/v1/attempts/", {"assignment": exam.pk},
+            statuses.append(client.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True},
                                         format="json").status_code)
         finally:
             connection.close()

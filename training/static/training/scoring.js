@@ -137,6 +137,10 @@
         self.backoff = 1000;
         self.form.elements.revision.value = result.json.revision;
         self.showTotals(result.json);
+        // Done: judged not applicable, or applicable with every item scored.
+        var done = result.json.applicable === false || (result.json.applicable === true && result.json.complete);
+        self.form.dataset.complete = done ? "true" : "false";
+        updateCaseTab();
         if (self.changes === sentAt) {
           writePending(self.form, null);
           self.setStatus("saved", "Saved");
@@ -166,6 +170,18 @@
       self.retryLater();
     });
   };
+
+  // The current case's tab says "done" once every instrument's rating on the page is complete.
+  function updateCaseTab() {
+    var state = document.querySelector(".tabs a[aria-current=page] .tab-state");
+    if (!state) { return; }
+    var forms = document.querySelectorAll("form.rating-form");
+    var done = forms.length > 0;
+    forms.forEach(function (f) { if (f.dataset.complete !== "true") { done = false; } });
+    state.textContent = done ? state.dataset.doneText : state.dataset.notDoneText;
+    state.classList.toggle("done", done);
+    state.classList.toggle("not-done", !done);
+  }
 
   Saver.prototype.retryLater = function () {
     this.setStatus("retrying", "Connection problem: retrying…");
