@@ -375,6 +375,9 @@ SENTENCES = {
     "drift.alert_raised": gettext_lazy("%(actor)s raised %(object)s%(of)s"),
     "drift.alert_acknowledged": gettext_lazy("%(actor)s confirmed %(object)s%(of)s"),
     "drift.alert_resolved": gettext_lazy("%(actor)s resolved %(object)s%(of)s"),
+    "exam.undertaking_accepted": gettext_lazy("%(actor)s accepted the exam's confidentiality "
+                                              "undertaking%(of)s"),
+    "exam.accommodation_granted": gettext_lazy("%(actor)s granted extra exam time%(of)s"),
     "invitation.created": gettext_lazy("%(actor)s sent %(object)s"),
     "invitation.revoked": gettext_lazy("%(actor)s revoked %(object)s"),
     "invitation.accepted": gettext_lazy("%(actor)s accepted %(object)s"),
@@ -396,6 +399,7 @@ SENTENCES = {
     "recalibration.assigned": gettext_lazy("%(actor)s assigned %(object)s%(of)s"),
     "recalibration.completed": gettext_lazy("%(actor)s recorded %(object)s%(of)s as "
                                             "completed"),
+    "recalibration.retest_drawn": gettext_lazy("%(actor)s drew a retest case into %(object)s"),
     "set.create": gettext_lazy("%(actor)s created set %(object)s"),
     "set.edit": gettext_lazy("%(actor)s changed set %(object)s"),
     "two_factor.enabled": gettext_lazy("%(actor)s turned on two-factor sign-in%(of)s"),
