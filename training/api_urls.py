@@ -4,8 +4,7 @@ from config.api.auth import RevokeAllTokens, RevokeCurrentToken, ThrottledObtain
 from training.accounts import api as accounts_api
 from training.attempts import api as attempts_api
 from training.certification import api as cert_api
-from training.certification import appeals_api
-from training.certification import rules_api
+from training.certification import appeals_api, rules_api
 from training.organisation import api as organisation_api
 from training.teaching import api as teaching_api
 

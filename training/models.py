@@ -571,6 +571,7 @@ class CertificationDecision(models.Model):
     superseded_by = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="supersedes"
     )
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-decided_at", "-pk"]
@@ -578,7 +579,7 @@ class CertificationDecision(models.Model):
             # One decision in force per attempt and instrument version; superseded ones stay.
             models.UniqueConstraint(
                 fields=["attempt", "instrument_version"], name="uniq_decision_per_attempt",
-                condition=models.Q(superseded_by__isnull=True),
+                condition=models.Q(superseded_at__isnull=True),
             ),
         ]
 

@@ -198,7 +198,7 @@ def _candidate_items(*, user, organization: Organization, now) -> list[Appealabl
     """Everything of this candidate that can be appealed, within the period or not."""
     items = []
     for d in CertificationDecision.objects.filter(
-            organization=organization, user=user, superseded_by__isnull=True,
+            organization=organization, user=user, superseded_at__isnull=True,
             attempt__void__isnull=True,
     ).select_related("attempt__assignment", "instrument_version__instrument"):
         if decision_visible_to_trainee(d, now=now):
@@ -401,7 +401,7 @@ def _restore_certificate(cert: Certificate, *, actor, appeal: Appeal, now) -> bo
 
 def _overturn_decision(appeal: Appeal, *, actor, now) -> None:
     old = CertificationDecision.objects.select_for_update().get(pk=appeal.decision_id)
-    if old.superseded_by_id:
+    if old.superseded_at:
         raise Conflict(_("This decision has been superseded already."), code="superseded")
     result = appeal.re_evaluation
     if result["passed"] == old.passed:
@@ -410,6 +410,8 @@ def _overturn_decision(appeal: Appeal, *, actor, now) -> None:
             "changes it. Uphold the decision, or have the reference corrected first.")
             % {"r": _("pass") if old.passed else _("fail")}})
     rule = frozen_rule(old)
+    old.superseded_at = now
+    old.save(update_fields=["superseded_at"])
     new = CertificationDecision.objects.create(
         organization=old.organization, attempt=old.attempt, user=old.user, rule=old.rule,
         instrument_version=old.instrument_version, passed=result["passed"],
