@@ -64,6 +64,13 @@ class AttemptVoidOutSerializer(serializers.Serializer):
 _DETAIL = inline_serializer("AppealError", {"detail": serializers.CharField()})
 
 
+def _bad_request(name: str, *fields: str):
+    """A 400: the fields named, each with its messages (or `detail`)."""
+    return inline_serializer(name, {"detail": serializers.CharField(required=False)} | {
+        f: serializers.ListField(child=serializers.CharField(), required=False)
+        for f in fields})
+
+
 class AppealListApi(OrganizationScopedApi, generics.GenericAPIView):
     """Appeals: every one of the organisation for an org admin, your own for anyone else;
     `status` filters. POST files an appeal of your own."""
@@ -73,7 +80,8 @@ class AppealListApi(OrganizationScopedApi, generics.GenericAPIView):
 
     @extend_schema(operation_id="appeals_list",
                    parameters=[ORG_HEADER, AppealListQuerySerializer],
-                   responses={200: AppealSerializer(many=True)})
+                   responses={200: AppealSerializer(many=True),
+                              400: _bad_request("AppealListBadRequest", "status")})
     def get(self, request):
         query = AppealListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -84,7 +92,10 @@ class AppealListApi(OrganizationScopedApi, generics.GenericAPIView):
 
     @extend_schema(operation_id="appeals_file", parameters=[ORG_HEADER],
                    request=AppealFileSerializer,
-                   responses={201: AppealSerializer, 400: _DETAIL, 409: _DETAIL})
+                   responses={201: AppealSerializer,
+                              400: _bad_request("AppealFileBadRequest", "kind", "object_id",
+                                                "grounds"),
+                              409: _DETAIL})
     def post(self, request):
         data = AppealFileSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -109,7 +120,9 @@ class AppealDecideApi(OrganizationScopedApi):
 
     @extend_schema(operation_id="appeals_decide", parameters=[ORG_HEADER],
                    request=AppealDecideSerializer,
-                   responses={200: AppealSerializer, 400: _DETAIL, 403: _DETAIL,
+                   responses={200: AppealSerializer,
+                              400: _bad_request("AppealDecideBadRequest", "outcome", "reasons"),
+                              403: _DETAIL,
                               404: _DETAIL, 409: _DETAIL})
     def post(self, request, appeal_id):
         require_role(self.membership, Role.ORG_ADMIN)
@@ -126,7 +139,9 @@ class AttemptVoidApi(OrganizationScopedApi):
 
     @extend_schema(operation_id="exam_attempts_void", parameters=[ORG_HEADER],
                    request=VoidSerializer,
-                   responses={201: AttemptVoidOutSerializer, 400: _DETAIL, 403: _DETAIL,
+                   responses={201: AttemptVoidOutSerializer,
+                              400: _bad_request("AttemptVoidBadRequest", "reason"),
+                              403: _DETAIL,
                               404: _DETAIL, 409: _DETAIL})
     def post(self, request, attempt_id):
         require_role(self.membership, Role.ORG_ADMIN)
