@@ -239,6 +239,13 @@ def appealable_for(*, user, organization: Organization, now=None) -> list[Appeal
             if now <= i.until and i.key not in open_keys]
 
 
+def appeal_period_ended(*, user, organization: Organization, now=None) -> list[Appealable]:
+    """What the candidate could have appealed but whose period has ended (the page says when)."""
+    now = now or timezone.now()
+    return [i for i in _candidate_items(user=user, organization=organization, now=now)
+            if now > i.until]
+
+
 def _object_id(appeal: Appeal) -> int | None:
     return {AppealKind.DECISION: appeal.decision_id,
             AppealKind.SUSPENSION: appeal.certificate_id,

@@ -74,6 +74,7 @@ def my_appeals(request):
         rows = appeals.appeals_for(membership=own)
     return render(request, "training/cert/appeals_mine.html", {
         "form": form, "items": items, "rows": rows, "organization": organization,
+        "ended": appeals.appeal_period_ended(user=request.user, organization=organization),
     }, status=400 if form.is_bound and form.errors else 200)
 
 

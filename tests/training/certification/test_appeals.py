@@ -295,3 +295,27 @@ def test_appeals_are_scoped_to_the_organisation_and_the_role(
         assert "status" in admin.get("/api/v1/appeals/?status=maybe").json()
         page = browser_for(org_admin).get("/certification/manage/appeals/?status=open")
         assert page.status_code == 200 and trainee.username in page.content.decode()
+
+
+def test_the_candidate_page_files_an_appeal_and_names_what_is_past_its_period(
+        failed, trainee):
+    with time_machine.travel(T0 + dt.timedelta(days=31), tick=False):
+        client = browser_for(trainee)
+        page = client.get("/certification/appeals/")
+        html = page.content.decode()
+        assert 'id="period-ended"' in html and "ended on 2026-04-01" in html
+        assert 'name="subject"' not in html
+    with time_machine.travel(LATER, tick=False):
+        client = browser_for(trainee)
+        page = client.get("/certification/appeals/")
+        token = page.cookies["csrftoken"].value
+        response = client.post("/certification/appeals/", {
+            "subject": f"decision:{failed.pk}", "grounds": " ", "csrfmiddlewaretoken": token})
+        assert response.status_code == 400 and "This field is required." in \
+            response.content.decode()
+        response = client.post("/certification/appeals/", {
+            "subject": f"decision:{failed.pk}", "grounds": "Wrong reference.",
+            "csrfmiddlewaretoken": token})
+        assert response.status_code == 302
+    decision = api_for(trainee).get(f"/api/v1/certification-decisions/{failed.pk}/").json()
+    assert decision["superseded_by"] is None and decision["voided"] is False
