@@ -15,7 +15,8 @@ certification record) under a pseudonym `erased-<10 hex>` and removes what ident
   rewritten) are shown under the pseudonym; the link is shown nowhere in the application.
 
 In both cases, within this organisation: free text is cleared (rating notes and rationales,
-comments written or received, drift-alert notes, reminder texts, certificate status reasons),
+comments written or received, drift-alert notes, reminder texts, certificate status reasons,
+appeal grounds and outcomes' reasons, the reasons given for voiding their exam attempts),
 certificates are revoked ("holder erased"; the public page shows neither name nor initials),
 invitations to the person's e-mail are deleted or blanked, the name snapshots of this
 organisation's audit events that name them as actor or subject are replaced by the pseudonym,
@@ -42,8 +43,10 @@ from django.utils.translation import gettext as _
 from training.audit import RECORDED_BY_SERVICE, audit_record
 from training.models import (
     ApiToken,
+    Appeal,
     Assignment,
     Attempt,
+    AttemptVoid,
     AuditEvent,
     AuditRedaction,
     Certificate,
@@ -67,6 +70,7 @@ from training.tenancy import profile_for
 from vignettes.models import CorrectionDecision, PanelMember, ReferencePanel
 
 ERASED_REASON = "holder erased"
+ERASED_TEXT = "(erased)"
 
 
 def is_erased(user) -> bool:
@@ -103,6 +107,7 @@ def used_elsewhere(user, organization: Organization) -> bool:
         or Attempt.objects.filter(other, user=user).exists()
         or Certificate.objects.filter(other, holder=user).exists()
         or CertificationDecision.objects.filter(other, user=user).exists()
+        or Appeal.objects.filter(other, user=user).exists()
         or AuditEvent.objects.filter(Q(actor=user) | Q(subject=user))
         .exclude(organization=organization).exists()
         or RatingComment.objects.filter(author=user)
@@ -204,6 +209,12 @@ def _move_records(organization, user, pseudonym_user) -> int:
     Invitation.objects.filter(organization=organization, accepted_by=user).update(
         accepted_by=pseudonym_user)
     DriftAlert.objects.filter(organization=organization, actor=user).update(actor=pseudonym_user)
+    moved += Appeal.objects.filter(organization=organization, user=user).update(
+        user=pseudonym_user)
+    Appeal.objects.filter(organization=organization, decided_by=user).update(
+        decided_by=pseudonym_user)
+    AttemptVoid.objects.filter(organization=organization, voided_by=user).update(
+        voided_by=pseudonym_user)
     if apps.is_installed("vignettes"):
 
         ReferencePanel.objects.filter(vignette__owner=organization, lead=user).update(
@@ -257,6 +268,12 @@ def _erase_in_organization(*, actor, organization: Organization, user, reason: s
     comments = RatingComment.objects.filter(rating__attempt__organization=organization).filter(
         Q(rating__attempt__user=target) | Q(author=target))
     counts["comments_deleted"] = comments.delete()[0]
+    # Appeals and voids stay as records of what was decided; what the person wrote or was
+    # told about them goes.
+    Appeal.objects.filter(organization=organization, user=target).update(
+        grounds=ERASED_TEXT, outcome_reasons=ERASED_TEXT)
+    AttemptVoid.objects.filter(organization=organization, attempt__user=target).update(
+        reason=ERASED_TEXT)
 
     certificates = Certificate.objects.select_for_update().filter(
         organization=organization, holder=target)

@@ -319,3 +319,17 @@ def test_the_candidate_page_files_an_appeal_and_names_what_is_past_its_period(
         assert response.status_code == 302
     decision = api_for(trainee).get(f"/api/v1/certification-decisions/{failed.pk}/").json()
     assert decision["superseded_by"] is None and decision["voided"] is False
+
+
+def test_erasing_a_candidate_keeps_their_appeals_as_records_without_their_words(
+        org, failed, trainee, org_admin):
+    from training.models import Membership
+    from training.organisation import erasure
+
+    with time_machine.travel(LATER, tick=False):
+        appeal = _file(trainee, "decision", failed.pk)
+        erasure.member_erase(actor=org_admin, organization=org,
+                             membership=Membership.objects.get(user=trainee, organization=org),
+                             confirm=trainee.username)
+    stored = Appeal.objects.get(pk=appeal["id"])
+    assert stored.grounds == "(erased)" and stored.user.username != "trainee-a"
