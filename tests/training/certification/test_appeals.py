@@ -321,13 +321,16 @@ def test_the_candidate_page_files_an_appeal_and_names_what_is_past_its_period(
     assert decision["superseded_by"] is None and decision["voided"] is False
 
 
-def test_erasing_a_candidate_keeps_their_appeals_as_records_without_their_words(
+def test_a_candidates_appeals_are_in_their_export_and_erasure_clears_their_words(
         org, failed, trainee, org_admin):
     from training.models import Membership
-    from training.organisation import erasure
+    from training.organisation import erasure, export
 
     with time_machine.travel(LATER, tick=False):
         appeal = _file(trainee, "decision", failed.pk)
+        data = export.member_export(actor=org_admin, organization=org, user=trainee)
+        assert [(a["id"], a["grounds"]) for a in data["appeals"]] == [
+            (appeal["id"], "The reference is wrong.")]
         erasure.member_erase(actor=org_admin, organization=org,
                              membership=Membership.objects.get(user=trainee, organization=org),
                              confirm=trainee.username)
