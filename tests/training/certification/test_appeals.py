@@ -336,3 +336,26 @@ def test_a_candidates_appeals_are_in_their_export_and_erasure_clears_their_words
                              confirm=trainee.username)
     stored = Appeal.objects.get(pk=appeal["id"])
     assert stored.grounds == "(erased)" and stored.user.username != "trainee-a"
+
+
+def test_the_pages_refuse_the_instructor_admin_with_403_and_the_reason(
+        failed, trainee, teaching_admin, org_admin):
+    with time_machine.travel(LATER, tick=False):
+        appeal = _file(trainee, "decision", failed.pk)
+        client = browser_for(teaching_admin)
+        token = client.get(f"/certification/appeals/{appeal['id']}/").cookies["csrftoken"].value
+        response = client.post(f"/certification/appeals/{appeal['id']}/decide/", {
+            "outcome": "upheld", "reasons": "x", "csrfmiddlewaretoken": token})
+        assert response.status_code == 403 and escape(REFUSAL) in response.content.decode()
+        response = client.post(f"/certification/manage/exams/{failed.attempt_id}/void/", {
+            "reason": "x", "csrfmiddlewaretoken": token})
+        assert response.status_code == 403 and escape(REFUSAL) in response.content.decode()
+        assert Appeal.objects.get(pk=appeal["id"]).status == "open"
+        # The eligible admin finds the void form from the certification page.
+        manage = browser_for(org_admin).get("/certification/manage/").content.decode()
+        assert f"/certification/manage/exams/{failed.attempt_id}/void/" in manage
+        page = browser_for(org_admin).get(f"/certification/manage/exams/{failed.attempt_id}/void/")
+        assert page.status_code == 200 and 'name="reason"' in page.content.decode()
+        # The staff page is for site staff only.
+        assert browser_for(trainee).get(
+            f"/certification/staff/appeals/{appeal['id']}/").status_code == 302
