@@ -117,6 +117,14 @@ def test_appeal_filed_refused_to_the_instructor_decided_and_an_attempt_voided(
     assert appeal.new_decision.passed and decision.superseded_by == appeal.new_decision
     cert = Certificate.objects.get(decision=appeal.new_decision)
 
+    # The organisation's appeal period, on the register page.
+    page.goto(f"{live_server.url}/certification/manage/appeals/")
+    page.get_by_label("Days a candidate has to appeal").fill("45")
+    page.get_by_role("button", name="Save settings").click()
+    page.get_by_text("Appeal settings saved.").wait_for()
+    org.refresh_from_db()
+    assert org.appeal_days == 45 and org.impartial_appeals
+
     # Misconduct comes to light: the admin voids the attempt from the certification page.
     page.goto(f"{live_server.url}/certification/manage/")
     page.get_by_role("link", name="Void", exact=True).click()
