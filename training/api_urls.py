@@ -42,6 +42,7 @@ urlpatterns = [
     path("certification-decisions/<int:decision_id>/", cert_api.DecisionDetailApi.as_view(),
          name="certification-decision-detail"),
     path("appeals/", appeals_api.AppealListApi.as_view(), name="appeal-list"),
+    path("appeals/settings/", appeals_api.AppealSettingsApi.as_view(), name="appeal-settings"),
     path("appeals/<int:appeal_id>/", appeals_api.AppealDetailApi.as_view(), name="appeal-detail"),
     path("appeals/<int:appeal_id>/decide/", appeals_api.AppealDecideApi.as_view(),
          name="appeal-decide"),

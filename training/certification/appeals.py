@@ -410,6 +410,9 @@ def _overturn_decision(appeal: Appeal, *, actor, now) -> None:
     old = CertificationDecision.objects.select_for_update().get(pk=appeal.decision_id)
     if old.superseded_at:
         raise Conflict(_("This decision has been superseded already."), code="superseded")
+    if AttemptVoid.objects.filter(attempt_id=old.attempt_id, overturned_at__isnull=True).exists():
+        raise Conflict(_("This exam attempt was voided since; its decision cannot be "
+                         "overturned unless the void is."), code="voided")
     result = appeal.re_evaluation
     if result["passed"] == old.passed:
         raise ValidationError({"outcome": _(

@@ -150,3 +150,37 @@ class AttemptVoidApi(OrganizationScopedApi):
         void = appeals.attempt_void(actor=request.user, organization=self.organization,
                                     attempt_id=attempt_id, **data.validated_data)
         return Response(AttemptVoidOutSerializer(void).data, status=201)
+
+
+class AppealSettingsSerializer(serializers.Serializer):
+    appeal_days = serializers.IntegerField(
+        min_value=1, max_value=3650,
+        help_text="Days a candidate has to appeal, from the decision, suspension, revocation "
+                  "or void.")
+    impartial_appeals = serializers.BooleanField(
+        help_text="true: a candidate's instructors (an org admin who teaches one of their "
+                  "cohorts included) may not decide their appeals or void their attempts.")
+
+
+class AppealSettingsApi(OrganizationScopedApi):
+    """The organisation's appeal period and impartiality setting (org admins)."""
+
+    @extend_schema(operation_id="appeal_settings_retrieve", parameters=[ORG_HEADER],
+                   responses={200: AppealSettingsSerializer, 403: _DETAIL})
+    def get(self, request):
+        require_role(self.membership, Role.ORG_ADMIN)
+        return Response(AppealSettingsSerializer(self.organization).data)
+
+    @extend_schema(operation_id="appeal_settings_update", parameters=[ORG_HEADER],
+                   request=AppealSettingsSerializer,
+                   responses={200: AppealSettingsSerializer,
+                              400: _bad_request("AppealSettingsBadRequest", "appeal_days",
+                                                "impartial_appeals"),
+                              403: _DETAIL})
+    def put(self, request):
+        require_role(self.membership, Role.ORG_ADMIN)
+        data = AppealSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = appeals.appeal_settings_save(
+            actor=request.user, organization=self.organization, **data.validated_data)
+        return Response(AppealSettingsSerializer(organization).data)

@@ -359,3 +359,32 @@ def test_the_pages_refuse_the_instructor_admin_with_403_and_the_reason(
         # The staff page is for site staff only.
         assert browser_for(trainee).get(
             f"/certification/staff/appeals/{appeal['id']}/").status_code == 302
+
+
+def test_the_appeal_settings_are_the_org_admins_and_audited(org, org_admin, trainee, admin_b):
+    api = api_for(org_admin)
+    assert api.get("/api/v1/appeals/settings/").json() == {
+        "appeal_days": 30, "impartial_appeals": True}
+    response = api.put("/api/v1/appeals/settings/", {"appeal_days": 0,
+                                                     "impartial_appeals": True}, format="json")
+    assert response.status_code == 400 and "appeal_days" in response.json()
+    response = api.put("/api/v1/appeals/settings/", {"appeal_days": 45,
+                                                     "impartial_appeals": False}, format="json")
+    assert response.json() == {"appeal_days": 45, "impartial_appeals": False}
+    event = AuditEvent.objects.get(action="organization.appeal_settings_changed")
+    assert event.actor == org_admin and event.before == {"appeal_days": 30,
+                                                         "impartial_appeals": True}
+    assert api_for(trainee).get("/api/v1/appeals/settings/").status_code == 403
+    # Another organisation's admin reads and changes their own organisation only.
+    assert api_for(admin_b).get("/api/v1/appeals/settings/").json()["appeal_days"] == 30
+
+
+def test_a_decision_of_a_voided_attempt_cannot_be_overturned(failed, trainee, org_admin):
+    with time_machine.travel(LATER, tick=False):
+        _correct_the_reference(failed)
+        appeal = _file(trainee, "decision", failed.pk)
+        assert api_for(org_admin).post(f"/api/v1/attempts/{failed.attempt_id}/void/",
+                                       {"reason": "Phone in use."},
+                                       format="json").status_code == 201
+        refused = _decide(org_admin, appeal["id"], "overturned", status=409)
+    assert "voided" in refused["detail"]
