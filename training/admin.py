@@ -3,10 +3,13 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from training.audit import acting_as
 from training.models import (
+    Appeal,
     Assignment,
     Attempt,
     AuditEvent,
@@ -137,3 +140,18 @@ admin.site.register(User, AuditedUserAdmin)
 
 # Two-factor devices: deleting one is the recovery path, audited (training/accounts/admin.py).
 from training.accounts import admin as twofactor_admin  # noqa: E402, F401
+
+
+@admin.register(Appeal)
+class AppealAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Site staff decide an appeal only where no admin of its organisation is eligible; the
+    link opens the page that says whether they may."""
+
+    list_display = ["pk", "organization", "user", "kind", "status", "filed_at", "decide"]
+    list_filter = ["status", "kind", "organization"]
+    search_fields = ["user__username"]
+
+    @admin.display(description=_("Decide"))
+    def decide(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("cert:staff-appeal", args=[obj.pk]),
+                           _("Open"))

@@ -4,7 +4,7 @@ from config.api.auth import RevokeAllTokens, RevokeCurrentToken, ThrottledObtain
 from training.accounts import api as accounts_api
 from training.attempts import api as attempts_api
 from training.certification import api as cert_api
-from training.certification import exam_api, rules_api
+from training.certification import appeals_api, exam_api, rules_api
 from training.organisation import api as organisation_api
 from training.teaching import api as teaching_api
 
@@ -44,4 +44,11 @@ urlpatterns = [
          name="certification-decision-list"),
     path("certification-decisions/<int:decision_id>/", cert_api.DecisionDetailApi.as_view(),
          name="certification-decision-detail"),
+    path("appeals/", appeals_api.AppealListApi.as_view(), name="appeal-list"),
+    path("appeals/settings/", appeals_api.AppealSettingsApi.as_view(), name="appeal-settings"),
+    path("appeals/<int:appeal_id>/", appeals_api.AppealDetailApi.as_view(), name="appeal-detail"),
+    path("appeals/<int:appeal_id>/decide/", appeals_api.AppealDecideApi.as_view(),
+         name="appeal-decide"),
+    path("attempts/<int:attempt_id>/void/", appeals_api.AttemptVoidApi.as_view(),
+         name="attempt-void"),
 ]

@@ -40,7 +40,7 @@ USER_KEYS = frozenset({"user", "users", "trainees", "instructors", "expert", "ex
 PERSONAL_MODELS = frozenset({
     "auth.User", "training.Membership", "training.Profile", "training.Invitation",
     "training.Attempt", "training.Certificate", "training.CertificationDecision",
-    "training.Erasure",
+    "training.Erasure", "training.Appeal", "training.AttemptVoid",
 })
 REDACTED = "[redacted]"
 
@@ -60,6 +60,8 @@ SUBJECT_PATHS = {
     "training.Recalibration": ("certificate", "holder"),
     "training.DriftAlert": ("certificate", "holder"),
     "training.RatingComment": ("rating", "attempt", "user"),
+    "training.Appeal": ("user",),
+    "training.AttemptVoid": ("attempt", "user"),
 }
 
 

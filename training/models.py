@@ -34,6 +34,20 @@ class Organization(models.Model):
                     "and comments; the work of people who have left the organisation is "
                     "pseudonymised. Empty = keep."),
     )
+    # Appeals (training/certification/appeals.py): how long a candidate has to appeal a
+    # decision, a suspension, a revocation or a voided exam attempt, and whether a candidate's
+    # instructors (an org admin who teaches one of their cohorts included) are kept from
+    # deciding their appeals and from voiding their attempts.
+    appeal_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Days a candidate has to appeal, counted from the decision, suspension, "
+                    "revocation or void."),
+    )
+    impartial_appeals = models.BooleanField(
+        default=True,
+        help_text=_("A candidate's instructors may not decide their appeals or void their "
+                    "exam attempts."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -553,12 +567,19 @@ class CertificationDecision(models.Model):
     criteria = models.JSONField(default=list)
     rule_snapshot = models.JSONField(default=dict)
     decided_at = models.DateTimeField()
+    # An appeal that overturns this decision makes a new one; this one is kept, marked.
+    superseded_by = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-decided_at", "-pk"]
         constraints = [
+            # One decision in force per attempt and instrument version; superseded ones stay.
             models.UniqueConstraint(
-                fields=["attempt", "instrument_version"], name="uniq_decision_per_attempt"
+                fields=["attempt", "instrument_version"], name="uniq_decision_per_attempt",
+                condition=models.Q(superseded_at__isnull=True),
             ),
         ]
 
@@ -842,3 +863,87 @@ class ExamStart(models.Model):
 
     def __str__(self):
         return f"Start of exam attempt {self.attempt_id}"
+
+
+# --- Appeals and voided exam attempts ------------------------------------------------------
+
+
+class AttemptVoid(models.Model):
+    """An exam attempt voided for misconduct: its decisions no longer count and the
+    certificates they issued are revoked. An appeal that overturns the void restores them."""
+
+    attempt = models.OneToOneField(Attempt, on_delete=models.PROTECT, related_name="void")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    voided_at = models.DateTimeField()
+    revoked_certificates = models.JSONField(
+        default=list, blank=True, help_text=_("Ids of the certificates the void revoked.")
+    )
+    overturned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-voided_at", "-pk"]
+
+    def __str__(self):
+        return f"Void of attempt {self.attempt_id}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.overturned_at is None
+
+
+class AppealKind(models.TextChoices):
+    DECISION = "decision", _("Certification decision")
+    SUSPENSION = "suspension", _("Suspension of a certificate")
+    REVOCATION = "revocation", _("Revocation of a certificate")
+    VOID = "void", _("Voided exam attempt")
+
+
+class AppealStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for a decision")
+    UPHELD = "upheld", _("Upheld (the original stands)")
+    OVERTURNED = "overturned", _("Overturned")
+
+
+class Appeal(models.Model):
+    """A candidate's appeal against a decision, a suspension, a revocation or a void, and
+    its outcome. Exactly one of decision, certificate and attempt_void is set, by kind."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT,
+                                     related_name="appeals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                             related_name="appeals")
+    kind = models.CharField(max_length=16, choices=AppealKind.choices)
+    decision = models.ForeignKey(CertificationDecision, null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="appeals")
+    certificate = models.ForeignKey(Certificate, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="appeals")
+    attempt_void = models.ForeignKey(AttemptVoid, null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="appeals")
+    grounds = models.TextField()
+    filed_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=AppealStatus.choices,
+                              default=AppealStatus.OPEN)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    decided_by_staff = models.BooleanField(
+        default=False, help_text=_("Decided by site staff: no organisation admin was eligible.")
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome_reasons = models.TextField(blank=True)
+    re_evaluation = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("Decision appeals: the criteria re-evaluated when the appeal was decided."),
+    )
+    new_decision = models.OneToOneField(CertificationDecision, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-filed_at", "-pk"]
+        indexes = [models.Index(fields=["organization", "status"])]
+
+    def __str__(self):
+        return f"Appeal {self.pk} ({self.kind}, {self.status})"

@@ -322,7 +322,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     # One name for the feedback policies wherever they appear (assignments, rules).
-    "ENUM_NAME_OVERRIDES": {"FeedbackPolicyEnum": "training.models.FeedbackPolicy"},
+    "ENUM_NAME_OVERRIDES": {"FeedbackPolicyEnum": "training.models.FeedbackPolicy",
+                            "AppealStatusEnum": "training.models.AppealStatus",
+                            # The attempts' status keeps the name it had before appeals.
+                            "StatusEnum": "training.models.AttemptStatus"},
 }
 
 # A strict Content-Security-Policy: no inline script or style, nothing from other origins.

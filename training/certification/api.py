@@ -166,6 +166,16 @@ class DecisionSerializer(_OnInstrumentVersion):
                   "changes the band, per band boundary. Organisation admins only (null for "
                   "the candidate).")
     certificate = serializers.SerializerMethodField()
+    superseded_by = serializers.IntegerField(
+        source="superseded_by_id", allow_null=True,
+        help_text="The decision an appeal replaced this one with (this one no longer counts).")
+    voided = serializers.SerializerMethodField(
+        help_text="true: the exam attempt was voided for misconduct; the decision no longer "
+                  "counts.")
+
+    def get_voided(self, decision) -> bool:
+        void = getattr(decision.attempt, "void", None)
+        return bool(void is not None and void.in_force)
 
     @extend_schema_field(CriterionSerializer(many=True))
     def get_criteria(self, decision):

@@ -270,7 +270,7 @@ def decisions_for_attempt(*, attempt: Attempt, now: dt.datetime | None = None
         if rule is None:
             continue
         existing = CertificationDecision.objects.filter(
-            attempt=attempt, instrument_version=version).first()
+            attempt=attempt, instrument_version=version, superseded_at__isnull=True).first()
         if existing is not None:
             out.append(existing)
             continue

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from training.certification import appeals_views
 from training.certification import views as cert_views
 
 app_name = "cert"
@@ -20,4 +21,11 @@ urlpatterns = [
     path("manage/certificates/", cert_views.certificates, name="certificates"),
     path("manage/certificates/<int:certificate_id>/status/", cert_views.certificate_status,
          name="certificate-status"),
+    path("appeals/", appeals_views.my_appeals, name="appeals"),
+    path("appeals/<int:appeal_id>/", appeals_views.appeal_detail, name="appeal"),
+    path("appeals/<int:appeal_id>/decide/", appeals_views.appeal_decide, name="appeal-decide"),
+    path("manage/appeals/", appeals_views.manage_appeals, name="manage-appeals"),
+    path("manage/exams/<int:attempt_id>/void/", appeals_views.attempt_void,
+         name="attempt-void"),
+    path("staff/appeals/<int:appeal_id>/", appeals_views.staff_appeal, name="staff-appeal"),
 ]

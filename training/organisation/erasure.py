@@ -16,7 +16,8 @@ certification record) under a pseudonym `erased-<10 hex>` and removes what ident
 
 In both cases, within this organisation: free text is cleared (rating notes and rationales,
 comments written or received, drift-alert notes, reminder texts, certificate status reasons,
-the reasons for exam accommodations, also redacted in their audit events),
+the reasons for exam accommodations, also redacted in their audit events,
+appeal grounds and outcomes' reasons, the reasons given for voiding their exam attempts),
 certificates are revoked ("holder erased"; the public page shows neither name nor initials),
 invitations to the person's e-mail are deleted or blanked, the name snapshots of this
 organisation's audit events that name them as actor or subject are replaced by the pseudonym,
@@ -43,8 +44,10 @@ from django.utils.translation import gettext as _
 from training.audit import RECORDED_BY_SERVICE, audit_record
 from training.models import (
     ApiToken,
+    Appeal,
     Assignment,
     Attempt,
+    AttemptVoid,
     AuditEvent,
     AuditRedaction,
     Certificate,
@@ -70,6 +73,7 @@ from training.tenancy import profile_for
 from vignettes.models import CorrectionDecision, PanelMember, ReferencePanel
 
 ERASED_REASON = "holder erased"
+ERASED_TEXT = "(erased)"
 
 
 def is_erased(user) -> bool:
@@ -106,6 +110,7 @@ def used_elsewhere(user, organization: Organization) -> bool:
         or Attempt.objects.filter(other, user=user).exists()
         or Certificate.objects.filter(other, holder=user).exists()
         or CertificationDecision.objects.filter(other, user=user).exists()
+        or Appeal.objects.filter(other, user=user).exists()
         or AuditEvent.objects.filter(Q(actor=user) | Q(subject=user))
         .exclude(organization=organization).exists()
         or RatingComment.objects.filter(author=user)
@@ -213,6 +218,12 @@ def _move_records(organization, user, pseudonym_user) -> int:
         user=pseudonym_user)
     ExamAccommodation.objects.filter(organization=organization, granted_by=user).update(
         granted_by=pseudonym_user)
+    moved += Appeal.objects.filter(organization=organization, user=user).update(
+        user=pseudonym_user)
+    Appeal.objects.filter(organization=organization, decided_by=user).update(
+        decided_by=pseudonym_user)
+    AttemptVoid.objects.filter(organization=organization, voided_by=user).update(
+        voided_by=pseudonym_user)
     if apps.is_installed("vignettes"):
 
         ReferencePanel.objects.filter(vignette__owner=organization, lead=user).update(
@@ -266,6 +277,12 @@ def _erase_in_organization(*, actor, organization: Organization, user, reason: s
     comments = RatingComment.objects.filter(rating__attempt__organization=organization).filter(
         Q(rating__attempt__user=target) | Q(author=target))
     counts["comments_deleted"] = comments.delete()[0]
+    # Appeals and voids stay as records of what was decided; what the person wrote or was
+    # told about them goes.
+    Appeal.objects.filter(organization=organization, user=target).update(
+        grounds=ERASED_TEXT, outcome_reasons=ERASED_TEXT)
+    AttemptVoid.objects.filter(organization=organization, attempt__user=target).update(
+        reason=ERASED_TEXT)
 
     certificates = Certificate.objects.select_for_update().filter(
         organization=organization, holder=target)

@@ -12,8 +12,10 @@ from django.utils.translation import gettext_lazy
 from training.attempts import disclosure
 from training.audit import audit_display, audit_record, user_ref
 from training.models import (
+    Appeal,
     Assignment,
     Attempt,
+    AttemptVoid,
     AuditEvent,
     Certificate,
     CertificationDecision,
@@ -250,6 +252,23 @@ def member_export(*, actor, organization: Organization, user,
                 "recalibration_reason": c.recalibration_reason,
             }
             for c in certificates
+        ],
+        "appeals": [
+            {
+                "id": a.pk, "kind": a.kind, "decision": a.decision_id,
+                "certificate": a.certificate_id, "attempt_void": a.attempt_void_id,
+                "grounds": a.grounds, "filed_at": _iso(a.filed_at), "status": a.status,
+                "decided_at": _iso(a.decided_at), "outcome_reasons": a.outcome_reasons,
+                "new_decision": a.new_decision_id,
+            }
+            for a in Appeal.objects.filter(organization=organization, user=user
+                                           ).order_by("filed_at", "pk")
+        ],
+        "attempt_voids": [
+            {"id": v.pk, "attempt": v.attempt_id, "reason": v.reason,
+             "voided_at": _iso(v.voided_at), "overturned_at": _iso(v.overturned_at)}
+            for v in AttemptVoid.objects.filter(organization=organization, attempt__user=user
+                                                ).order_by("voided_at", "pk")
         ],
         "recalibrations": [
             {
