@@ -346,6 +346,13 @@ SENTENCES = {
     "api_token.created": gettext_lazy("%(actor)s created an API token%(of)s"),
     "api_token.revoked": gettext_lazy("%(actor)s revoked an API token%(of)s"),
     "api_token.revoked_all": gettext_lazy("%(actor)s revoked every API token%(of)s"),
+    "appeal.filed": gettext_lazy("%(actor)s filed %(object)s%(of)s"),
+    "appeal.upheld": gettext_lazy("%(actor)s upheld the decision under appeal: %(object)s%(of)s"),
+    "appeal.overturned": gettext_lazy("%(actor)s overturned the decision under appeal: "
+                                      "%(object)s%(of)s"),
+    "attempt.voided": gettext_lazy("%(actor)s voided exam attempt %(object)s%(of)s"),
+    "attempt.void_overturned": gettext_lazy("%(actor)s lifted the void of exam attempt "
+                                            "%(object)s%(of)s on appeal"),
     "assignment.created": gettext_lazy("%(actor)s created assignment %(object)s"),
     "assignment.changed": gettext_lazy("%(actor)s changed assignment %(object)s"),
     "certificate.issued": gettext_lazy("%(actor)s issued %(object)s%(of)s"),
@@ -357,12 +364,16 @@ SENTENCES = {
     "certificate.expired": gettext_lazy("%(actor)s recorded that %(object)s%(of)s expired"),
     "certificate.display_changed": gettext_lazy("%(actor)s changed how %(object)s%(of)s shows "
                                                 "the holder's name"),
+    "certificate.restored_on_appeal": gettext_lazy("%(actor)s restored %(object)s%(of)s on "
+                                                   "appeal"),
     "certificate.recalibration_due": gettext_lazy("%(actor)s marked %(object)s%(of)s as "
                                                   "recalibration due"),
     "certificate.recalibration_cleared": gettext_lazy("%(actor)s cleared the recalibration "
                                                       "flag of %(object)s%(of)s"),
     "certification.decided": gettext_lazy("%(actor)s recorded the certification decision "
                                           "%(object)s%(of)s"),
+    "certification.superseded": gettext_lazy("%(actor)s marked the certification decision "
+                                             "%(object)s%(of)s as superseded on appeal"),
     "certification_rule.created": gettext_lazy("%(actor)s created certification rule "
                                                "%(object)s"),
     "certification_rule.changed": gettext_lazy("%(actor)s changed certification rule "
@@ -390,6 +401,8 @@ SENTENCES = {
     "membership.created": gettext_lazy("%(actor)s added a member%(of)s"),
     "membership.role_changed": gettext_lazy("%(actor)s changed the role%(of)s"),
     "membership.removed": gettext_lazy("%(actor)s removed a member%(of)s"),
+    "organization.appeal_settings_changed": gettext_lazy("%(actor)s changed the appeal "
+                                                         "settings"),
     "organization.retention_changed": gettext_lazy("%(actor)s changed the retention policy"),
     "retention.applied": gettext_lazy("%(actor)s applied the retention policy"),
     "pack.import": gettext_lazy("%(actor)s imported a content pack"),

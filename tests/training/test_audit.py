@@ -250,7 +250,7 @@ COMPUTED_ACTIONS = {
     "vignette.retire", "membership.created", "membership.role_changed", "cohort.created",
     "cohort.changed", "assignment.created", "assignment.changed", "certification_rule.changed",
     "member.pseudonymised", "set.edit", "two_factor.disabled", "two_factor.removed_by_staff",
-    "user.reactivated",
+    "user.reactivated", "appeal.upheld", "appeal.overturned",
 }
 
 

@@ -21,6 +21,8 @@ from training.attempts import selectors as attempt_selectors
 from training.attempts import services as attempt_services
 from training.models import (
     AlertStatus,
+    Appeal,
+    AppealStatus,
     Assignment,
     AttemptStatus,
     Certificate,
@@ -251,14 +253,14 @@ def admin_home(*, organization, now: dt.datetime) -> dict:
                .select_related("certificate__holder",
                                "certificate__instrument_version__instrument")
                .order_by("due_at"))
+    appeals = (Appeal.objects.filter(organization=organization, status=AppealStatus.OPEN)
+               .select_related("user").order_by("filed_at"))
     return {
         "invitations": list(invitations[:10]), "invitations_n": invitations.count(),
         "expiring": list(expiring[:10]), "expiring_n": expiring.count(),
         "alerts": list(alerts[:10]), "alerts_n": alerts.count(),
         "overdue": list(overdue[:10]), "overdue_n": overdue.count(),
-        # Open appeals: the appeals of certification decisions are added beside this page's
-        # other queues; until then the section shows nothing.
-        "appeals": [], "appeals_n": None,
+        "appeals": list(appeals[:10]), "appeals_n": appeals.count(),
     }
 
 
