@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from config.throttling import client_address
 from training.certification import certificates, decisions
+from training.certification.credentials import badges
 from training.certification.filters import CertificateListQuerySerializer
 from training.certification.recalibration import display_status
 from training.models import Certificate, CertificationDecision, Role
@@ -31,6 +32,27 @@ class CertificateVerifySerializer(serializers.Serializer):
     issued_at = serializers.DateField()
     expires_at = serializers.DateField()
     statement = serializers.CharField()
+    # Added so that nobody misreads a certificate that is not active; the fields above keep
+    # their meaning.
+    active = serializers.BooleanField(
+        help_text="True only when the certificate is active and may be relied on now.")
+    status_line = serializers.CharField(
+        help_text='As the page says it: "Active, valid until ...", "Suspended since ... '
+                  '(recalibration due | other reason)", "Revoked on ...", "Expired on ...", '
+                  '"Superseded on ... by a renewed certificate".')
+    status_since = serializers.DateField(
+        allow_null=True, help_text="When a certificate that is not active stopped being "
+                                   "active (null while active).")
+    suspension_reason = serializers.ChoiceField(
+        choices=["recalibration_due", "other"], allow_null=True,
+        help_text="Why a suspended certificate is suspended (null otherwise).")
+    valid_until = serializers.DateField(
+        allow_null=True, help_text="The last day of validity, only while active.")
+    holder_shown_as = serializers.ChoiceField(
+        choices=["full_name", "initials", "erased"],
+        help_text="What `holder` holds, as the holder consented.")
+    identity_note = serializers.CharField(
+        help_text="How to confirm the holder's identity from what is shown.")
 
 
 NOT_FOUND = {"detail": "No certificate with this code."}
@@ -199,6 +221,30 @@ class CertificateDetailApi(OrganizationScopedApi):
         cert = certificates.certificate_for_viewer(membership=self.membership,
                                                     certificate_id=certificate_id)
         return Response(CertificateSerializer(cert, context={"request": request}).data)
+
+
+class CertificateCredentialSerializer(serializers.Serializer):
+    credential = serializers.CharField(
+        help_text="The certificate as an Open Badges 3.0 credential in VC-JWT form (compact "
+                  "JWS, ES256), signed by the organisation.")
+    media_type = serializers.CharField(help_text="application/vc+jwt")
+    jwks_uri = serializers.URLField(help_text="The organisation's public keys (JWK set).")
+
+
+@extend_schema(parameters=[ORG_HEADER], responses={
+    200: CertificateCredentialSerializer,
+    404: inline_serializer("CredentialNotFound", {"detail": serializers.CharField()}),
+    409: inline_serializer("CredentialNotIssuable", {"detail": serializers.CharField()})})
+class CertificateCredentialApi(OrganizationScopedApi):
+    """The certificate as a verifiable credential: your own, or any of the organisation's for
+    an org admin (else 404); 409 for a revoked, superseded or expired certificate."""
+
+    def get(self, request, certificate_id):
+        cert = certificates.certificate_for_viewer(membership=self.membership,
+                                                    certificate_id=certificate_id)
+        token = badges.certificate_credential(cert=cert, actor=request.user)
+        return Response({"credential": token, "media_type": badges.MEDIA_TYPE,
+                         "jwks_uri": badges.jwks_url(cert.organization)})
 
 
 def _decisions(membership):
