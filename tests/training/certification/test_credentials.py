@@ -213,6 +213,10 @@ def test_public_endpoints_and_contexts_need_no_sign_in(org, client):
     assert fetch(client, f"{BASE}/issuers/north").json()["type"] == ["Profile"]
     assert client.get("/issuers/nowhere").status_code == 404
     assert client.get("/issuers/north/status/other").status_code == 404
+    # Before the organisation first signs: an empty key set, no status list, and no key made.
+    assert client.get("/issuers/north/jwks.json").json() == {"keys": []}
+    assert client.get("/issuers/north/status/revocation").status_code == 404
+    assert not CredentialSigningKey.objects.filter(organization=org).exists()
     v2 = client.get("/contexts/credentials/v2")
     assert v2.status_code == 200 and "BitstringStatusListEntry" in json.dumps(v2.json())
     ob = client.get("/contexts/ob/v3p0/context-3.0.3.json")

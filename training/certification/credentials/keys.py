@@ -62,6 +62,10 @@ def signing_key(organization: Organization, *, now: dt.datetime | None = None
     return current
 
 
+def has_signed(organization: Organization) -> bool:
+    return CredentialSigningKey.objects.filter(organization=organization).exists()
+
+
 def private_key(row: CredentialSigningKey) -> ECKey:
     try:
         pem = _fernet().decrypt(row.private_key_encrypted.encode())

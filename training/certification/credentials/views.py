@@ -65,17 +65,20 @@ def issuer(request, slug):
 @require_GET
 def jwks(request, slug):
     """Every public key the organisation has signed with (retired ones too)."""
-    organization = _organization(slug)
-    keys.signing_key(organization)  # an organisation publishes a key before it first signs
-    return _public_json(keys.jwk_set(organization), content_type="application/jwk-set+json")
+    # Empty until the organisation first signs: a public GET never creates a key.
+    return _public_json(keys.jwk_set(_organization(slug)),
+                        content_type="application/jwk-set+json")
 
 
 @require_GET
 @cache_control(public=True, max_age=300)
 def status_list_credential(request, slug, purpose):
-    if purpose not in status_list.PURPOSES:
+    organization = _organization(slug)
+    # An organisation that has signed no credential has no status list (and a public GET
+    # never creates its key).
+    if purpose not in status_list.PURPOSES or not keys.has_signed(organization):
         raise Http404("No such status list.")
-    token = badges.status_list_credential(_organization(slug), purpose)
+    token = badges.status_list_credential(organization, purpose)
     response = HttpResponse(token, content_type=badges.MEDIA_TYPE)
     response["Access-Control-Allow-Origin"] = "*"
     return response
