@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
 from tests.conftest import api_for, browser_for
-from tests.training.certification.test_verification_page import make_certificate
+from tests.training.helpers import make_certificate
 from training.certification import certificates
 from training.certification.credentials import keys, status_list
 from training.models import AuditEvent, CredentialSigningKey, Profile

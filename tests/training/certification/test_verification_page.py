@@ -8,22 +8,12 @@ import pytest
 import time_machine
 
 from tests.conftest import api_for, browser_for
+from tests.training.helpers import make_certificate
 from training.certification import certificates
-from training.models import (
-    Attempt,
-    AttemptStatus,
-    AuditEvent,
-    Certificate,
-    CertificateStatus,
-    CertificationDecision,
-    Mode,
-    Profile,
-)
-from vignettes.models import Instrument
+from training.models import AuditEvent, CertificateStatus, Profile
 
 pytestmark = pytest.mark.django_db
 
-ISSUED = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2026, 6, 10, 12, 0, tzinfo=dt.UTC)
 
 
@@ -36,20 +26,6 @@ def _clock_and_cache(settings):
     cache.clear()
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-def make_certificate(org, user, rule, *, issued=ISSUED, months=24, **fields):
-    version = Instrument.objects.bundled().get(slug="cport").current_version
-    attempt = Attempt.objects.create(user=user, organization=org, mode=Mode.EXAM,
-                                     status=AttemptStatus.FINALISED, started_at=issued,
-                                     submitted_at=issued)
-    decision = CertificationDecision.objects.create(
-        organization=org, attempt=attempt, user=user, rule=rule, instrument_version=version,
-        passed=True, criteria=[], decided_at=issued)
-    return Certificate.objects.create(
-        organization=org, holder=user, instrument_version=version, decision=decision,
-        issued_at=issued, expires_at=issued + dt.timedelta(days=30 * months),
-        verification_code=f"{user.username:_<10}"[:10] + "x" * 22, **fields)
 
 
 def page(client, cert):
