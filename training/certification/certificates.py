@@ -241,6 +241,11 @@ def public_status(cert: Certificate, *, now=None) -> dict:
     elif status == RECALIBRATION_DUE:
         since, reason = _day(cert.recalibration_flagged_at), "recalibration_due"
         line = _("Suspended since %(d)s (recalibration due)") % {"d": since}
+    elif status == CertificateStatus.SUSPENDED and cert.expires_at <= (now or timezone.now()):
+        # Suspended, and its validity has ended since: expired is what a reader must see.
+        since, reason = _day(cert.expires_at), "other"
+        line = _("Expired on %(d)s (suspended since %(s)s)") % {
+            "d": since, "s": _day(cert.status_changed_at)}
     elif status == CertificateStatus.SUSPENDED:
         since, reason = _day(cert.status_changed_at), "other"
         line = _("Suspended since %(d)s (other reason)") % {"d": since}

@@ -152,8 +152,13 @@ def test_expiry_and_erasure_set_the_revocation_bit(org, trainee, trainee2, rule,
     assert bits(client, first) == bits(client, second) == {"revocation": 0, "suspension": 0}
     Profile.objects.update_or_create(user=trainee2, defaults={"erased_at": NOW})
     assert bits(client, second)["revocation"] == 1
+    # Suspended first: past its date it has expired all the same.
+    certificates.certificate_set_status(actor=None, organization=org, certificate_id=short.pk,
+                                        action="suspend", reason="Review.")
     with time_machine.travel(short.expires_at + dt.timedelta(days=1), tick=False):
-        assert bits(client, first)["revocation"] == 1
+        assert bits(client, first) == {"revocation": 1, "suspension": 1}
+        assert client.get(f"/api/v1/certificates/verify/{short.verification_code}/").json()[
+            "status_line"].startswith("Expired on ")
         # Nothing more is issued for an expired certificate.
         response = browser_for(trainee).get(
             f"/certification/certificates/{short.pk}/credential.jwt")

@@ -50,6 +50,9 @@ def api_body(client, cert):
     ({"status": "revoked", "status_changed_at": dt.datetime(2026, 4, 1, tzinfo=dt.UTC)},
      "Revoked on 2026-04-01", "revoked", "2026-04-01", None),
     ({"months": 3}, "Expired on 2026-05-31", "expired", "2026-05-31", None),
+    ({"months": 3, "status": "suspended",
+      "status_changed_at": dt.datetime(2026, 5, 4, tzinfo=dt.UTC)},
+     "Expired on 2026-05-31 (suspended since 2026-05-04)", "suspended", "2026-05-31", "other"),
     ({"status": "superseded", "status_changed_at": dt.datetime(2026, 6, 1, tzinfo=dt.UTC)},
      "Superseded on 2026-06-01 by a renewed certificate", "superseded", "2026-06-01", None),
 ])

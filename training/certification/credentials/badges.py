@@ -131,6 +131,8 @@ def certificate_credential(*, cert: Certificate, actor, now: dt.datetime | None 
     superseded, expired or whose holder was erased: nothing may be carried for it."""
     now = now or timezone.now()
     status = cert.effective_status(now)
+    if cert.expires_at <= now:  # a suspended certificate past its date has expired too
+        status = CertificateStatus.EXPIRED
     if status in NOT_ISSUABLE or holder_erased(cert):
         raise Conflict(_("This certificate is %(s)s: no credential is issued for it.")
                        % {"s": _("erased") if holder_erased(cert)

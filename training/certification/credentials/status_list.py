@@ -4,7 +4,8 @@ Each certificate gets one index, at random among the organisation's free ones (s
 neighbouring indexes say nothing about each other), the first time its credential is signed.
 The same index is used in two lists: `revocation` (revoked, superseded by a renewal, expired,
 or the holder erased: final) and `suspension` (suspended, or recalibration due: may clear).
-A bit is 1 when the purpose applies. The lists are computed from the certificates at each
+A bit is 1 when the purpose applies (a suspended certificate past its date is
+also revoked in this sense: it has expired). The lists are computed from the certificates at each
 request, so they are never out of date.
 
 Encoding (section 3.2 of the spec): the bitstring, index 0 being the most significant bit of
@@ -20,6 +21,7 @@ import gzip
 import secrets
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from training.certification.certificates import holder_erased
 from training.certification.recalibration import RECALIBRATION_DUE, display_status
@@ -56,7 +58,8 @@ def purposes_applying(cert: Certificate, *, erased: bool | None = None, now=None
     if erased is None:
         erased = holder_erased(cert)
     applying = set()
-    if status in REVOKED_STATUSES or erased:
+    expired = cert.expires_at <= (now or timezone.now())  # a suspended one expires too
+    if status in REVOKED_STATUSES or erased or expired:
         applying.add("revocation")
     if status in SUSPENDED_STATUSES:
         applying.add("suspension")
