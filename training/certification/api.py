@@ -38,7 +38,8 @@ class CertificateVerifySerializer(serializers.Serializer):
         help_text="True only when the certificate is active and may be relied on now.")
     status_line = serializers.CharField(
         help_text='As the page says it: "Active, valid until ...", "Suspended since ... '
-                  '(recalibration due | other reason)", "Revoked on ...", "Expired on ...", '
+                  '(recalibration due | other reason)", "Revoked on ...", "Expired on ..." '
+                  '(a suspended one: "Expired on ... (suspended since ...)"), '
                   '"Superseded on ... by a renewed certificate".')
     status_since = serializers.DateField(
         allow_null=True, help_text="When a certificate that is not active stopped being "
