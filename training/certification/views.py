@@ -20,9 +20,10 @@ from config.throttling import client_address
 from training.attempts import exams
 from training.certification import certificates as certificate_services
 from training.certification import decisions, dstudy, rules
+from training.certification.credentials import badges
 from training.certification.filters import CertificateRegisterQuerySerializer
 from training.exceptions import Conflict
-from training.models import CertificateStatus, CertificationRule, FeedbackPolicy, Role
+from training.models import CertificationRule, FeedbackPolicy, Role
 from training.teaching.exports import csv_lines
 from training.tenancy import with_membership
 from vignettes import selectors as content_selectors
@@ -48,9 +49,7 @@ def certificate_detail(request, certificate_id):
     return render(request, "training/cert/certificate.html", {
         "cert": cert, "public": certificate_services.certificate_public(cert), "verify_url": url,
         "qr_svg": qr_svg, "is_holder": cert.holder_id == request.user.pk,
-        "can_download": cert.effective_status() in (
-            CertificateStatus.ACTIVE, CertificateStatus.SUSPENDED)
-        and not certificate_services.holder_erased(cert),
+        "can_download": badges.credential_issuable(cert),
     })
 
 
@@ -329,12 +328,12 @@ def verify_lookup(request):
     if "code" not in request.GET:
         response = render(request, "training/cert/verify.html", {"lookup": True})
     else:
+        code = certificate_services.code_from_input(request.GET.get("code", ""))
+        if code is not None:  # the lookup it leads to is counted there
+            return redirect("verify", code=code)
         retry = certificate_services.verify_rate_limited(client_address(request))
         if retry is not None:
             return _too_many(retry, json=False)
-        code = certificate_services.code_from_input(request.GET.get("code", ""))
-        if code is not None:
-            return redirect("verify", code=code)
         response = render(request, "training/cert/verify.html", {
             "lookup": True, "typed": request.GET.get("code", "")[:200],
             "error": _("A verification code has 32 characters: letters, digits, - and _. "

@@ -119,10 +119,18 @@ def test_the_box_finds_a_code_or_a_pasted_link_and_explains_a_bad_one(org, train
 
 
 def test_the_box_counts_against_the_same_rate_limit(client, db):
+    # A code typed into the box is counted once, by the lookup it leads to.
     for _ in range(certificates.VERIFY_RATE_LIMIT):
-        client.get("/verify/", {"code": "bad"})
+        assert client.get("/verify/", {"code": "C" * 32}, follow=True).status_code == 404
+    assert client.get("/verify/", {"code": "C" * 32}, follow=True).status_code == 429
     assert client.get("/verify/", {"code": "bad"}).status_code == 429
     assert client.get("/verify/" + "D" * 32).status_code == 429
+
+
+def test_what_cannot_be_a_code_counts_too(client, db):
+    for _ in range(certificates.VERIFY_RATE_LIMIT):
+        assert client.get("/verify/", {"code": "bad"}).status_code == 400
+    assert client.get("/verify/", {"code": "bad"}).status_code == 429
 
 
 # --- the holder's choice ---------------------------------------------------------------------

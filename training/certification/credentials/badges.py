@@ -126,13 +126,22 @@ NOT_ISSUABLE = {CertificateStatus.REVOKED, CertificateStatus.SUPERSEDED,
                 CertificateStatus.EXPIRED}
 
 
+def _issuing_status(cert: Certificate, now: dt.datetime) -> str:
+    if cert.expires_at <= now:  # a suspended certificate past its date has expired too
+        return CertificateStatus.EXPIRED
+    return cert.effective_status(now)
+
+
+def credential_issuable(cert: Certificate, *, now: dt.datetime | None = None) -> bool:
+    return (_issuing_status(cert, now or timezone.now()) not in NOT_ISSUABLE
+            and not holder_erased(cert))
+
+
 def certificate_credential(*, cert: Certificate, actor, now: dt.datetime | None = None) -> str:
     """The certificate as a signed VC-JWT. Refused (409) for a certificate that is revoked,
     superseded, expired or whose holder was erased: nothing may be carried for it."""
     now = now or timezone.now()
-    status = cert.effective_status(now)
-    if cert.expires_at <= now:  # a suspended certificate past its date has expired too
-        status = CertificateStatus.EXPIRED
+    status = _issuing_status(cert, now)
     if status in NOT_ISSUABLE or holder_erased(cert):
         raise Conflict(_("This certificate is %(s)s: no credential is issued for it.")
                        % {"s": _("erased") if holder_erased(cert)
