@@ -32,6 +32,8 @@ urlpatterns = [
     path("certificates/", cert_api.CertificateListApi.as_view(), name="certificate-list"),
     path("certificates/<int:certificate_id>/", cert_api.CertificateDetailApi.as_view(),
          name="certificate-detail"),
+    path("certificates/<int:certificate_id>/display/", cert_api.CertificateDisplayApi.as_view(),
+         name="certificate-display"),
     path("certificates/<int:certificate_id>/credential/",
          cert_api.CertificateCredentialApi.as_view(), name="certificate-credential"),
     path("certificates/verify/<str:code>/", cert_api.CertificateVerifyApi.as_view(),

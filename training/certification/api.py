@@ -224,6 +224,41 @@ class CertificateDetailApi(OrganizationScopedApi):
         return Response(CertificateSerializer(cert, context={"request": request}).data)
 
 
+class CertificateDisplaySerializer(serializers.Serializer):
+    show_full_name = serializers.ChoiceField(
+        choices=["full", "initials"],
+        help_text="What the public verification page shows of your name: `full` "
+                  "(recommended: a third party can match it to an identity document) or "
+                  "`initials` (the page then says identity must be confirmed another way).")
+
+
+class CertificateDisplayOutSerializer(serializers.Serializer):
+    show_full_name = serializers.BooleanField()
+    display_consented_at = serializers.DateTimeField()
+    holder = serializers.CharField(help_text="What the public page now shows.")
+
+
+@extend_schema(parameters=[ORG_HEADER], request=CertificateDisplaySerializer, responses={
+    200: CertificateDisplayOutSerializer,
+    400: inline_serializer("CertificateDisplayBadRequest", {
+        "show_full_name": serializers.ListField(child=serializers.CharField())}),
+    404: inline_serializer("CertificateDisplayNotFound", {"detail": serializers.CharField()})})
+class CertificateDisplayApi(OrganizationScopedApi):
+    """The holder's choice of what the public page shows of their name, recorded as their
+    consent (who and when). Only the holder may make it (anyone else: 404)."""
+
+    def put(self, request, certificate_id):
+        data = CertificateDisplaySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cert = certificates.certificate_set_display(
+            user=request.user, organization=self.organization, certificate_id=certificate_id,
+            show_full_name=data.validated_data["show_full_name"])
+        return Response(CertificateDisplayOutSerializer({
+            "show_full_name": cert.show_full_name,
+            "display_consented_at": cert.display_consented_at,
+            "holder": certificates.holder_display(cert)}).data)
+
+
 class CertificateCredentialSerializer(serializers.Serializer):
     credential = serializers.CharField(
         help_text="The certificate as an Open Badges 3.0 credential in VC-JWT form (compact "

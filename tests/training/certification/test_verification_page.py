@@ -196,3 +196,22 @@ def test_api_of_another_organisation_cannot_read_the_certificate(org, trainee, r
     assert api_for(admin_b).get(f"/api/v1/certificates/{cert.pk}/",
                                 HTTP_X_ORGANIZATION="south").status_code == 404
     assert cert.status == CertificateStatus.ACTIVE
+
+
+def test_the_holder_chooses_through_the_api_too(org, trainee, trainee2, org_admin, rule,
+                                                client):
+    cert = make_certificate(org, trainee, rule)
+    url = f"/api/v1/certificates/{cert.pk}/display/"
+    bad = api_for(trainee).put(url, {"show_full_name": "yes"}, format="json")
+    assert bad.status_code == 400 and "show_full_name" in bad.json()
+    for other in (trainee2, org_admin):
+        assert api_for(other).put(url, {"show_full_name": "full"},
+                                  format="json").status_code == 404
+    done = api_for(trainee).put(url, {"show_full_name": "full"}, format="json")
+    assert done.status_code == 200
+    assert done.json() == {"show_full_name": True, "display_consented_at": "2026-06-10T12:00:00Z",
+                           "holder": "trainee-a"}
+    cert.refresh_from_db()
+    assert cert.display_consented_by == trainee
+    assert api_body(client, cert)["holder"] == "trainee-a"
+
