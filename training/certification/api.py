@@ -241,7 +241,8 @@ class CertificateDisplayOutSerializer(serializers.Serializer):
 @extend_schema(parameters=[ORG_HEADER], request=CertificateDisplaySerializer, responses={
     200: CertificateDisplayOutSerializer,
     400: inline_serializer("CertificateDisplayBadRequest", {
-        "show_full_name": serializers.ListField(child=serializers.CharField())}),
+        "show_full_name": serializers.ListField(child=serializers.CharField(), required=False),
+        "detail": serializers.CharField(required=False)}),
     404: inline_serializer("CertificateDisplayNotFound", {"detail": serializers.CharField()})})
 class CertificateDisplayApi(OrganizationScopedApi):
     """The holder's choice of what the public page shows of their name, recorded as their
