@@ -140,6 +140,7 @@ def test_a_tampered_credential_fails_and_a_foreign_key_does_not_verify(org, othe
     with pytest.raises(pyjwt.InvalidSignatureError):
         verify_jwt(client, forged, f"{BASE}/issuers/north")
     # South's key set does not hold North's key.
+    keys.signing_key(other_org)
     south = fetch(client, f"{BASE}/issuers/south/jwks.json").json()
     assert pyjwt.get_unverified_header(token)["kid"] not in {k["kid"] for k in south["keys"]}
 
@@ -215,13 +216,16 @@ def test_only_the_holder_and_org_admins_download(org, trainee, trainee2, instruc
 
 
 def test_public_endpoints_and_contexts_need_no_sign_in(org, client):
-    assert fetch(client, f"{BASE}/issuers/north").json()["type"] == ["Profile"]
-    assert client.get("/issuers/nowhere").status_code == 404
-    assert client.get("/issuers/north/status/other").status_code == 404
-    # Before the organisation first signs: an empty key set, no status list, and no key made.
-    assert client.get("/issuers/north/jwks.json").json() == {"keys": []}
-    assert client.get("/issuers/north/status/revocation").status_code == 404
+    # Before the organisation first signs, its issuer side answers like an unknown one, and
+    # asking never makes a key.
+    for path in ("/issuers/north", "/issuers/north/jwks.json",
+                 "/issuers/north/status/revocation", "/issuers/nowhere"):
+        assert client.get(path).status_code == 404, path
     assert not CredentialSigningKey.objects.filter(organization=org).exists()
+    keys.signing_key(org)
+    assert fetch(client, f"{BASE}/issuers/north").json()["type"] == ["Profile"]
+    assert len(fetch(client, f"{BASE}/issuers/north/jwks.json").json()["keys"]) == 1
+    assert client.get("/issuers/north/status/other").status_code == 404
     v2 = client.get("/contexts/credentials/v2")
     assert v2.status_code == 200 and "BitstringStatusListEntry" in json.dumps(v2.json())
     ob = client.get("/contexts/ob/v3p0/context-3.0.3.json")

@@ -44,8 +44,14 @@ def credential_download(request, certificate_id):
     return response
 
 
-def _organization(slug: str) -> Organization:
-    return get_object_or_404(Organization, slug=slug)
+def _issuer(slug: str) -> Organization:
+    """An organisation that has signed credentials; any other slug answers 404 alike, so the
+    public side says nothing about organisations that issue none (and a public GET never
+    creates a key)."""
+    organization = get_object_or_404(Organization, slug=slug)
+    if not keys.has_signed(organization):
+        raise Http404("No such issuer.")
+    return organization
 
 
 def _public_json(data: dict, *, content_type="application/json", max_age=300):
@@ -58,25 +64,21 @@ def _public_json(data: dict, *, content_type="application/json", max_age=300):
 
 @require_GET
 def issuer(request, slug):
-    return _public_json(badges.issuer_profile(_organization(slug)),
+    return _public_json(badges.issuer_profile(_issuer(slug)),
                         content_type="application/ld+json")
 
 
 @require_GET
 def jwks(request, slug):
     """Every public key the organisation has signed with (retired ones too)."""
-    # Empty until the organisation first signs: a public GET never creates a key.
-    return _public_json(keys.jwk_set(_organization(slug)),
-                        content_type="application/jwk-set+json")
+    return _public_json(keys.jwk_set(_issuer(slug)), content_type="application/jwk-set+json")
 
 
 @require_GET
 @cache_control(public=True, max_age=300)
 def status_list_credential(request, slug, purpose):
-    organization = _organization(slug)
-    # An organisation that has signed no credential has no status list (and a public GET
-    # never creates its key).
-    if purpose not in status_list.PURPOSES or not keys.has_signed(organization):
+    organization = _issuer(slug)
+    if purpose not in status_list.PURPOSES:
         raise Http404("No such status list.")
     token = badges.status_list_credential(organization, purpose)
     response = HttpResponse(token, content_type=badges.MEDIA_TYPE)
