@@ -19,7 +19,10 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("verify/", cert_views.verify_lookup, name="verify-lookup"),
     path("verify/<str:code>", cert_views.verify, name="verify"),
+    # Verifiable credentials' public side: issuer profiles, key sets, status lists, contexts.
+    path("", include("training.certification.credentials.urls", namespace="credentials")),
     path("favicon.ico", views.favicon),
     # Sign-in in two steps for users with two-factor sign-in on (training/accounts/twofactor_views.py).
     path("accounts/login/", twofactor_views.SignInView.as_view(), name="login"),

@@ -14,6 +14,7 @@ nothing stops a process this module did not start.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -100,6 +101,7 @@ def production_env(database_url: str, *, static_root: Path, **overrides: str) ->
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        "CREDENTIAL_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url,
         "SECURE_SSL_REDIRECT": "false",

@@ -366,6 +366,8 @@ SENTENCES = {
                                                 "the holder's name"),
     "certificate.restored_on_appeal": gettext_lazy("%(actor)s restored %(object)s%(of)s on "
                                                    "appeal"),
+    "certificate.credential_issued": gettext_lazy("%(actor)s had a signed credential issued "
+                                                  "of %(object)s%(of)s"),
     "certificate.recalibration_due": gettext_lazy("%(actor)s marked %(object)s%(of)s as "
                                                   "recalibration due"),
     "certificate.recalibration_cleared": gettext_lazy("%(actor)s cleared the recalibration "
@@ -385,6 +387,10 @@ SENTENCES = {
     "cohort.created": gettext_lazy("%(actor)s created cohort %(object)s"),
     "cohort.changed": gettext_lazy("%(actor)s changed cohort %(object)s"),
     "comment.added": gettext_lazy("%(actor)s commented on a rating%(of)s"),
+    "credential_key.created": gettext_lazy("%(actor)s created the organisation's credential "
+                                           "signing key %(object)s"),
+    "credential_key.rotated": gettext_lazy("%(actor)s rotated the organisation's credential "
+                                           "signing key to %(object)s"),
     "drift.alert_raised": gettext_lazy("%(actor)s raised %(object)s%(of)s"),
     "drift.alert_acknowledged": gettext_lazy("%(actor)s confirmed %(object)s%(of)s"),
     "drift.alert_resolved": gettext_lazy("%(actor)s resolved %(object)s%(of)s"),

@@ -10,7 +10,7 @@ from training.accounts.twofactor import session_is_verified_or_unneeded
 from training.tenancy import active_membership, profile_for
 
 EXEMPT_PREFIXES = ("/notice/", "/accounts/", "/static/", "/api/", "/admin/", "/healthz",
-                   "/verify/", "/invitations/")
+                   "/verify/", "/invitations/", "/issuers/", "/contexts/")
 
 
 class ContentNoticeMiddleware:

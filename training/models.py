@@ -624,6 +624,16 @@ class Certificate(models.Model):
     show_full_name = models.BooleanField(
         default=False, help_text=_("The holder's choice: full name or initials on the public page.")
     )
+    # The holder's recorded consent to that choice: who made it and when. Empty for a
+    # certificate whose holder has not chosen yet (the public page then shows initials).
+    display_consented_at = models.DateTimeField(null=True, blank=True)
+    display_consented_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Its position in the organisation's Bitstring Status Lists (verifiable credentials),
+    # assigned when its first credential is signed.
+    status_list_index = models.PositiveIntegerField(null=True, blank=True)
 
     recalibration_due_at = models.DateTimeField(
         null=True, blank=True, help_text=_("Due date of the holder's current recalibration.")
@@ -641,6 +651,10 @@ class Certificate(models.Model):
     class Meta:
         ordering = ["-issued_at", "-pk"]
         indexes = [models.Index(fields=["organization", "status", "expires_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "status_list_index"],
+                                    name="uniq_certificate_status_list_index"),
+        ]
 
     def __str__(self):
         return f"Certificate {self.pk} ({self.holder})"
@@ -947,3 +961,30 @@ class Appeal(models.Model):
 
     def __str__(self):
         return f"Appeal {self.pk} ({self.kind}, {self.status})"
+
+
+# --- Verifiable credentials ----------------------------------------------------------------
+
+
+class CredentialSigningKey(models.Model):
+    """One of an organisation's key pairs for signing its verifiable credentials (Open Badges
+    3.0 as VC-JWT, and its status lists). The newest unretired key signs; retired keys stay
+    published in the organisation's JWK set so credentials they signed still verify. The
+    private key is stored encrypted with CREDENTIAL_KEY_ENCRYPTION_KEY, never in clear."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT,
+                                     related_name="credential_keys")
+    kid = models.CharField(max_length=100, unique=True,
+                           help_text=_("The key's RFC 7638 thumbprint, named in each JWT header."))
+    algorithm = models.CharField(max_length=16, default="ES256")
+    public_jwk = models.JSONField()
+    private_key_encrypted = models.TextField()
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"Signing key {self.kid} ({self.organization})"
+

@@ -296,6 +296,21 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handlers.api_exception_handler",
 }
 
+# Verifiable credentials (training/certification/credentials/): each organisation's signing
+# keys are stored encrypted with CREDENTIAL_KEY_ENCRYPTION_KEY, a Fernet key (32 url-safe
+# base64 bytes: `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`).
+# Several keys, comma-separated: the first encrypts, all decrypt (changing that key; see
+# docs/deploy.md). Production settings require it; the default below is for development and
+# the demo only and is public, so it protects nothing.
+CREDENTIAL_KEY_ENCRYPTION_KEY_DEV_DEFAULT = "ZGV2ZWxvcG1lbnQtb25seS1ub3Qtc2VjcmV0LWtleSE="
+CREDENTIAL_KEY_ENCRYPTION_KEY = (os.environ.get("CREDENTIAL_KEY_ENCRYPTION_KEY", "")
+                                 or CREDENTIAL_KEY_ENCRYPTION_KEY_DEV_DEFAULT)
+# The HTTPS origin the organisations' issuer URLs, key sets and status lists live under
+# (https://calibrate.example.org → https://calibrate.example.org/issuers/<organisation>/).
+# It is signed into every credential, so it must stay the same for the credentials' lifetime.
+CALIBRATE_ISSUER_BASE_URL = os.environ.get("CALIBRATE_ISSUER_BASE_URL",
+                                           "http://localhost:8000").rstrip("/")
+
 # API tokens (django-rest-knox): the database keeps only a hash of each token and its expiry.
 # Every request for a token issues a new one, valid for CALIBRATE_API_TOKEN_DAYS days; a
 # password change, a two-factor change, deactivation and "Sign out everywhere" end them all.

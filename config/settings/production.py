@@ -25,6 +25,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env_bo
         "single-machine trial)."
     )
 
+# Verifiable credentials: the key that encrypts the organisations' signing keys, and the
+# HTTPS origin signed into every credential (defaults to https:// + the first allowed host).
+if not os.environ.get("CREDENTIAL_KEY_ENCRYPTION_KEY"):
+    raise ImproperlyConfigured(
+        "Set CREDENTIAL_KEY_ENCRYPTION_KEY (a Fernet key; see docs/deploy.md): it encrypts the "
+        "organisations' credential signing keys."
+    )
+CALIBRATE_ISSUER_BASE_URL = os.environ.get(
+    "CALIBRATE_ISSUER_BASE_URL", f"https://{ALLOWED_HOSTS[0]}").rstrip("/")  # noqa: F405
+if not CALIBRATE_ISSUER_BASE_URL.startswith("https://"):
+    raise ImproperlyConfigured("CALIBRATE_ISSUER_BASE_URL must start with https://.")
+
 # Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

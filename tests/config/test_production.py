@@ -1,6 +1,7 @@
 """Production settings pass Django's deployment checks; error pages carry no tracebacks;
 responses that may hold ratings, exams or reference data are never cached."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -17,6 +18,7 @@ def test_check_deploy_passes_with_production_settings():
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
         SECRET_KEY=secrets.token_urlsafe(50),
+        CREDENTIAL_KEY_ENCRYPTION_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         ALLOWED_HOSTS="calibrate.example.org",
         DATABASE_URL="postgres://calibrate@db.example.org:5432/calibrate",
         DEBUG="false",
@@ -27,6 +29,16 @@ def test_check_deploy_passes_with_production_settings():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no issues" in proc.stdout
+
+
+def test_production_refuses_a_missing_credential_key():
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.production",
+               SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="x.example.org",
+               DATABASE_URL="postgres://u@h/d")
+    env.pop("CREDENTIAL_KEY_ENCRYPTION_KEY", None)
+    proc = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "CREDENTIAL_KEY_ENCRYPTION_KEY" in proc.stderr
 
 
 def test_production_refuses_debug_and_missing_secret():

@@ -13,6 +13,7 @@ from training.models import (
     Assignment,
     Attempt,
     AttemptStatus,
+    Certificate,
     CertificationDecision,
     Cohort,
     FeedbackPolicy,
@@ -167,3 +168,19 @@ def enrol(user, clock=None):
     if clock is not None:
         clock.shift(dt.timedelta(seconds=30))
     return device, codes
+
+
+def make_certificate(org, user, rule, *, issued=EXAM_DAY, months=24, **fields):
+    """A CPORT certificate issued on `issued`, valid `months` x 30 days, straight from the
+    records (no exam is taken); `fields` set its status and the like."""
+    version = Instrument.objects.bundled().get(slug="cport").current_version
+    attempt = Attempt.objects.create(user=user, organization=org, mode=Mode.EXAM,
+                                     status=AttemptStatus.FINALISED, started_at=issued,
+                                     submitted_at=issued)
+    decision = CertificationDecision.objects.create(
+        organization=org, attempt=attempt, user=user, rule=rule, instrument_version=version,
+        passed=True, criteria=[], decided_at=issued)
+    return Certificate.objects.create(
+        organization=org, holder=user, instrument_version=version, decision=decision,
+        issued_at=issued, expires_at=issued + dt.timedelta(days=30 * months),
+        verification_code=f"{user.username:_<10}"[:10] + "x" * 22, **fields)

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from config.throttling import client_address
 from training.certification import certificates, decisions
+from training.certification.credentials import badges
 from training.certification.filters import CertificateListQuerySerializer
 from training.certification.recalibration import display_status
 from training.certification.retest import certificate_retest, retest_summaries
@@ -32,6 +33,28 @@ class CertificateVerifySerializer(serializers.Serializer):
     issued_at = serializers.DateField()
     expires_at = serializers.DateField()
     statement = serializers.CharField()
+    # Added so that nobody misreads a certificate that is not active; the fields above keep
+    # their meaning.
+    active = serializers.BooleanField(
+        help_text="True only when the certificate is active and may be relied on now.")
+    status_line = serializers.CharField(
+        help_text='As the page says it: "Active, valid until ...", "Suspended since ... '
+                  '(recalibration due | other reason)", "Revoked on ...", "Expired on ..." '
+                  '(a suspended one: "Expired on ... (suspended since ...)"), '
+                  '"Superseded on ... by a renewed certificate".')
+    status_since = serializers.DateField(
+        allow_null=True, help_text="When a certificate that is not active stopped being "
+                                   "active (null while active).")
+    suspension_reason = serializers.ChoiceField(
+        choices=["recalibration_due", "other"], allow_null=True,
+        help_text="Why a suspended certificate is suspended (null otherwise).")
+    valid_until = serializers.DateField(
+        allow_null=True, help_text="The last day of validity, only while active.")
+    holder_shown_as = serializers.ChoiceField(
+        choices=["full_name", "initials", "erased"],
+        help_text="What `holder` holds, as the holder consented.")
+    identity_note = serializers.CharField(
+        help_text="How to confirm the holder's identity from what is shown.")
 
 
 NOT_FOUND = {"detail": "No certificate with this code."}
@@ -259,6 +282,66 @@ class CertificateDetailApi(OrganizationScopedApi):
                    if admin else {})
         return Response(CertificateSerializer(cert, context={
             "request": request, "admin": admin, "retests": retests}).data)
+
+
+class CertificateDisplaySerializer(serializers.Serializer):
+    show_full_name = serializers.ChoiceField(
+        choices=["full", "initials"],
+        help_text="What the public verification page shows of your name: `full` "
+                  "(recommended: a third party can match it to an identity document) or "
+                  "`initials` (the page then says identity must be confirmed another way).")
+
+
+class CertificateDisplayOutSerializer(serializers.Serializer):
+    show_full_name = serializers.BooleanField()
+    display_consented_at = serializers.DateTimeField()
+    holder = serializers.CharField(help_text="What the public page now shows.")
+
+
+@extend_schema(parameters=[ORG_HEADER], request=CertificateDisplaySerializer, responses={
+    200: CertificateDisplayOutSerializer,
+    400: inline_serializer("CertificateDisplayBadRequest", {
+        "show_full_name": serializers.ListField(child=serializers.CharField(), required=False),
+        "detail": serializers.CharField(required=False)}),
+    404: inline_serializer("CertificateDisplayNotFound", {"detail": serializers.CharField()})})
+class CertificateDisplayApi(OrganizationScopedApi):
+    """The holder's choice of what the public page shows of their name, recorded as their
+    consent (who and when). Only the holder may make it (anyone else: 404)."""
+
+    def put(self, request, certificate_id):
+        data = CertificateDisplaySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cert = certificates.certificate_set_display(
+            user=request.user, organization=self.organization, certificate_id=certificate_id,
+            show_full_name=data.validated_data["show_full_name"])
+        return Response(CertificateDisplayOutSerializer({
+            "show_full_name": cert.show_full_name,
+            "display_consented_at": cert.display_consented_at,
+            "holder": certificates.holder_display(cert)}).data)
+
+
+class CertificateCredentialSerializer(serializers.Serializer):
+    credential = serializers.CharField(
+        help_text="The certificate as an Open Badges 3.0 credential in VC-JWT form (compact "
+                  "JWS, ES256), signed by the organisation.")
+    media_type = serializers.CharField(help_text="application/vc+jwt")
+    jwks_uri = serializers.URLField(help_text="The organisation's public keys (JWK set).")
+
+
+@extend_schema(parameters=[ORG_HEADER], responses={
+    200: CertificateCredentialSerializer,
+    404: inline_serializer("CredentialNotFound", {"detail": serializers.CharField()}),
+    409: inline_serializer("CredentialNotIssuable", {"detail": serializers.CharField()})})
+class CertificateCredentialApi(OrganizationScopedApi):
+    """The certificate as a verifiable credential: your own, or any of the organisation's for
+    an org admin (else 404); 409 for a revoked, superseded or expired certificate."""
+
+    def get(self, request, certificate_id):
+        cert = certificates.certificate_for_viewer(membership=self.membership,
+                                                    certificate_id=certificate_id)
+        token = badges.certificate_credential(cert=cert, actor=request.user)
+        return Response({"credential": token, "media_type": badges.MEDIA_TYPE,
+                         "jwks_uri": badges.jwks_url(cert.organization)})
 
 
 def _decisions(membership):

@@ -128,25 +128,47 @@ def certificate_set_status(*, actor, organization: Organization, certificate_id,
     return cert
 
 
+DISPLAY_CHOICES = {"full": True, "initials": False}
+
+
 @transaction.atomic
 def certificate_set_display(*, user, organization: Organization, certificate_id,
-                            show_full_name: bool) -> Certificate:
-    """The holder chooses whether the public page shows their full name or initials."""
+                            show_full_name: bool | str, now: dt.datetime | None = None
+                            ) -> Certificate:
+    """The holder chooses whether the public page shows their full name (recommended: a third
+    party can match it to an identity document) or initials; the choice is their consent,
+    recorded with who and when. Only the holder may choose (anyone else: 404)."""
+    now = now or timezone.now()
+    if isinstance(show_full_name, str):
+        if show_full_name not in DISPLAY_CHOICES:
+            raise ValidationError({"show_full_name": _(
+                "Choose what the public page shows: your full name or your initials.")})
+        show_full_name = DISPLAY_CHOICES[show_full_name]
     cert = Certificate.objects.select_for_update().filter(
         organization=organization, holder=user, pk=int_or_404(certificate_id)).first()
     if cert is None:
         raise not_found_in(Certificate, organization=organization, pk=int(certificate_id))
+    before = {"show_full_name": cert.show_full_name,
+              "consented_at": cert.display_consented_at.isoformat()
+              if cert.display_consented_at else None}
     cert.show_full_name = bool(show_full_name)
-    cert.save(update_fields=["show_full_name"])
+    cert.display_consented_at = now
+    cert.display_consented_by = user
+    cert.save(update_fields=["show_full_name", "display_consented_at", "display_consented_by"])
     audit_record(actor=user, organization=organization, obj=cert,
-                 action="certificate.display_changed",
-                 after={"show_full_name": cert.show_full_name})
+                 action="certificate.display_changed", before=before,
+                 after={"show_full_name": cert.show_full_name,
+                        "consented_at": now.isoformat()}, now=now)
     return cert
+
+
+def holder_erased(cert: Certificate) -> bool:
+    return Profile.objects.filter(user_id=cert.holder_id, erased_at__isnull=False).exists()
 
 
 def holder_display(cert: Certificate) -> str:
     user = cert.holder
-    if Profile.objects.filter(user=user, erased_at__isnull=False).exists():
+    if holder_erased(cert):
         return str(_("(holder erased)"))
     full = user.get_full_name().strip() or user.get_username()
     if cert.show_full_name:
@@ -171,8 +193,11 @@ def certificate_for_viewer(*, membership: Membership, certificate_id) -> Certifi
 
 def certificate_public(cert: Certificate, *, now=None) -> dict:
     """Only what the public may see: holder (as consented), instrument, organisation, status,
-    validity."""
+    validity, and a status line that cannot be misread ("Active, valid until ...", never
+    "Valid ..." for a certificate that is not active)."""
     version = cert.instrument_version
+    erased = holder_erased(cert)
+    shown_as = "erased" if erased else "full_name" if cert.show_full_name else "initials"
     return {
         "holder": holder_display(cert),
         "instrument": version.instrument.short_name,
@@ -182,7 +207,61 @@ def certificate_public(cert: Certificate, *, now=None) -> dict:
         "issued_at": cert.issued_at.date().isoformat(),
         "expires_at": cert.expires_at.date().isoformat(),
         "statement": str(ISSUER_STATEMENT) % {"org": cert.organization.name},
+        "holder_shown_as": shown_as,
+        "identity_note": str(IDENTITY_NOTES[shown_as]),
+        **public_status(cert, now=now),
     }
+
+
+IDENTITY_NOTES = {
+    "full_name": gettext_lazy(
+        "The holder chose to show their full name: compare it with an identity document."),
+    "initials": gettext_lazy(
+        "The holder chose to show initials only, so this page cannot tell you who holds the "
+        "certificate: confirm the holder's identity another way (for example, ask the "
+        "organisation that issued it)."),
+    "erased": gettext_lazy(
+        "The holder's personal data has been erased; this certificate can no longer be tied "
+        "to a person."),
+}
+
+
+def _day(moment: dt.datetime | None) -> str | None:
+    return moment.date().isoformat() if moment else None
+
+
+def public_status(cert: Certificate, *, now=None) -> dict:
+    """The status as a third party must read it: `active` (true only when the certificate
+    may be relied on now), `status_line`, `status_since`, `suspension_reason`
+    (recalibration_due or other) and `valid_until` (only while active). A certificate whose
+    holder must recalibrate is shown as suspended since it was flagged."""
+    status = display_status(cert, now)
+    since, reason, valid_until = None, None, None
+    if status == CertificateStatus.ACTIVE:
+        valid_until = _day(cert.expires_at)
+        line = _("Active, valid until %(d)s") % {"d": valid_until}
+    elif status == RECALIBRATION_DUE:
+        since, reason = _day(cert.recalibration_flagged_at), "recalibration_due"
+        line = _("Suspended since %(d)s (recalibration due)") % {"d": since}
+    elif status == CertificateStatus.SUSPENDED and cert.expires_at <= (now or timezone.now()):
+        # Suspended, and its validity has ended since: expired is what a reader must see.
+        since, reason = _day(cert.expires_at), "other"
+        line = _("Expired on %(d)s (suspended since %(s)s)") % {
+            "d": since, "s": _day(cert.status_changed_at)}
+    elif status == CertificateStatus.SUSPENDED:
+        since, reason = _day(cert.status_changed_at), "other"
+        line = _("Suspended since %(d)s (other reason)") % {"d": since}
+    elif status == CertificateStatus.REVOKED:
+        since = _day(cert.status_changed_at)
+        line = _("Revoked on %(d)s") % {"d": since}
+    elif status == CertificateStatus.SUPERSEDED:
+        since = _day(cert.status_changed_at)
+        line = _("Superseded on %(d)s by a renewed certificate") % {"d": since}
+    else:  # expired
+        since = _day(cert.expires_at)
+        line = _("Expired on %(d)s") % {"d": since}
+    return {"active": status == CertificateStatus.ACTIVE, "status_line": line,
+            "status_since": since, "suspension_reason": reason, "valid_until": valid_until}
 
 
 def _display_status(cert: Certificate, now=None) -> str:
@@ -198,6 +277,15 @@ ISSUER_STATEMENT = gettext_lazy(
     "This certificate is issued by %(org)s on its own authority. It is not issued or endorsed "
     "by the authors or publishers of the instrument."
 )
+
+
+def code_from_input(raw: str) -> str | None:
+    """The verification code typed or pasted into the /verify/ box: the code itself, or the
+    verification URL it ends; None when it cannot be one."""
+    text = (raw or "").strip().rstrip("/")
+    if "/" in text:
+        text = text.rsplit("/", 1)[1]
+    return text if CODE_PATTERN.match(text) else None
 
 
 def certificate_verify(code: str, *, now=None) -> dict | None:

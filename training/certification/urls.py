@@ -2,6 +2,7 @@ from django.urls import path
 
 from training.certification import appeals_views
 from training.certification import views as cert_views
+from training.certification.credentials import views as credential_views
 
 app_name = "cert"
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("certificates/<int:certificate_id>/display/", cert_views.certificate_display,
          name="certificate-display"),
     path("exams/<int:attempt_id>/result/", cert_views.exam_result, name="exam-result"),
+    path("certificates/<int:certificate_id>/credential.jwt",
+         credential_views.credential_download, name="certificate-credential"),
     path("decisions/<int:decision_id>/", cert_views.decision_detail, name="decision"),
     path("manage/", cert_views.manage, name="manage"),
     path("manage/rules/new/", cert_views.rule_create, name="rule-create"),

@@ -23,6 +23,7 @@ from training.attempts import selectors as attempt_selectors
 from training.attempts import services as attempt_services
 from training.certification import certificates as certificate_services
 from training.certification import decisions, dstudy, exposure, rules
+from training.certification.credentials import badges
 from training.certification.filters import CertificateRegisterQuerySerializer
 from training.exceptions import Conflict
 from training.models import Assignment, CertificationRule, FeedbackPolicy, Mode, Role
@@ -52,17 +53,23 @@ def certificate_detail(request, certificate_id):
     return render(request, "training/cert/certificate.html", {
         "cert": cert, "public": certificate_services.certificate_public(cert), "verify_url": url,
         "qr_svg": qr_svg, "is_holder": cert.holder_id == request.user.pk,
+        "can_download": badges.credential_issuable(cert),
     })
 
 
 @with_membership()
 @require_POST
 def certificate_display(request, certificate_id):
-    certificate_services.certificate_set_display(
-        user=request.user, organization=request.organization, certificate_id=certificate_id,
-        show_full_name=request.POST.get("show_full_name") == "full",
-    )
-    messages.success(request, _("Your choice for the public page was saved."))
+    try:
+        certificate_services.certificate_set_display(
+            user=request.user, organization=request.organization,
+            certificate_id=certificate_id, show_full_name=request.POST.get("show_full_name", ""),
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Your choice for the public page was saved."))
     return redirect("cert:certificate", certificate_id=certificate_id)
 
 
@@ -388,7 +395,33 @@ def verify(request, code):
     if retry is not None:
         return _too_many(retry, json=False)
     public = certificate_services.certificate_verify(code)
-    response = render(request, "training/cert/verify.html", {"public": public},
-                      status=200 if public else 404)
+    response = render(request, "training/cert/verify.html", {
+        "public": public, "not_found": public is None,
+    }, status=200 if public else 404)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@never_cache
+@require_GET
+def verify_lookup(request):
+    """Public: the box for a verification code. A code (or the verification URL, pasted)
+    leads to its page; anything that cannot be a code is answered here, counted against the
+    same rate limit as a lookup."""
+    if "code" not in request.GET:
+        response = render(request, "training/cert/verify.html", {"lookup": True})
+    else:
+        code = certificate_services.code_from_input(request.GET.get("code", ""))
+        if code is not None:  # the lookup it leads to is counted there
+            return redirect("verify", code=code)
+        retry = certificate_services.verify_rate_limited(client_address(request))
+        if retry is not None:
+            return _too_many(retry, json=False)
+        response = render(request, "training/cert/verify.html", {
+            "lookup": True, "typed": request.GET.get("code", "")[:200],
+            "error": _("A verification code has 32 characters: letters, digits, - and _. "
+                       "It is printed under the certificate's QR code; copy it exactly, or "
+                       "paste the whole verification link."),
+        }, status=400)
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response

@@ -264,8 +264,8 @@ def test_pass_issues_a_certificate_that_verifies_publicly(org, trainee, instruct
     response = client.get(f"/api/v1/certificates/verify/{cert.verification_code}/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"holder", "instrument", "instrument_version", "organization", "status",
-                         "issued_at", "expires_at", "statement"}
+    assert {"holder", "instrument", "instrument_version", "organization", "status",
+            "issued_at", "expires_at", "statement"} <= set(body)  # plus the status line's fields
     assert body["status"] == "active" and body["organization"] == "North Service"
     assert "trainee-a" not in json.dumps(body)  # initials by default
     assert "not issued or endorsed by the authors" in body["statement"]
