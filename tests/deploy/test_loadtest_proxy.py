@@ -78,3 +78,13 @@ def test_an_unreachable_server_is_counted_and_the_client_gets_no_answer(upstream
 def test_it_needs_an_upstream():
     with pytest.raises(ValueError, match="at least one upstream"):
         RoundRobinProxy([])
+
+
+def test_many_connections_at_once_are_all_answered(upstreams):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with RoundRobinProxy(upstreams) as proxy, ThreadPoolExecutor(max_workers=40) as pool:
+        answers = list(pool.map(lambda _i: _get(f"{proxy.url}/"), range(200)))
+        assert sorted(set(answers)) == ["A", "B"]
+        assert answers.count("A") == answers.count("B") == 100
+        assert proxy.connections == [100, 100]
