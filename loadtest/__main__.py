@@ -62,11 +62,16 @@ def _args(argv):
                                                          "redis://127.0.0.1:6379/11"),
                    help="Redis for --servers 2 (default %(default)s); the run's keys have a "
                         "prefix of their own and are deleted afterwards")
+    p.add_argument("--cache-per-process", action="store_true",
+                   help="with --servers 2: give each server process a cache of its own "
+                        "(a broken deployment), to see the checks across the servers fail")
     p.add_argument("--out", type=Path, default=None,
                    help="where logs, ledgers and figures go (default artifacts/loadtest/<time>)")
     args = p.parse_args(argv)
     if args.burst_at + args.burst_window + 15 > args.duration:
         p.error("--duration must leave at least 15 s after the burst window")
+    if args.cache_per_process and args.servers < 2:
+        p.error("--cache-per-process is for --servers 2")
     if args.servers > 1 and args.port:
         p.error("--port is for one server; with --servers 2 the ports are free ones")
     if args.burst_at < 30:
@@ -160,10 +165,17 @@ def main(argv=None) -> int:
 
         users = len(plan["trainees"]) + len(plan["exam_takers"]) + 1
         cross_checks: list = []
+        server_args: tuple[str, ...] = ("--no-control-socket",)
+        if args.cache_per_process:
+            # On the command line: gunicorn.conf.py's raw_env names the settings module.
+            server_args += ("--env", "DJANGO_SETTINGS_MODULE=loadtest.unshared_cache_settings")
+            _say("Each server process has a cache of its own (--cache-per-process): the checks "
+                 "across the servers should fail")
         with contextlib.ExitStack() as stack:
             servers = [
                 stack.enter_context(server.running_gunicorn(
                     env, port=args.port or None, workers=args.workers, threads=args.threads,
+                    extra_args=server_args,
                     log_path=out / ("gunicorn.log" if args.servers == 1
                                     else f"gunicorn-{'AB'[i]}.log")))
                 for i in range(args.servers)

@@ -189,8 +189,10 @@ def check_sign_in_throttle(a: str, b: str, accounts: dict, *, failure_limit: int
     username, password = accounts["throttle2"]["username"], accounts["password"]
     right_a = _sign_in(a, username, password, source="127.0.0.3").status
     right_b = _sign_in(b, username, password, source="127.0.0.3").status
-    steps = [f"one server (A): refused from wrong password no. {one} ({' '.join(trail_one)})",
-             f"two servers (A, B alternately): refused from no. {two} ({' '.join(trail_two)})",
+    steps = [f"one server (A): refused from wrong password no. {one or 'none'} "
+             f"({' '.join(trail_one)})",
+             f"two servers (A, B alternately): refused from no. {two or 'none'} "
+             f"({' '.join(trail_two)})",
              f"then the right password: A answers {right_a}, B answers {right_b} (429 = locked)"]
     passed = one is not None and one == two and right_a == 429 and right_b == 429
     return Verdict(f"sign-in throttling counts across both servers (AXES_FAILURE_LIMIT "
@@ -225,11 +227,15 @@ def check_verify_rate_limit(a: str, b: str, *, limit: int, window: int) -> Verdi
     _wait_for_window(window, need=30)
     two, statuses_two = _requests_until_refused([a, b], source="127.0.0.5", most=most)
     count = {s: statuses_two.count(s) for s in sorted(set(statuses_two))}
-    steps = [f"one server (A): refused (429) from request no. {one}",
-             f"two servers (A, B alternately): refused from request no. {two}; statuses {count}"]
+
+    def when(n):
+        return f"request no. {n}" if n else f"none of {most} requests"
+
+    steps = [f"one server (A): refused (429) from {when(one)}",
+             f"two servers (A, B alternately): refused from {when(two)}; statuses {count}"]
     passed = one == limit + 1 and two == one
     return Verdict(f"the verification rate limit ({limit} per {window} s and address) is "
-                   "shared", passed, f"429 from request {one} on one server, {two} on two",
+                   "shared", passed, f"429 from {when(one)} on one server, {when(two)} on two",
                    steps)
 
 
