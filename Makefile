@@ -10,7 +10,7 @@ REFERENCE_NODEPS := irrCAC==0.4.4
 
 CLOCKS ?= 2027-01-06T00:30 2026-12-31T23:55 2028-02-29T23:30
 
-.PHONY: demo install install-test test test-clock print-clocks lint check-content benchmark browser-deps loadtest faults
+.PHONY: demo install install-test test test-clock print-clocks lint check-content benchmark browser-deps loadtest loadtest-two faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,14 @@ benchmark: install-test
 loadtest: install
 	$(BIN)/pip install --quiet -e ".[load]"
 	$(BIN)/python -m loadtest
+
+## make loadtest-two: the same with two application servers on one database and one Redis
+## (REDIS_URL, default redis://127.0.0.1:6379/11), the clients spread over both by a
+## round-robin proxy, and checks that sessions, sign-in throttling, the verification rate
+## limit and the exam clock work across them (docs/performance.md, "Two application servers").
+loadtest-two: install
+	$(BIN)/pip install --quiet -e ".[load]"
+	$(BIN)/python -m loadtest --servers 2 --database calibrate_load_two
 
 ## make faults: the fault tests alone (tests/faults/, also part of `make test`), with their
 ## figures printed and kept in artifacts/faults-*.json (docs/performance.md, "Faults"). The

@@ -4,14 +4,21 @@ Creates a fresh PostgreSQL database, migrates it, loads the content and seeds it
 with gunicorn (the repository's gunicorn.conf.py and config.settings.production), runs locust
 headless (trainees, an instructor, a deadline burst of exam submissions), stops gunicorn,
 checks that nothing confirmed was lost, prints the figures and exits 1 if a target is missed.
+
+With `--servers 2`: two gunicorn servers on the same database and one Redis (REDIS_URL, a key
+prefix of the run's own), the clients spread over both by a round-robin proxy
+(loadtest/proxy.py), and the checks of loadtest/twoservers.py (sessions, sign-in throttling,
+the verification rate limit, the exam clock) run against A and B directly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -20,6 +27,7 @@ from pathlib import Path
 
 from loadtest import server
 from loadtest.cpu import CpuMonitor, children
+from loadtest.ledger import Ledger
 from loadtest.report import TARGETS_MS, cpu_table, figures, read_requests, table
 
 ROOT = server.ROOT
@@ -46,12 +54,26 @@ def _args(argv):
                    help="gunicorn workers (default: gunicorn.conf.py's)")
     p.add_argument("--threads", type=int, default=None,
                    help="gunicorn threads per worker (default: gunicorn.conf.py's)")
-    p.add_argument("--port", type=int, default=0, help="default: a free port")
+    p.add_argument("--port", type=int, default=0, help="default: a free port (one server only)")
+    p.add_argument("--servers", type=int, choices=(1, 2), default=1,
+                   help="application servers (gunicorn processes) sharing the database; with 2 "
+                        "they also share Redis and the clients go through a round-robin proxy")
+    p.add_argument("--redis-url", default=os.environ.get("LOADTEST_REDIS",
+                                                         "redis://127.0.0.1:6379/11"),
+                   help="Redis for --servers 2 (default %(default)s); the run's keys have a "
+                        "prefix of their own and are deleted afterwards")
+    p.add_argument("--cache-per-process", action="store_true",
+                   help="with --servers 2: give each server process a cache of its own "
+                        "(a broken deployment), to see the checks across the servers fail")
     p.add_argument("--out", type=Path, default=None,
                    help="where logs, ledgers and figures go (default artifacts/loadtest/<time>)")
     args = p.parse_args(argv)
     if args.burst_at + args.burst_window + 15 > args.duration:
         p.error("--duration must leave at least 15 s after the burst window")
+    if args.cache_per_process and args.servers < 2:
+        p.error("--cache-per-process is for --servers 2")
+    if args.servers > 1 and args.port:
+        p.error("--port is for one server; with --servers 2 the ports are free ones")
     if args.burst_at < 30:
         p.error("--burst-at must be at least 30 s (the exam takers resume their exams first)")
     return args
@@ -80,6 +102,17 @@ def _warm_up_requests(plan: dict) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
+def _delete_redis_keys(redis_url: str, prefix: str) -> None:
+    """The run's own cache keys (Django writes "<prefix>:<version>:<key>")."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 def _say(message: str) -> None:
     print(message, flush=True)
 
@@ -95,7 +128,12 @@ def main(argv=None) -> int:
     with server.fresh_database(args.database, server_url=args.server_url,
                                keep=args.keep_database) as database_url:
         static = tempfile.TemporaryDirectory(prefix="calibrate-loadtest-static-")
-        env = server.production_env(database_url, static_root=Path(static.name))
+        overrides = {}
+        if args.servers > 1:
+            overrides = {"REDIS_URL": args.redis_url,
+                         "CACHE_KEY_PREFIX": f"calibrate-load-{secrets.token_hex(4)}"}
+            _say(f"Redis {args.redis_url}, key prefix {overrides['CACHE_KEY_PREFIX']}")
+        env = server.production_env(database_url, static_root=Path(static.name), **overrides)
         t = time.monotonic()
         _say(f"Database {args.database}: migrate, load_content, collectstatic ...")
         server.prepare(env, log=harness_log)
@@ -118,13 +156,59 @@ def main(argv=None) -> int:
         _say(f"  done in {time.monotonic() - t:.0f} s")
         connections.close_all()
 
+        accounts = None
+        if args.servers > 1:
+            from loadtest import twoservers
+
+            accounts = twoservers.check_accounts(plan)
+            connections.close_all()
+
         users = len(plan["trainees"]) + len(plan["exam_takers"]) + 1
-        gunicorn_log = out / "gunicorn.log"
-        with server.running_gunicorn(env, port=args.port or None, workers=args.workers,
-                                     threads=args.threads, log_path=gunicorn_log) as running:
-            base_url = running.url
-            took = server.warm_up(base_url, _warm_up_requests(plan))
-            _say(f"  warmed up in {took:.0f} s (not measured)")
+        cross_checks: list = []
+        server_args: tuple[str, ...] = ("--no-control-socket",)
+        if args.cache_per_process:
+            # On the command line: gunicorn.conf.py's raw_env names the settings module.
+            server_args += ("--env", "DJANGO_SETTINGS_MODULE=loadtest.unshared_cache_settings")
+            _say("Each server process has a cache of its own (--cache-per-process): the checks "
+                 "across the servers should fail")
+        with contextlib.ExitStack() as stack:
+            servers = [
+                stack.enter_context(server.running_gunicorn(
+                    env, port=args.port or None, workers=args.workers, threads=args.threads,
+                    extra_args=server_args,
+                    log_path=out / ("gunicorn.log" if args.servers == 1
+                                    else f"gunicorn-{'AB'[i]}.log")))
+                for i in range(args.servers)
+            ]
+            for running in servers:
+                took = server.warm_up(running.url, _warm_up_requests(plan))
+                _say(f"  {running.url} warmed up in {took:.0f} s (not measured)")
+            proxy = None
+            if args.servers == 1:
+                base_url = servers[0].url
+            else:
+                from loadtest.proxy import RoundRobinProxy
+
+                proxy = stack.enter_context(RoundRobinProxy(
+                    [("127.0.0.1", int(r.url.rsplit(":", 1)[1])) for r in servers]))
+                base_url = proxy.url
+                a, b = servers[0].url, servers[1].url
+                _say(f"Two servers: A {a}, B {b}, round-robin proxy {base_url}")
+                _say("Checks across the servers, before the load ...")
+                from django.conf import settings
+
+                from training.certification.certificates import (
+                    VERIFY_RATE_LIMIT,
+                    VERIFY_RATE_WINDOW,
+                )
+
+                cross_checks.append(twoservers.check_sessions(a, b, accounts))
+                cross_checks.append(twoservers.check_sign_in_throttle(
+                    a, b, accounts, failure_limit=settings.AXES_FAILURE_LIMIT))
+                cross_checks.append(twoservers.check_verify_rate_limit(
+                    a, b, limit=VERIFY_RATE_LIMIT, window=VERIFY_RATE_WINDOW))
+                for v in cross_checks:
+                    _say(f"  {'PASS' if v.passed else 'FAIL'}  {v.name}")
             launch = time.time()
             burst_start = launch + args.burst_at
             plan["timing"] = {
@@ -138,14 +222,18 @@ def main(argv=None) -> int:
             set_exam_deadline(plan["exam_assignment"],
                               dt.datetime.fromtimestamp(plan["timing"]["deadline"], dt.UTC))
             connections.close_all()
+            if proxy is not None:
+                check_ledger = Ledger(out, source="twoservers")
+                clock = twoservers.exam_clock_start(a, b, accounts, plan, check_ledger)
             plan_path = out / "plan.json"
             plan_path.write_text(json.dumps(plan), encoding="utf-8")
             workers = args.workers or os.environ.get("GUNICORN_WORKERS") or "conf default"
-            _say(f"gunicorn at {base_url} (workers: {workers}); locust: {users} users for "
-                 f"{args.duration} s, exam burst at {args.burst_at} s ...")
+            _say(f"{len(servers)} × gunicorn (workers each: {workers}), clients sent to "
+                 f"{base_url}; locust: {users} users for {args.duration} s, exam burst at "
+                 f"{args.burst_at} s ...")
             locust_pids: list[int] = []
             monitor = CpuMonitor({
-                "gunicorn": lambda: [running.pid, *children(running.pid)],
+                "gunicorn": lambda: [pid for r in servers for pid in (r.pid, *children(r.pid))],
                 "postgres": lambda: server.backend_pids(args.database,
                                                         server_url=args.server_url),
                 "locust": lambda: list(locust_pids),
@@ -165,10 +253,20 @@ def main(argv=None) -> int:
                 code = locust.wait()
             monitor.stop()
             _say(f"  locust finished (exit {code}; its log: {out / 'locust.log'})")
+            if proxy is not None:
+                _say("Exam clock after the deadline, on A and B ...")
+                cross_checks.append(twoservers.exam_clock_after_deadline(
+                    a, b, accounts, clock, check_ledger))
+                check_ledger.close()
+                spread = proxy.connections
+                _say(f"  the proxy sent {spread[0]} connections to A and {spread[1]} to B "
+                     f"({sum(proxy.failed)} could not reach their server)")
         _say("gunicorn stopped. Checking the database against the ledger ...")
         result = check(out, since=seeded_since, exam_assignment=plan["exam_assignment"])
         connections.close_all()
         static.cleanup()
+        if args.servers > 1:
+            _delete_redis_keys(args.redis_url, env["CACHE_KEY_PREFIX"])
 
     fig = figures(read_requests(out), timing=plan["timing"])
     timing = plan["timing"]
@@ -217,6 +315,18 @@ def main(argv=None) -> int:
          + (f", sent within {burst['send_span_s']:.1f} s" if burst["submissions"] else "")),
         ("nothing lost (no-loss check)", result.ok, f"{len(result.discrepancies)} discrepancies"),
     ]
+    if args.servers > 1:
+        verdicts.append(("the proxy spread the requests over both servers",
+                         min(spread) > 0 and sum(proxy.failed) == 0
+                         and abs(spread[0] - spread[1]) <= 1,
+                         f"A {spread[0]}, B {spread[1]} connections"))
+        _say("")
+        _say("Across the two servers:")
+        for v in cross_checks:
+            _say(f"  {'PASS' if v.passed else 'FAIL'}  {v.name}: {v.value}")
+            for line in v.details:
+                _say(f"        {line}")
+        verdicts.extend((v.name, v.passed, v.value) for v in cross_checks)
     _say("")
     for name, passed, value in verdicts:
         _say(f"  {'PASS' if passed else 'FAIL'}  {name}: {value}")
