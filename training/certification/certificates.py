@@ -219,6 +219,16 @@ def verify_rate_limited(ip: str | None, *, now: float | None = None) -> int | No
 
 def certificates_for_admin(*, organization: Organization, filter_: str = "", now=None):
     now = now or timezone.now()
+    rows = list(certificates_for_admin_query(organization=organization, filter_=filter_,
+                                             now=now))
+    for cert in rows:
+        cert.current_status = cert.effective_status(now)
+    return rows
+
+
+def certificates_for_admin_query(*, organization: Organization, filter_: str = "", now=None):
+    """The register's certificates as a query, for a page of them (thousands of holders)."""
+    now = now or timezone.now()
     qs = Certificate.objects.filter(organization=organization).select_related(
         "holder", "instrument_version__instrument")
     if filter_ == "expiring":
@@ -230,10 +240,7 @@ def certificates_for_admin(*, organization: Organization, filter_: str = "", now
         qs = qs.filter(status=CertificateStatus.REVOKED)
     elif filter_ == "active":
         qs = qs.filter(status=CertificateStatus.ACTIVE, expires_at__gt=now)
-    rows = list(qs.order_by("expires_at", "pk"))
-    for cert in rows:
-        cert.current_status = cert.effective_status(now)
-    return rows
+    return qs.order_by("expires_at", "pk")
 
 
 def certificates_csv_rows(certificates):

@@ -7,9 +7,11 @@ import segno
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -226,6 +228,7 @@ def rule_edit(request, rule_id):
                                                       rule_id=rule_id))
 
 
+REGISTER_PAGE_SIZE = 100
 FILTERS = {
     "": gettext_lazy("All"),
     "active": gettext_lazy("Active"),
@@ -247,17 +250,24 @@ def certificates(request):
         query_errors, status = {}, 200
     else:
         filter_, export, query_errors, status = "", False, query.errors, 400
-    rows = certificate_services.certificates_for_admin(organization=request.organization,
-                                                filter_=filter_)
     if export:
+        rows = certificate_services.certificates_for_admin(organization=request.organization,
+                                                           filter_=filter_)
         response = StreamingHttpResponse(
             csv_lines(certificate_services.certificates_csv_rows(rows)),
             content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="certificates.csv"'
         response["Cache-Control"] = "no-store"
         return response
+    # A page at a time: an agency certifies thousands (the CSV holds every certificate).
+    page = Paginator(certificate_services.certificates_for_admin_query(
+        organization=request.organization, filter_=filter_), REGISTER_PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    now = timezone.now()
+    for cert in page.object_list:
+        cert.current_status = cert.effective_status(now)
     return render(request, "training/cert/certificates.html", {
-        "rows": rows, "filter": filter_, "filters": FILTERS.items(),
+        "rows": page.object_list, "page": page, "filter": filter_, "filters": FILTERS.items(),
         "query_errors": query_errors,
     }, status=status)
 

@@ -39,3 +39,23 @@ def test_org_wide_pages_read_a_fixed_number_of_queries(org, other_org, org_admin
     assert "and 3 more" not in body
     teach = browser_for(org_admin).get("/teach/").content.decode()
     assert teach.count('<td class="num">5</td>') == 9
+
+
+def test_the_certificate_register_shows_a_page_at_a_time_and_exports_every_one(
+        org, org_admin, monkeypatch):
+    from training.certification import views as cert_views
+
+    monkeypatch.setattr(cert_views, "REGISTER_PAGE_SIZE", 4)
+    populate(org, 10, cohort_size=5)
+    client = browser_for(org_admin)
+    first = client.get("/certification/manage/certificates/").content.decode()
+    assert first.count('name="reason"') == 4
+    assert "Page 1 of 3 (10 certificates)" in first and 'rel="next"' in first
+    last = client.get("/certification/manage/certificates/?page=3").content.decode()
+    assert last.count('name="reason"') == 2 and 'rel="prev"' in last
+    csv = client.get("/certification/manage/certificates/?format=csv")
+    assert b"".join(csv.streaming_content).count(b"north-rater-") == 10
+    api = api_for(org_admin).get("/api/v1/certificates/?page_size=4").json()
+    assert api["count"] == 10 and len(api["results"]) == 4
+    one = api_for(org_admin).get("/api/v1/certificates/?holder=north-rater-00003").json()
+    assert [r["holder"] for r in one["results"]] == ["north-rater-00003"]
