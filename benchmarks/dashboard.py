@@ -81,13 +81,17 @@ def worker(module: str, args: list[str], label: str, url: str | None) -> dict:
                 _pg(f"DROP DATABASE IF EXISTS {_pg_admin(url)[1]}")
     if proc.returncode != 0:
         raise RuntimeError(f"{module} failed ({label}, {args}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    line = proc.stdout.strip().splitlines()[-1]
+    print(f"# {module} {label} {' '.join(args)}: {line}", flush=True)  # as soon as measured
+    return json.loads(line)
 
 
-def targets() -> list[tuple[str, str | None]]:
+def targets(suffix: str = "") -> list[tuple[str, str | None]]:
+    """SQLite, and PostgreSQL where it answers (database PG_URL's name + suffix, so that two
+    benchmarks can run at once)."""
     out = [("sqlite", None)]
     if _postgres_available():
-        out.append(("postgresql", PG_URL))
+        out.append(("postgresql", PG_URL + suffix))
     else:
         print("PostgreSQL does not answer: measuring SQLite only.")
     return out

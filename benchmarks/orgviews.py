@@ -6,7 +6,8 @@ cohorts of 200, each certified, one in twenty with a drift alert (benchmarks/_or
 
 Printed per page: cold (first request) and warm (median of 3) wall time, the queries (which
 must not grow with N) and the peak memory of one request. ORGVIEWS_SIZES (e.g. "2000,10000")
-chooses the sizes; the databases as in benchmarks/dashboard.py.
+chooses the sizes; the databases as in benchmarks/dashboard.py (PostgreSQL: its database
+name + "_org").
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ SIZES = tuple(int(n) for n in os.environ.get("ORGVIEWS_SIZES", "2000,10000").spl
 
 def run() -> list[Measurement]:
     out = []
-    for label, url in targets():
+    for label, url in targets("_org"):
         for size in SIZES:
             r = worker("benchmarks._org_worker", [str(size)], label, url)
             for page, p in r["pages"].items():
