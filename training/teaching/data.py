@@ -93,15 +93,6 @@ class CohortData:
         return out
 
 
-def _fetch(queryset) -> list[tuple]:
-    """Rows of a values_list queryset through the raw cursor: the dashboard reads hundreds of
-    thousands of item ratings, and Django's row-by-row conversion would dominate."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _fetch_chunks(queryset, size: int = 20000):
     """The rows of a values_list queryset through the raw cursor, a chunk at a time."""
     sql, params = queryset.query.sql_with_params()
