@@ -228,8 +228,9 @@ CACHES["snapshots"] = (
     {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
      "KEY_PREFIX": "calibrate-snapshot"}
     if REDIS_URL else
+    # A 10,000-trainee cohort's snapshot is about 50 MB: a few per process.
     {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "snapshots",
-     "OPTIONS": {"MAX_ENTRIES": 20}}
+     "OPTIONS": {"MAX_ENTRIES": 6}}
 )
 
 AUTH_PASSWORD_VALIDATORS = [
