@@ -1,5 +1,12 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate, post_save, pre_delete, pre_save
+from django.db.models.signals import (
+    m2m_changed,
+    post_delete,
+    post_migrate,
+    post_save,
+    pre_delete,
+    pre_save,
+)
 
 
 def _create_cache_table(sender, using="default", **kwargs):
@@ -40,3 +47,39 @@ class TrainingConfig(AppConfig):
                          dispatch_uid="calibrate-remember-access-change")
         post_save.connect(tokens.end_access_after_change, sender=user_model,
                           dispatch_uid="calibrate-end-access-after-change")
+        self._connect_snapshot_invalidation(user_model, attempt_sealed)
+
+    @staticmethod
+    def _connect_snapshot_invalidation(user_model, attempt_sealed):
+        """Whatever changes a cohort snapshot's contents makes it unreachable at once
+        (training/teaching/snapshot.py)."""
+        from training import models as training_models
+        from training.teaching import signals as teaching_signals
+        from vignettes import models as content
+
+        def connect(signal, receiver, sender, name):
+            signal.connect(receiver, sender=sender, weak=False,
+                           dispatch_uid=f"teach-snapshot-{name}-{signal_name(signal)}")
+
+        def signal_name(signal):
+            return {id(post_save): "saved", id(post_delete): "deleted",
+                    id(pre_delete): "deleting", id(m2m_changed): "m2m"}[id(signal)]
+
+        attempt_sealed.connect(teaching_signals.attempt_sealed,
+                               dispatch_uid="teach-snapshot-attempt-sealed")
+        for signal in (post_save, post_delete):
+            connect(signal, teaching_signals.rating_changed, training_models.Rating, "rating")
+            connect(signal, teaching_signals.cohort_changed, training_models.Cohort, "cohort")
+            connect(signal, teaching_signals.rule_changed, training_models.CertificationRule,
+                    "rule")
+            for model in (content.Instrument, content.InstrumentVersion, content.Item,
+                          content.ItemValue, content.Band, content.VignetteRevision,
+                          content.ReferenceScoring, content.ReferenceItemScore):
+                connect(signal, teaching_signals.content_changed, model,
+                        f"content-{model.__name__}")
+        connect(pre_delete, teaching_signals.attempt_deleted, training_models.Attempt,
+                "attempt")
+        connect(post_save, teaching_signals.user_changed, user_model, "user")
+        connect(pre_delete, teaching_signals.user_deleted, user_model, "user")
+        connect(m2m_changed, teaching_signals.trainees_changed,
+                training_models.Cohort.trainees.through, "trainees")

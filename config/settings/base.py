@@ -222,6 +222,17 @@ else:
             "LOCATION": "calibrate_cache",
         }
     }
+# The cohort snapshots (training/teaching/snapshot.py): megabytes of arrays per cohort, kept
+# in Redis when there is one, else in each process's memory (never in the database table).
+# Their keys carry tokens from the default cache, so a snapshot is never served stale.
+CACHES["snapshots"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+     "KEY_PREFIX": "calibrate-snapshot"}
+    if REDIS_URL else
+    # A 10,000-trainee cohort's snapshot is about 50 MB: a few per process.
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "snapshots",
+     "OPTIONS": {"MAX_ENTRIES": 6}}
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

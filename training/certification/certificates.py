@@ -312,6 +312,17 @@ def certificates_for_admin(*, organization: Organization, filter_: str = "", now
     """The register, soonest expiry first; `search` matches the holder's username, name or
     e-mail, or the certificate's number."""
     now = now or timezone.now()
+    rows = list(certificates_for_admin_query(organization=organization, filter_=filter_,
+                                             now=now, search=search))
+    for cert in rows:
+        cert.current_status = cert.effective_status(now)
+    return rows
+
+
+def certificates_for_admin_query(*, organization: Organization, filter_: str = "", now=None,
+                                 search: str = ""):
+    """The register's certificates as a query, for a page of them (thousands of holders)."""
+    now = now or timezone.now()
     qs = Certificate.objects.filter(organization=organization).select_related(
         "holder", "instrument_version__instrument")
     if search:
@@ -329,10 +340,7 @@ def certificates_for_admin(*, organization: Organization, filter_: str = "", now
         qs = qs.filter(status=CertificateStatus.REVOKED)
     elif filter_ == "active":
         qs = qs.filter(status=CertificateStatus.ACTIVE, expires_at__gt=now)
-    rows = list(qs.order_by("expires_at", "pk"))
-    for cert in rows:
-        cert.current_status = cert.effective_status(now)
-    return rows
+    return qs.order_by("expires_at", "pk")
 
 
 def certificates_csv_rows(certificates):

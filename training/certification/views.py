@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -310,6 +311,7 @@ def rule_edit(request, rule_id):
                                                       rule_id=rule_id))
 
 
+REGISTER_PAGE_SIZE = 100
 FILTERS = {
     "": gettext_lazy("All"),
     "active": gettext_lazy("Active"),
@@ -332,16 +334,22 @@ def certificates(request):
     else:
         filter_, export, query_errors, status = "", False, query.errors, 400
     q = request.GET.get("q", "").strip()[:100]
-    rows = certificate_services.certificates_for_admin(organization=request.organization,
-                                                filter_=filter_, search=q)
     if export:
+        rows = certificate_services.certificates_for_admin(organization=request.organization,
+                                                           filter_=filter_, search=q)
         response = StreamingHttpResponse(
             csv_lines(certificate_services.certificates_csv_rows(rows)),
             content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="certificates.csv"'
         response["Cache-Control"] = "no-store"
         return response
-    listing = list_page(request, rows, keep=("filter", "q"))
+    # A page at a time: an agency certifies thousands (the CSV holds every certificate).
+    listing = list_page(request, certificate_services.certificates_for_admin_query(
+        organization=request.organization, filter_=filter_, search=q),
+        per_page=REGISTER_PAGE_SIZE, keep=("filter", "q"))
+    now = timezone.now()
+    for cert in listing.rows:
+        cert.current_status = cert.effective_status(now)
     return render(request, "training/cert/certificates.html", {
         "rows": listing.rows, "listing": listing, "q": q, "filter": filter_,
         "filters": FILTERS.items(), "query_errors": query_errors,

@@ -38,6 +38,7 @@ from training.models import (
 )
 from training.teaching import data as teaching_data
 from training.teaching.trainees import cohort_tendency
+from training.tenancy import STAFF_ROLES
 from vignettes import selectors as content_selectors
 from vignettes.models import Instrument
 
@@ -271,7 +272,7 @@ def home_sections(*, membership, now: dt.datetime) -> dict:
     in_a_cohort = Cohort.objects.filter(organization=organization, trainees=user).exists()
     if membership.role == Role.TRAINEE or in_a_cohort:
         sections["trainee"] = trainee_home(user=user, organization=organization, now=now)
-    if membership.role in (Role.INSTRUCTOR, Role.ORG_ADMIN):
+    if membership.role in STAFF_ROLES:
         sections["cohorts"] = instructor_home(membership=membership, now=now)
         sections["teaching"] = True
     if membership.role == Role.ORG_ADMIN:

@@ -60,6 +60,8 @@ def calendar_windows(
 ) -> list[WindowEstimate]:
     """``statistic`` computed on the values falling in each calendar month or ISO week.
 
+    ``timestamps`` are datetimes, or a NumPy array of seconds since the epoch (faster).
+
     Windows are local calendar periods in the IANA time zone ``tz`` (an organisation's zone):
     a rating at 23:30 UTC on 31 January is in February in Europe/Berlin. ``values`` is aligned
     with ``timestamps`` (a list, or an array whose first axis is the rating); ``statistic``
@@ -80,8 +82,7 @@ def calendar_windows(
     zone = ZoneInfo(tz)
     if len(timestamps) == 0:
         return []
-    local = [_aware(ts).astimezone(zone) for ts in timestamps]
-    keys = np.array([_period_start(ts.date(), period).toordinal() for ts in local])
+    keys = _period_keys(timestamps, zone, period)
     label = name or getattr(statistic, "__name__", "statistic")
     out: list[WindowEstimate] = []
     start = date.fromordinal(int(keys.min()))
@@ -96,6 +97,27 @@ def calendar_windows(
             out.append(WindowEstimate(*window, undefined(label, "no ratings in this window")))
         start = nxt
     return out
+
+
+# Every UTC offset in use is a whole number of quarter hours, and so is every instant at which
+# a zone changes offset: all instants of one UTC quarter hour fall on the same local day.
+_QUARTER_HOUR = 900
+
+
+def _period_keys(timestamps, zone: ZoneInfo, period: str) -> np.ndarray:
+    """The ordinal of the local period start of each timestamp (datetimes, or an array of
+    seconds since the epoch), converting each UTC quarter hour once, not each timestamp."""
+    if isinstance(timestamps, np.ndarray):
+        seconds = timestamps.astype(float)
+    else:
+        seconds = np.array([_aware(ts).timestamp() for ts in timestamps], dtype=float)
+    quarters = np.floor(seconds / _QUARTER_HOUR).astype(np.int64)
+    unique, inverse = np.unique(quarters, return_inverse=True)
+    starts = np.array([
+        _period_start(datetime.fromtimestamp(int(q) * _QUARTER_HOUR, UTC).astimezone(zone).date(),
+                      period).toordinal()
+        for q in unique.tolist()], dtype=np.int64)
+    return starts[inverse.reshape(-1)]
 
 
 def rolling_windows(

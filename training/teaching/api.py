@@ -1,5 +1,6 @@
 """Instructor API: cohorts, their reliability over time, the long-format export."""
 
+from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -14,6 +15,7 @@ from training.teaching import bands as band_stats
 from training.teaching import data as teaching_data
 from training.teaching import reliability as cohort_reliability
 from training.teaching import rounds as round_stats
+from training.teaching import snapshot
 from training.teaching import trainees as trainee_stats
 from training.teaching.exports import cohort_export_rows, csv_lines
 from training.teaching.serializers import (
@@ -32,7 +34,8 @@ class CohortSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "trainees", "instructors"]
 
     def get_trainees(self, obj) -> int:
-        return obj.trainees.count()
+        counted = getattr(obj, "trainee_count", None)  # annotated by the list: one query
+        return obj.trainees.count() if counted is None else counted
 
 
 class EstimateSerializer(serializers.Serializer):
@@ -236,7 +239,8 @@ class CohortListApi(StaffScopedApi, generics.ListAPIView):
             return Cohort.objects.none()
         self.check_staff()
         ids = [c.pk for c in teaching_data.instructor_cohorts(membership=self.membership)]
-        return Cohort.objects.filter(pk__in=ids).prefetch_related("instructors").order_by("name")
+        return Cohort.objects.filter(pk__in=ids).prefetch_related("instructors").annotate(
+            trainee_count=Count("trainees", distinct=True)).order_by("name")
 
 
 @extend_schema(
@@ -256,7 +260,7 @@ class CohortReliabilityApi(StaffScopedApi):
             slug=query.validated_data["instrument"]).first()
         if instrument is None:
             raise serializers.ValidationError({"instrument": "Unknown instrument."})
-        data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+        data = snapshot.cohort_snapshot(cohort=cohort, instrument=instrument)
         tendency = trainee_stats.cohort_tendency(data)
         payload = {
             "cohort": cohort.pk,

@@ -101,22 +101,41 @@ class WindowReliability:
         return self.gate.units
 
 
-def _items_matrix(data, sel, j):
+def _layout(data: CohortData, sel: np.ndarray):
+    """Where each selected rating goes in the units x raters matrices (computed once for the
+    totals and every item)."""
+    idx = np.nonzero(sel)[0]
+    units, u = np.unique(data.revision[idx], return_inverse=True)
+    raters, r = np.unique(data.trainee[idx], return_inverse=True)
+    return idx, u, r, (len(units), len(raters))
+
+
+def _fill(layout, values: np.ndarray) -> np.ndarray:
+    idx, u, r, shape = layout
+    m = np.full(shape, np.nan)
+    m[u, r] = values[idx]
+    return m
+
+
+def _items_matrix(data, sel, j, layout=None):
     values = data.codes[:, j].copy()
     values[values == OMITTED] = np.nan
+    if layout is not None:
+        return _fill(layout, values)
     return _matrix(data, sel, values)[0]
 
 
 def reliability_for(data: CohortData, sel: np.ndarray) -> WindowReliability:
     """Among-trainee reliability on the selected (first, applicable) ratings, gated."""
-    totals, _units, _raters = _matrix(data, sel, data.total)
+    layout = _layout(data, sel)
+    totals = _fill(layout, data.total)
     gate = sufficiency(totals)
     alpha_total = gated(krippendorff_alpha(totals, level="interval"), gate)
     alpha_items = {}
     fleiss_values, ac1_values, item_blocks = [], [], []
     crossed_total = crossed_subset(totals)
     for j, code in enumerate(data.item_codes):
-        m = _items_matrix(data, sel, j)
+        m = _items_matrix(data, sel, j, layout)
         categories = data.item_values.get(code)
         alpha_items[code] = gated(
             krippendorff_alpha(m, level="ordinal", categories=categories), matrix=m)
@@ -215,12 +234,14 @@ def pairable_units(data: CohortData, sel: np.ndarray) -> tuple[list[int], list[d
     pairable (the time of their second first rating, which never changes afterwards)."""
     seen: dict[int, int] = {}
     units, times = [], []
-    for i in sorted(np.nonzero(sel)[0].tolist(), key=lambda k: (data.submitted_at[k], k)):
+    idx = np.nonzero(sel)[0]
+    # In time order, ties by position (lexsort: the last key is the primary one).
+    for i in idx[np.lexsort((idx, data.submitted_us[idx]))].tolist():
         rev = int(data.revision[i])
         seen[rev] = seen.get(rev, 0) + 1
         if seen[rev] == 2:
             units.append(rev)
-            times.append(data.submitted_at[i])
+            times.append(data.time_of(i))
     return units, times
 
 
@@ -240,7 +261,7 @@ def reliability_over_time(
     if window in ("month", "week"):
         periods = []
         for w in calendar_windows(
-            [data.submitted_at[i] for i in idx], idx, lambda sub: _Wrap(sub), period=window,
+            data.submitted_s[idx], idx, lambda sub: _Wrap(sub), period=window,
             tz=tz, include_empty=True,
         ):
             mask = None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.utils.translation import gettext_lazy as _
+from scipy import special
 
 from training.reliability import (
     Estimate,
@@ -91,51 +92,108 @@ def cohort_tendency(data: CohortData) -> CohortSeverity:
     )
 
 
+def _group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(group, weights=values, minlength=size)
+
+
+def _group_share(group: np.ndarray, hits: np.ndarray, counted: np.ndarray,
+                 size: int) -> list[float | None]:
+    """Per group: the mean of hits where counted (None where nothing is counted)."""
+    n = np.bincount(group, weights=counted.astype(float), minlength=size)
+    s = np.bincount(group, weights=np.where(counted, hits, 0.0), minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = s / n
+    return [None if c == 0 else float(v) for c, v in zip(n.tolist(), share.tolist(),
+                                                        strict=True)]
+
+
+def _deviations(group: np.ndarray, d: np.ndarray, size: int) -> list[Estimate]:
+    """mean_signed_deviation of each group's differences, for every group at once."""
+    n = np.bincount(group, minlength=size)
+    sums = _group_sums(group, d, size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / n
+        centred = d - mean[group]
+        sd = np.sqrt(_group_sums(group, centred * centred, size) / (n - 1))
+        se = sd / np.sqrt(n)
+        half = special.stdtrit(np.maximum(n - 1, 1), 0.975) * se
+    out = []
+    for k in range(size):
+        if n[k] < 2:
+            # none, or a single difference: the function itself says what it is
+            out.append(mean_signed_deviation(d[group == k], np.zeros(int(n[k]))))
+            continue
+        m, s_, e, h = float(mean[k]), float(sd[k]), float(se[k]), float(half[k])
+        out.append(Estimate(
+            name="Mean signed deviation (trainee - reference)", value=m,
+            ci95=(m - h, m + h), undefined_reason=None, extra={"sd": s_, "se": e},
+            ci_method="t, n-1 df", n_units=int(n[k]), n_raters=2, n_pairable=int(n[k])))
+    return out
+
+
 def trainee_rows(data: CohortData, *, now: dt.datetime,
                  tendency: CohortSeverity | None = None) -> list[TraineeRow]:
+    """Every trainee's row, computed for all trainees at once (grouped sums over the rating
+    arrays, no loop over trainees but the one that builds the rows)."""
     tendency = tendency if tendency is not None else cohort_tendency(data)
-    matches = data.matches()
-    both = data.both
-    times = np.array([t.timestamp() for t in data.submitted_at]) if data.n else np.zeros(0)
-    recent_start = (now - dt.timedelta(weeks=8)).timestamp()
-    previous_start = (now - dt.timedelta(weeks=16)).timestamp()
-    # Group the ratings by trainee once (a stable sort keeps time order within a trainee).
-    order = np.argsort(data.trainee, kind="stable")
-    ids, starts = np.unique(data.trainee[order], return_index=True)
-    groups = dict(zip(ids.tolist(), np.split(order, starts[1:]), strict=True)) if data.n else {}
-    band_hit = np.array([b == r for b, r in zip(data.band, data.ref_band, strict=True)],
-                        dtype=bool)
+    people = sorted(data.trainee_names.items(), key=lambda kv: kv[1])
+    size = len(people)
+    slot = {user_id: k for k, (user_id, _name) in enumerate(people)}
+    # Ratings of users no longer in the cohort belong to no row.
+    group = np.array([slot.get(u, -1) for u in data.trainee.tolist()], dtype=np.int64)
+    mine = group >= 0
+    both = data.both & mine
+    times = data.submitted_s if data.n else np.zeros(0)
+    recent = times >= (now - dt.timedelta(weeks=8)).timestamp()
+    previous = (times >= (now - dt.timedelta(weeks=16)).timestamp()) & ~recent
+    g_all, g_both = group[mine], group[both]
+    ratings = np.bincount(g_all, minlength=size)
+    # Per rating: the items the reference codes, and those the trainee matched (the sums of
+    # data.matches() by row, without its ratings x items matrix of floats).
+    scored = (~np.isnan(data.ref_codes)).sum(axis=1)[both].astype(float)
+    # NaN never equals anything: an unscored item is a miss, an item without reference code
+    # is not counted.
+    hits = (data.codes == data.ref_codes).sum(axis=1)[both].astype(float)
+    item_n = {}
+    item_s = {}
+    for label, use in (("all", np.ones(int(both.sum()), dtype=bool)),
+                       ("recent", recent[both]), ("previous", previous[both])):
+        item_n[label] = np.bincount(g_both, weights=scored * use, minlength=size)
+        item_s[label] = np.bincount(g_both, weights=hits * use, minlength=size)
+    totals, refs = data.total[both], data.ref_total[both]
+    ok = ~np.isnan(totals) & ~np.isnan(refs)
+    d = (totals - refs)[ok]
+    within = _group_share(g_both[ok], (np.abs(d) <= 1).astype(float), np.ones(d.size, bool),
+                          size)
+    deviations = _deviations(g_both[ok], d, size)
     # Only an instrument with published bands has band agreement (never CPORT's old groupings).
     has_bands = bool(data.bands)
-    recent_mask = times >= recent_start
-    previous_mask = (times >= previous_start) & ~recent_mask
+    band_hit = (data.band == data.ref_band)[both].astype(float)
+    bands = _group_share(g_both, band_hit, np.ones(band_hit.size, bool), size)
+    applicability = _group_share(
+        g_all, (data.applicable[mine] == data.ref_applicable[mine]).astype(float),
+        np.ones(int(mine.sum()), bool), size)
+
+    def share(label, k):
+        return None if item_n[label][k] == 0 else float(item_s[label][k] / item_n[label][k])
+
     out = []
-    empty = np.zeros(0, dtype=np.int64)
-    for user_id, username in sorted(data.trainee_names.items(), key=lambda kv: kv[1]):
-        mine = groups.get(user_id, empty)
-        sel = mine[both[mine]]
-        totals = data.total[sel]
-        refs = data.ref_total[sel]
-        ok = ~np.isnan(totals) & ~np.isnan(refs)
-        deviation = mean_signed_deviation(totals[ok], refs[ok])
+    for k, (user_id, username) in enumerate(people):
         severity = tendency.of(user_id)
         out.append(
             TraineeRow(
                 user_id=user_id,
                 username=username,
-                ratings=int(mine.size),
-                item_agreement=_nanmean(matches[sel]),
-                within_one=float(np.mean(np.abs(totals[ok] - refs[ok]) <= 1)) if ok.any()
-                else None,
-                band_agreement=float(np.mean(band_hit[sel])) if sel.size and has_bands
-                else None,
-                applicability_agreement=float(np.mean(
-                    data.applicable[mine] == data.ref_applicable[mine])) if mine.size else None,
-                deviation=deviation,
+                ratings=int(ratings[k]),
+                item_agreement=share("all", k),
+                within_one=within[k],
+                band_agreement=bands[k] if has_bands else None,
+                applicability_agreement=applicability[k],
+                deviation=deviations[k],
                 severity=severity,
                 tendency=severity.tendency,
-                recent_agreement=_nanmean(matches[sel[recent_mask[sel]]]),
-                previous_agreement=_nanmean(matches[sel[previous_mask[sel]]]),
+                recent_agreement=share("recent", k),
+                previous_agreement=share("previous", k),
             )
         )
     return out

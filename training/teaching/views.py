@@ -28,6 +28,7 @@ from training.teaching import data as teaching_data
 from training.teaching import items as item_stats
 from training.teaching import reliability as cohort_reliability
 from training.teaching import rounds as round_stats
+from training.teaching import snapshot
 from training.teaching import trainees as trainee_stats
 from training.teaching.comments import can_teach, rating_comment_add
 from training.teaching.exports import cohort_export_rows, csv_lines
@@ -63,7 +64,7 @@ def _context(request, cohort_id):
 @with_membership(*STAFF_ROLES)
 def cohorts(request):
     return render(request, "training/teach/cohorts.html", {
-        "cohorts": teaching_data.instructor_cohorts(membership=request.membership),
+        "cohorts": teaching_data.instructor_cohorts_counted(membership=request.membership),
     })
 
 
@@ -161,7 +162,7 @@ def dashboard(request, cohort_id):
     else:
         window, size, status = DEFAULT_WINDOW, DEFAULT_SIZE, 400
         context["query_errors"] = query.errors
-    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    data = snapshot.cohort_snapshot(cohort=cohort, instrument=instrument)
     tendency = trainee_stats.cohort_tendency(data)
     rows = trainee_stats.trainee_rows(data, now=timezone.now(), tendency=tendency)
     windows = cohort_reliability.reliability_over_time(data, window=window, size=size, tz=context["tz"])
@@ -224,7 +225,7 @@ def _rounds_chart(instrument, rounds):
 @with_membership(*STAFF_ROLES)
 def items(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
-    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    data = snapshot.cohort_snapshot(cohort=cohort, instrument=instrument)
     selected = request.GET.get("item") or ""
     if selected and selected not in data.item_codes:
         raise Http404
@@ -240,7 +241,7 @@ def items(request, cohort_id):
 @with_membership(*STAFF_ROLES)
 def vignettes(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
-    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    data = snapshot.cohort_snapshot(cohort=cohort, instrument=instrument)
     context["rows"] = sorted(
         item_stats.vignette_rows(data),
         key=lambda v: (not v.flagged, v.exact_total if v.exact_total is not None else 2),
@@ -254,7 +255,7 @@ def trainee(request, cohort_id, user_id):
     cohort, instrument, context = _context(request, cohort_id)
     if not cohort.trainees.filter(pk=user_id).exists():
         raise Http404
-    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    data = snapshot.cohort_snapshot(cohort=cohort, instrument=instrument)
     detail = trainee_stats.trainee_detail(data, int(user_id), tz=context["tz"])
     # Agreement with the reference is not gated, but each month says how many item codes
     # it rests on; months without ratings are gaps on an axis proportional to time.
@@ -292,7 +293,7 @@ def trainee(request, cohort_id, user_id):
 def session(request, cohort_id):
     """Calibration session: one vignette, the cohort's codes per item beside the reference."""
     cohort, instrument, context = _context(request, cohort_id)
-    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    data = snapshot.cohort_snapshot(cohort=cohort, instrument=instrument)
     revisions = sorted(data.revisions.items(), key=lambda kv: kv[1][1])
     slug = request.GET.get("vignette") or (revisions[0][1][0] if revisions else "")
     rev_ids = [rid for rid, (s, _t, _n) in revisions if s == slug]
@@ -366,7 +367,7 @@ def export_csv(request, cohort_id):
 @with_membership(*STAFF_ROLES)
 def statistics_csv(request, cohort_id):
     cohort, instrument, context = _context(request, cohort_id)
-    data = teaching_data.cohort_data(cohort=cohort, instrument=instrument)
+    data = snapshot.cohort_snapshot(cohort=cohort, instrument=instrument)
     # Reliability among trainees is gated (docs/statistics.md, "How much data a value needs"):
     # below the gate `value` is empty, `sufficient` 0 and `note` says how many more vignettes
     # are needed. Trainee rows (agreement with the reference) are not gated; `n` is ratings.

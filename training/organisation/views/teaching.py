@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Prefetch
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,15 +31,25 @@ from training.organisation.forms import (
 from training.paging import list_page, search_filter
 from training.tenancy import STAFF_ROLES, get_in_organization, with_membership
 
+NAMES_SHOWN = 12
+
 
 @never_cache
 @with_membership(Role.ORG_ADMIN)
 def cohorts(request):
+    # The count and the first names of each cohort's trainees, not every trainee: a state
+    # agency's cohorts hold thousands (the cohort's own page lists them all).
     rows = (
         Cohort.objects.filter(organization=request.organization)
-        .prefetch_related("trainees", "instructors")
+        .annotate(trainee_count=Count("trainees", distinct=True))
+        .prefetch_related(
+            "instructors",
+            Prefetch("trainees", to_attr="first_trainees",
+                     queryset=get_user_model().objects.order_by("username")[:NAMES_SHOWN]))
         .order_by("name")
     )
+    for cohort in rows:
+        cohort.more_trainees = cohort.trainee_count - len(cohort.first_trainees)
     return render(request, "training/manage/cohorts.html", {"cohorts": rows})
 
 
