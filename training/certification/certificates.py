@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.throttling import rate_limit_hit
+from training import formatting
 from training.audit import audit_record
 from training.certification import drift
 from training.certification.recalibration import RECALIBRATION_DUE, display_status
@@ -179,8 +180,9 @@ def certificate_public(cert: Certificate, *, now=None) -> dict:
         "instrument_version": f"{version.version_label} (revision {version.number})",
         "organization": cert.organization.name,
         "status": _display_status(cert, now),
-        "issued_at": cert.issued_at.date().isoformat(),
-        "expires_at": cert.expires_at.date().isoformat(),
+        # ISO days (the API answers these), the days in the issuing organisation's zone.
+        "issued_at": formatting.local_date(cert.issued_at, cert.organization).isoformat(),
+        "expires_at": formatting.local_date(cert.expires_at, cert.organization).isoformat(),
         "statement": str(ISSUER_STATEMENT) % {"org": cert.organization.name},
     }
 
