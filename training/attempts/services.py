@@ -530,8 +530,8 @@ def attempt_submit(*, attempt: Attempt, now: dt.datetime | None = None) -> Attem
         raise ValidationError(
             {
                 "unscored": [
-                    f"{m['vignette_title']} / {m['instrument_name']}"
-                    + (f" / {m['item_name']}" if m["item"] else "")
+                    f"{m['vignette']} / {m['instrument']}"
+                    + (f" / {m['item']}" if m["item"] else "")
                     + f": {m['problem']}"
                     for m in missing
                 ]
