@@ -173,6 +173,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `when`, `day`, `iso`, `count`, `percent`, `coef` on every page and e-mail: the one
+            # way dates and numbers read (training/formatting.py).
+            "builtins": ["training.templatetags.calibrate"],
         },
     },
 ]

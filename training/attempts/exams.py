@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from training import formatting
 from training.attempts import disclosure
 from training.audit import audit_record
 from training.exceptions import Conflict
@@ -79,7 +80,7 @@ def exam_start_check(*, user, organization: Organization, assignment: Assignment
                          "after your last attempt).",
                          "You may retake this exam from %(t)s (a waiting period of %(d)d days "
                          "after your last attempt).", wait)
-                % {"t": timezone.localtime(allowed_from).strftime("%Y-%m-%d %H:%M"), "d": wait},
+                % {"t": formatting.when(allowed_from, organization), "d": wait},
                 code="waiting_period",
                 allowed_from=allowed_from.isoformat(),
             )

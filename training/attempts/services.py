@@ -438,22 +438,32 @@ def attempt_unscored(attempt: Attempt, *, ratings: list[Rating] | None = None) -
         (r.vignette_revision_id, r.instrument_version_id): r
         for r in (ratings if ratings is not None else _ratings_with_items(attempt))
     }
-    versions = list(attempt.instrument_versions.select_related("instrument"))
+    versions = list(attempt.instrument_versions.select_related("instrument").prefetch_related(
+        "items"))
+    # What people read: titles, instrument names and item names (the slugs and codes are for
+    # links and machines).
+    item_names = {v.pk: {i.code: i.name for i in v.items.all()} for v in versions}
     for av in attempt.attempt_vignettes.select_related("vignette_revision__vignette"):
         for version in versions:
             where = {
                 "vignette": av.vignette_revision.vignette.slug,
                 "instrument": version.instrument.slug,
+                "vignette_title": av.vignette_revision.title,
+                "instrument_name": version.instrument.short_name,
             }
             rating = ratings.get((av.vignette_revision_id, version.pk))
             if rating is None or rating.applicable is None:
-                missing.append(where | {"item": None, "problem": _("applicability not decided")})
+                missing.append(where | {"item": None, "item_name": "",
+                                        "problem": _("applicability not decided")})
                 continue
             if not rating.applicable:
                 continue
             result = rating_score(rating)
             missing.extend(
-                where | {"item": p.item_code, "problem": p.message} for p in result.problems
+                where | {"item": p.item_code,
+                         "item_name": item_names[version.pk].get(p.item_code, p.item_code),
+                         "problem": p.message}
+                for p in result.problems
             )
     return missing
 

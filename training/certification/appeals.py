@@ -17,6 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from training import formatting
 from training.audit import audit_record
 from training.certification.certificates import certificate_issue
 from training.certification.decisions import (
@@ -166,7 +167,7 @@ def attempt_void(*, actor, organization: Organization, attempt_id, reason: str,
     _notify(attempt.user, _("Calibrate: your exam attempt was voided"),
             _("Your exam attempt of %(d)s was voided by %(o)s. Reason: %(r)s\n\nIts result no "
               "longer counts. You may appeal within %(n)d days on the Appeals page.")
-            % {"d": attempt.started_at.date().isoformat(), "o": organization.name, "r": reason,
+            % {"d": formatting.day(attempt.started_at, organization), "o": organization.name, "r": reason,
                "n": organization.appeal_days})
     return void
 
@@ -206,7 +207,7 @@ def _candidate_items(*, user, organization: Organization, now) -> list[Appealabl
                 AppealKind.DECISION, d.pk,
                 _("Decision on %(i)s of %(d)s (%(r)s)") % {
                     "i": d.instrument_version.instrument.short_name,
-                    "d": d.decided_at.date().isoformat(),
+                    "d": formatting.day(d.decided_at, organization),
                     "r": _("pass") if d.passed else _("fail")},
                 d.decided_at, _deadline(organization, d.decided_at)))
     for cert in Certificate.objects.filter(
@@ -219,13 +220,13 @@ def _candidate_items(*, user, organization: Organization, now) -> list[Appealabl
         items.append(Appealable(
             kind, cert.pk, _("%(k)s: certificate on %(i)s, %(d)s") % {
                 "k": AppealKind(kind).label, "i": cert.instrument_version.instrument.short_name,
-                "d": cert.status_changed_at.date().isoformat()},
+                "d": formatting.day(cert.status_changed_at, organization)},
             cert.status_changed_at, _deadline(organization, cert.status_changed_at)))
     for void in AttemptVoid.objects.filter(organization=organization, attempt__user=user,
                                            overturned_at__isnull=True):
         items.append(Appealable(
             AppealKind.VOID, void.pk, _("Voided exam attempt of %(d)s") % {
-                "d": void.attempt.started_at.date().isoformat()},
+                "d": formatting.day(void.attempt.started_at, organization)},
             void.voided_at, _deadline(organization, void.voided_at)))
     return items
 
@@ -284,8 +285,8 @@ def appeal_file(*, user, organization: Organization, kind: str, object_id, groun
     if now > item.until:
         raise ValidationError({"object_id": _(
             "The period to appeal ended on %(d)s: %(o)s allows %(n)d days from %(s)s.")
-            % {"d": item.until.date().isoformat(), "o": organization.name,
-               "n": organization.appeal_days, "s": item.since.date().isoformat()}})
+            % {"d": formatting.day(item.until, organization), "o": organization.name,
+               "n": organization.appeal_days, "s": formatting.day(item.since, organization)}})
     # One open appeal per object: taken under a lock on the candidate's membership.
     Membership.objects.select_for_update().filter(user=user, organization=organization).first()
     field = {AppealKind.DECISION: "decision_id", AppealKind.VOID: "attempt_void_id"}.get(
@@ -301,7 +302,7 @@ def appeal_file(*, user, organization: Organization, kind: str, object_id, groun
     _notify(user, _("Calibrate: your appeal was received"),
             _("Your appeal (%(k)s) was received on %(d)s. An organisation admin who has not "
               "trained you will decide it; you will be told the outcome.")
-            % {"k": appeal.get_kind_display(), "d": now.date().isoformat()})
+            % {"k": appeal.get_kind_display(), "d": formatting.day(now, organization)})
     return appeal
 
 
@@ -492,7 +493,7 @@ def appeal_decide(*, actor, appeal_id, outcome: str, reasons: str,
     reasons = _text(reasons, "reasons", _("the reasons for the outcome"))
     if appeal.status != AppealStatus.OPEN:
         raise Conflict(_("This appeal was decided on %(d)s.")
-                       % {"d": appeal.decided_at.date().isoformat()}, code="decided")
+                       % {"d": formatting.day(appeal.decided_at, appeal.organization)}, code="decided")
     member = Membership.objects.filter(user=actor, organization=appeal.organization,
                                        role=Role.ORG_ADMIN).exists()
     appeal.status = outcome
@@ -516,9 +517,9 @@ def appeal_decide(*, actor, appeal_id, outcome: str, reasons: str,
                  after=_appeal_state(appeal) | {"reasons": reasons}, now=now)
     _notify(appeal.user, _("Calibrate: the outcome of your appeal"),
             _("Your appeal (%(k)s) of %(f)s was %(o)s on %(d)s. Reasons: %(r)s")
-            % {"k": appeal.get_kind_display(), "f": appeal.filed_at.date().isoformat(),
+            % {"k": appeal.get_kind_display(), "f": formatting.day(appeal.filed_at, appeal.organization),
                "o": _("upheld: the original stands") if outcome == AppealStatus.UPHELD
-               else _("overturned"), "d": now.date().isoformat(), "r": reasons})
+               else _("overturned"), "d": formatting.day(now, appeal.organization), "r": reasons})
     return appeal
 
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from training import formatting
 from training.certification import appeals, decisions
 from training.exceptions import Conflict
 from training.models import AppealKind, AppealStatus, Role
@@ -42,7 +43,7 @@ class AppealForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["subject"].choices = [
             (i.key, _("%(label)s — until %(d)s") % {"label": i.label,
-                                                    "d": i.until.date().isoformat()})
+                                                    "d": formatting.day(i.until)})
             for i in items]
 
 

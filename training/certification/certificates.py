@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.throttling import rate_limit_hit
+from training import formatting
 from training.audit import audit_record
 from training.certification import drift
 from training.certification.recalibration import RECALIBRATION_DUE, display_status
@@ -191,7 +192,7 @@ def certificate_for_viewer(*, membership: Membership, certificate_id) -> Certifi
     return cert
 
 
-def certificate_public(cert: Certificate, *, now=None) -> dict:
+def certificate_public(cert: Certificate, *, now=None, for_people: bool = False) -> dict:
     """Only what the public may see: holder (as consented), instrument, organisation, status,
     validity, and a status line that cannot be misread ("Active, valid until ...", never
     "Valid ..." for a certificate that is not active)."""
@@ -204,12 +205,13 @@ def certificate_public(cert: Certificate, *, now=None) -> dict:
         "instrument_version": f"{version.version_label} (revision {version.number})",
         "organization": cert.organization.name,
         "status": _display_status(cert, now),
-        "issued_at": cert.issued_at.date().isoformat(),
-        "expires_at": cert.expires_at.date().isoformat(),
+        # ISO days (the API answers these), the days in the issuing organisation's zone.
+        "issued_at": formatting.local_date(cert.issued_at, cert.organization).isoformat(),
+        "expires_at": formatting.local_date(cert.expires_at, cert.organization).isoformat(),
         "statement": str(ISSUER_STATEMENT) % {"org": cert.organization.name},
         "holder_shown_as": shown_as,
         "identity_note": str(IDENTITY_NOTES[shown_as]),
-        **public_status(cert, now=now),
+        **public_status(cert, now=now, for_people=for_people),
     }
 
 
@@ -226,40 +228,49 @@ IDENTITY_NOTES = {
 }
 
 
-def _day(moment: dt.datetime | None) -> str | None:
-    return moment.date().isoformat() if moment else None
+def _iso_day(moment: dt.datetime | None, organization) -> str | None:
+    return formatting.local_date(moment, organization).isoformat() if moment else None
 
 
-def public_status(cert: Certificate, *, now=None) -> dict:
+def public_status(cert: Certificate, *, now=None, for_people: bool = False) -> dict:
     """The status as a third party must read it: `active` (true only when the certificate
     may be relied on now), `status_line`, `status_since`, `suspension_reason`
     (recalibration_due or other) and `valid_until` (only while active). A certificate whose
-    holder must recalibrate is shown as suspended since it was flagged."""
+    holder must recalibrate is shown as suspended since it was flagged. Days are the issuing
+    organisation's: ISO for machines, or as every page shows a day (`for_people`) in the line."""
     status = display_status(cert, now)
+    org = cert.organization
+
+    def _day(moment):
+        return _iso_day(moment, org)
+
+    def _shown(iso_day):
+        return formatting.day(iso_day) if for_people and iso_day else iso_day
+
     since, reason, valid_until = None, None, None
     if status == CertificateStatus.ACTIVE:
         valid_until = _day(cert.expires_at)
-        line = _("Active, valid until %(d)s") % {"d": valid_until}
+        line = _("Active, valid until %(d)s") % {"d": _shown(valid_until)}
     elif status == RECALIBRATION_DUE:
         since, reason = _day(cert.recalibration_flagged_at), "recalibration_due"
-        line = _("Suspended since %(d)s (recalibration due)") % {"d": since}
+        line = _("Suspended since %(d)s (recalibration due)") % {"d": _shown(since)}
     elif status == CertificateStatus.SUSPENDED and cert.expires_at <= (now or timezone.now()):
         # Suspended, and its validity has ended since: expired is what a reader must see.
         since, reason = _day(cert.expires_at), "other"
         line = _("Expired on %(d)s (suspended since %(s)s)") % {
-            "d": since, "s": _day(cert.status_changed_at)}
+            "d": _shown(since), "s": _shown(_day(cert.status_changed_at))}
     elif status == CertificateStatus.SUSPENDED:
         since, reason = _day(cert.status_changed_at), "other"
-        line = _("Suspended since %(d)s (other reason)") % {"d": since}
+        line = _("Suspended since %(d)s (other reason)") % {"d": _shown(since)}
     elif status == CertificateStatus.REVOKED:
         since = _day(cert.status_changed_at)
-        line = _("Revoked on %(d)s") % {"d": since}
+        line = _("Revoked on %(d)s") % {"d": _shown(since)}
     elif status == CertificateStatus.SUPERSEDED:
         since = _day(cert.status_changed_at)
-        line = _("Superseded on %(d)s by a renewed certificate") % {"d": since}
+        line = _("Superseded on %(d)s by a renewed certificate") % {"d": _shown(since)}
     else:  # expired
         since = _day(cert.expires_at)
-        line = _("Expired on %(d)s") % {"d": since}
+        line = _("Expired on %(d)s") % {"d": _shown(since)}
     return {"active": status == CertificateStatus.ACTIVE, "status_line": line,
             "status_since": since, "suspension_reason": reason, "valid_until": valid_until}
 
@@ -288,7 +299,7 @@ def code_from_input(raw: str) -> str | None:
     return text if CODE_PATTERN.match(text) else None
 
 
-def certificate_verify(code: str, *, now=None) -> dict | None:
+def certificate_verify(code: str, *, now=None, for_people: bool = False) -> dict | None:
     """The public view of the certificate with this code; None for unknown or malformed
     codes alike (callers answer both the same way)."""
     if not isinstance(code, str) or not CODE_PATTERN.match(code):
@@ -297,7 +308,7 @@ def certificate_verify(code: str, *, now=None) -> dict | None:
         "holder", "organization", "instrument_version__instrument").first()
     if cert is None:
         return None
-    return certificate_public(cert, now=now)
+    return certificate_public(cert, now=now, for_people=for_people)
 
 
 def verify_rate_limited(ip: str | None, *, now: float | None = None) -> int | None:

@@ -49,6 +49,10 @@ CRITERION_LABELS = {
     "icc_a1": gettext_lazy("ICC(A,1) of totals with the reference"),
 }
 
+# What each criterion's value is, for how it reads: a count, a share (a percentage) or a
+# coefficient.
+CRITERION_KINDS = {"exam_vignettes": "count", "icc_a1": "coefficient"}
+
 
 def exams_finalise_due(*, now: dt.datetime | None = None) -> int:
     """Finalise every attempt past its deadline, and exam attempts never opened whose
@@ -316,7 +320,8 @@ def criteria_for_display(criteria: list[dict], instrument=None) -> list[dict]:
     itself stays as it was made."""
     out = []
     for c in criteria:
-        c = {"applicable": True} | c | {"label": CRITERION_LABELS.get(c["key"], c["key"])}
+        c = {"applicable": True} | c | {"label": CRITERION_LABELS.get(c["key"], c["key"]),
+                                        "kind": CRITERION_KINDS.get(c["key"], "share")}
         if c["key"] == "band_agreement" and c["applicable"] and instrument is not None \
                 and not instrument.has_bands:
             c |= {"applicable": False, "reason": no_bands_reason(instrument) + " " + _(

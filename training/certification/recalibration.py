@@ -33,6 +33,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from training import formatting
 from training.audit import audit_record
 from training.certification import drift, retest
 from training.charts import line_chart
@@ -227,7 +228,7 @@ def recalibration_assign(*, cert: Certificate, params: RuleParams, now: dt.datet
     _remind(cert, kind="recalibration_assigned", period=str(period), now=now,
             message=_("You have a recalibration of %(n)d vignettes on %(i)s due by %(d)s.")
             % {"n": len(chosen), "i": cert.instrument_version.instrument.short_name,
-               "d": due.date().isoformat()})
+               "d": formatting.day(due, cert.organization)})
     return recal
 
 
@@ -248,7 +249,7 @@ def recalibration_check(*, cert: Certificate, now: dt.datetime) -> int:
             recal.overdue_at = now
             recal.save(update_fields=["overdue_at"])
             _flag(cert, reason=_("Recalibration %(n)d was not completed by %(d)s.")
-                  % {"n": recal.period, "d": recal.due_at.date().isoformat()}, now=now)
+                  % {"n": recal.period, "d": formatting.day(recal.due_at, cert.organization)}, now=now)
             _remind(cert, kind="recalibration_overdue", period=str(recal.period), now=now,
                     message=_("Your recalibration on %(i)s is overdue; complete it to keep "
                               "your certificate in good standing.")
@@ -364,7 +365,7 @@ def expiry_and_reminders(*, cert: Certificate, now: dt.datetime) -> int:
                 cert, kind=f"expiry_{days}", period=cert.expires_at.date().isoformat(), now=now,
                 message=_("Your certificate on %(i)s expires on %(d)s.")
                 % {"i": cert.instrument_version.instrument.short_name,
-                   "d": cert.expires_at.date().isoformat()})
+                   "d": formatting.day(cert.expires_at, cert.organization)})
     return changes
 
 

@@ -52,7 +52,8 @@ def certificate_detail(request, certificate_id):
     # segno writes the SVG with presentation attributes only (no style): CSP-safe inline.
     qr_svg = mark_safe(segno.make(url, error="m").svg_inline(scale=4, title=_("QR code")))
     return render(request, "training/cert/certificate.html", {
-        "cert": cert, "public": certificate_services.certificate_public(cert), "verify_url": url,
+        "cert": cert, "public": certificate_services.certificate_public(cert, for_people=True),
+        "verify_url": url,
         "qr_svg": qr_svg, "is_holder": cert.holder_id == request.user.pk,
         "can_download": badges.credential_issuable(cert),
     })
@@ -402,7 +403,7 @@ def verify(request, code):
     retry = certificate_services.verify_rate_limited(client_address(request))
     if retry is not None:
         return _too_many(retry, json=False)
-    public = certificate_services.certificate_verify(code)
+    public = certificate_services.certificate_verify(code, for_people=True)
     response = render(request, "training/cert/verify.html", {
         "public": public, "not_found": public is None,
     }, status=200 if public else 404)

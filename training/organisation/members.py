@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from training import formatting
 from training.audit import audit_record, user_ref
 from training.models import (
     Invitation,
@@ -148,7 +149,7 @@ def invitation_create(
         subject=_("Invitation to %(org)s on Calibrate") % {"org": organization.name},
         message=_(
             "You have been invited to join %(org)s on Calibrate as %(role)s.\n\n"
-            "Accept the invitation within %(days)d days: %(url)s\n\n"
+            "Accept the invitation within %(days)d days (by %(until)s): %(url)s\n\n"
             "Calibrate holds fictional case material about sexual offending, used to train "
             "raters of risk-assessment instruments."
         )
@@ -156,6 +157,7 @@ def invitation_create(
             "org": organization.name,
             "role": Role(role).label,
             "days": INVITATION_DAYS,
+            "until": formatting.when(invitation.expires_at, organization),
             "url": url,
         },
         from_email=None,

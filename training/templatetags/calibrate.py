@@ -1,5 +1,6 @@
 from django import template
 
+from training import formatting
 from training.accounts.selectors import memberships_for
 from training.accounts.twofactor import is_offered
 from training.tenancy import active_membership
@@ -44,10 +45,37 @@ def two_factor_offered(context):
 
 
 @register.filter
+def when(value, zone=None):
+    """A moment in the organisation's zone, the zone named: '6 Dec 2026, 14:05 (Europe/London)'.
+    Without a zone, the active one (the organisation's; UTC where none applies)."""
+    return formatting.when(value, zone)
+
+
+@register.filter
+def day(value, zone=None):
+    """The day of a moment in the organisation's zone: '6 Dec 2026'."""
+    return formatting.day(value, zone)
+
+
+@register.filter
+def iso(value):
+    """ISO 8601 in UTC, for <time datetime="...">."""
+    return formatting.iso(value)
+
+
+@register.filter
+def count(value):
+    return formatting.count(value)
+
+
+@register.filter
 def percent(value, digits=0):
-    if value is None:
-        return "–"
-    return f"{100 * value:.{int(digits)}f} %"
+    return formatting.percent(value, digits)
+
+
+@register.filter
+def coef(value, digits=2):
+    return formatting.coefficient(value, digits)
 
 
 @register.filter

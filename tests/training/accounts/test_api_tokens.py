@@ -159,8 +159,8 @@ def test_the_account_page_lists_tokens_and_revokes_one(trainee, trainee2, clock)
     assert first["prefix"] in html and second["prefix"] in html
     assert theirs["prefix"] not in html
     assert first["token"] not in html and second["token"] not in html  # never the token
-    assert "2 Nov 2026 09:00" in html  # created and last used
-    assert "2 Dec 2026 09:00" in html  # expires, 30 days later
+    assert "2 Nov 2026, 09:00 (Europe/London)" in html  # created and last used
+    assert "2 Dec 2026, 09:00 (Europe/London)" in html  # expires, 30 days later
     assert "Sign out everywhere (also ends your 2 API tokens)" in html
 
     digest = ApiToken.objects.get(token_key=first["token"][:15]).digest

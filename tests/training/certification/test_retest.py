@@ -163,7 +163,7 @@ def test_agreement_on_hand_checked_pairs_and_scoped_to_the_organisation(
     page = browser_for(org_admin).get("/recalibration/alerts/")
     assert page.status_code == 200
     body = page.content.decode()
-    assert "trainee-a" in body and "0.67" in body and "n = 9 item codes" in body
+    assert "trainee-a" in body and "66.7 %" in body and "n = 9 item codes" in body
     assert "1.00" in body and "-0.33" in body and "at least 10 needed" in body
     assert "trainee-a" not in browser_for(admin_b).get("/recalibration/alerts/").content.decode()
     assert browser_for(trainee).get("/recalibration/alerts/").status_code in (403, 404)

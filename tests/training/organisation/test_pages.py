@@ -584,9 +584,9 @@ def test_audit_trail_is_paginated_newest_first_and_filtered(org, org_admin, othe
     first = client.get(reverse("manage:audit")).content.decode()
     assert first.count('id="event-') == 50
     # Newest first: event 59 at 12:59 UTC, then 12:58, ...
-    assert first.index("2030-01-01 12:59:00") < first.index("2030-01-01 12:58:00")
+    assert first.index("2030-01-01T12:59:00") < first.index("2030-01-01T12:58:00")
     assert "2030-01-01 12:09:00" not in first
-    assert "2030-01-01 21:59 JST" in first  # the same moment in Tokyo
+    assert "1 Jan 2030, 21:59 (Asia/Tokyo)" in first  # the same moment in Tokyo
     assert "south.secret" not in first
     assert "&quot;n&quot;: 59" in first
 

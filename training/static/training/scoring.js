@@ -250,14 +250,17 @@
       var unsaved = savers.some(function (s) { return s.status && s.status.dataset.state !== "saved" && s.status.dataset.state !== "new" && !s.stopped; });
       if (unsaved) { event.preventDefault(); event.returnValue = ""; }
     });
+    // The deadline itself is written by the server, in the organisation's zone with the zone
+    // named; the page only counts the time left.
     var deadline = document.getElementById("deadline");
-    if (deadline) {
+    var remaining = document.getElementById("deadline-left");
+    if (deadline && remaining) {
       var end = new Date(deadline.getAttribute("datetime"));
       var timer = null;
       var tick = function () {
         var left = Math.max(0, Math.round((end - new Date()) / 1000));
         var minutes = Math.floor(left / 60);
-        deadline.textContent = end.toLocaleString() + " (" + minutes + " min " + (left % 60) + " s left)";
+        remaining.textContent = "(" + minutes + " min " + (left % 60) + " s left)";
         if (left === 0) {
           window.clearInterval(timer);
           showAlert("The time is over: your saved work is kept; further changes are not saved.");
