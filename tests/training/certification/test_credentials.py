@@ -113,7 +113,7 @@ def test_a_credential_verifies_independently_and_its_status_follows_suspension(
                                         reason="Supervision concerns.")
     assert bits(client, claims) == {"revocation": 0, "suspension": 1}
     # The page and the API say the same.
-    assert "Suspended since 2026-06-10" in client.get(f"/verify/{cert.verification_code}"
+    assert "Suspended since 10 Jun 2026" in client.get(f"/verify/{cert.verification_code}"
                                                       ).content.decode()
 
     certificates.certificate_set_status(actor=org_admin, organization=org,
