@@ -143,6 +143,25 @@ def test_author_and_expert_screens(content, live_server, browser):
         ("draft", f"/author/vignettes/{vignette.pk}/"),
         ("panel", f"/author/panels/{panel.pk}/"),
     ])
+    # The author also instructs in a second organisation: the account menu holds the switcher
+    # (test_authoring_journey posts it).
+    from training.models import Membership
+
+    Membership.objects.create(user=lead, organization=Organization.objects.create(
+        name="Second Service", slug="second-service"), role=Role.INSTRUCTOR)
+    connection.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        watched = WatchedPage(page, "role-author")
+        sign_in(page, live_server.url, "roles-author")
+        menu = page.locator("details.account-menu")
+        menu.locator("summary").click()
+        assert menu.get_by_label("Organisation").is_visible()
+        assert menu.get_by_role("button", name="Switch").is_visible()
+        watched.shot("account-menu-switcher-1280")
+    finally:
+        context.close()
     visit(browser, live_server.url, "roles-expert", "expert", [
         ("dashboard", "/dashboard/"),
         ("panel", f"/author/panels/{panel.pk}/"),
