@@ -82,7 +82,7 @@ def service(content):
 
     org, cohort, instructor = taught_cohort(
         "roles", "Spring cohort", "roles-instructor", trainees=6, vignettes=20, months=3, seed=5)
-    admin = make_member(org, Role.ORG_ADMIN, "roles-admin")
+    admin = make_member(org, Role.ORG_ADMIN, "roles-organisation-admin")
     trainee = make_member(org, Role.TRAINEE, "roles-trainee")
     cohort.trainees.add(trainee)
     rule = rules.rule_save(actor=admin, organization=org, instrument_slug="stable-2007",
@@ -113,7 +113,7 @@ def test_instructor_screens(service, live_server, browser):
 
 
 def test_org_admin_screens(service, live_server, browser):
-    visit(browser, live_server.url, "roles-admin", "admin", [
+    visit(browser, live_server.url, "roles-organisation-admin", "admin", [
         ("dashboard", "/dashboard/"),
         ("members", "/manage/members/"),
         ("audit", "/manage/audit/"),
