@@ -37,7 +37,8 @@ def test_trainee_revokes_a_token_changes_password_and_signs_out_everywhere(
     page = watched.page
 
     sign_in(page, live_server.url, "browser-trainee")
-    page.click("nav >> text=Account")
+    page.click("details.account-menu > summary")
+    page.click("nav >> text=Account and password")
     page.wait_for_url("**/accounts/")
     assert page.locator("tr.token").count() == 2
     assert first_key not in page.content() and second_key not in page.content()

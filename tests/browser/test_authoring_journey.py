@@ -200,6 +200,7 @@ def test_author_corrects_a_reference_and_moves_content_to_another_organisation_b
         f"vignettes/{vignette.slug}.md"]
 
     # Switch to the other organisation and import the pack there: preview, then confirm.
+    page.click("details.account-menu > summary")
     page.get_by_label("Organisation").select_option("south-authors")
     page.get_by_role("button", name="Switch").click()
     page.get_by_text("You are now working in South Authors.").wait_for()

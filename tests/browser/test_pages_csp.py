@@ -45,6 +45,7 @@ def test_public_api_docs_and_admin_pages_have_no_csp_violations(content, live_se
     assert "csp-trainee" not in page.content() and "erased-" in page.content()
     watched.shot("members-after-erasure")
     page.goto(live_server.url + "/dashboard/")
+    page.click("details.account-menu > summary")
     page.click("button:has-text('Sign out')")
     sign_in(page, live_server.url, "csp-staff", wait_for=None)
     page.goto(live_server.url + "/admin/vignettes/instrumentversion/")
