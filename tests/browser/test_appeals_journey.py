@@ -56,7 +56,7 @@ def test_appeal_filed_refused_to_the_instructor_decided_and_an_attempt_voided(
     )
     Assignment.objects.filter(pk=exam.pk).update(draw_size=10)
     api = api_for(trainee)
-    attempt = api.post("/api/v1/attempts/", {"assignment": exam.pk}, format="json").json()
+    attempt = api.post("/api/v1/attempts/", {"assignment": exam.pk, "accept_undertaking": True}, format="json").json()
     flipped = False
     for v in attempt["vignettes"]:  # coded from the reference but for one applicability
         body = reference_body(v["slug"], "cport")
