@@ -137,7 +137,9 @@ def _sign_in(base_url: str, username: str, password: str, *, source: str) -> Ans
 def _signed_in_page(base_url: str, session: str | None, username: str) -> bool:
     cookie = {"Cookie": f"sessionid={session}"} if session else {}
     page = request(base_url, "GET", "/dashboard/", headers=cookie)
-    return page.status == 200 and f"Sign out ({username})" in page.text
+    # The account menu names the signed-in user beside a sign-out form.
+    return (page.status == 200 and 'action="/accounts/logout/"' in page.text
+            and f'<span class="account-name">{username}</span>' in page.text)
 
 
 def check_sessions(a: str, b: str, accounts: dict) -> Verdict:
@@ -265,7 +267,8 @@ def exam_clock_start(a: str, b: str, accounts: dict, plan: dict, ledger: Ledger)
     clock = ExamClock()
     account = accounts["exam"]
     started = request(a, "POST", "/api/v1/attempts/", headers=_api(account),
-                      body=json.dumps({"assignment": plan["exam_assignment"]}).encode())
+                      body=json.dumps({"assignment": plan["exam_assignment"],
+                                       "accept_undertaking": True}).encode())
     if started.status != 201:
         clock.ok = False
         clock.steps.append(f"exam not started on A: HTTP {started.status} {started.text[:200]}")
