@@ -93,20 +93,32 @@ def ineligibility(*, user, candidate, organization: Organization) -> str:
     return ""
 
 
-def eligible_admins(*, candidate, organization: Organization) -> list:
+def _took_the_decision(*, user, appeal: Appeal | None) -> str:
+    """An appeal against a void is not decided by the admin who voided the attempt."""
+    if (appeal is not None and appeal.attempt_void_id is not None
+            and appeal.attempt_void.voided_by_id == user.pk):
+        return _("You voided this attempt; another organisation admin must decide the appeal "
+                 "against it.")
+    return ""
+
+
+def eligible_admins(*, candidate, organization: Organization, appeal: Appeal | None = None
+                    ) -> list:
     admins = Membership.objects.filter(organization=organization, role=Role.ORG_ADMIN
                                        ).select_related("user").order_by("user__username")
     return [m.user for m in admins
-            if not ineligibility(user=m.user, candidate=candidate, organization=organization)]
+            if not ineligibility(user=m.user, candidate=candidate, organization=organization)
+            and not _took_the_decision(user=m.user, appeal=appeal)]
 
 
 def appeal_decider_refusal(*, user, appeal: Appeal) -> str:
     """Why `user` may not decide this appeal; empty when they may. Site staff may decide
     only where no organisation admin is eligible."""
     if user.is_staff and not eligible_admins(candidate=appeal.user,
-                                             organization=appeal.organization):
+                                             organization=appeal.organization, appeal=appeal):
         return ""
-    return ineligibility(user=user, candidate=appeal.user, organization=appeal.organization)
+    return (ineligibility(user=user, candidate=appeal.user, organization=appeal.organization)
+            or _took_the_decision(user=user, appeal=appeal))
 
 
 # --- voiding an exam attempt ---------------------------------------------------------------

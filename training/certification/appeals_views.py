@@ -102,7 +102,8 @@ def _appeal_page(request, appeal, *, form=None, refusal="", status=200, staff=Fa
         refusal = refusal or appeals.appeal_decider_refusal(user=request.user, appeal=appeal)
         context["refusal"] = refusal
         context["eligible"] = appeals.eligible_admins(candidate=appeal.user,
-                                                      organization=appeal.organization)
+                                                      organization=appeal.organization,
+                                                      appeal=appeal)
         context["form"] = form or DecideForm()
         if appeal.kind == AppealKind.DECISION:
             context["re_evaluation"] = appeals.re_evaluate(appeal.decision)

@@ -214,7 +214,11 @@ def test_voiding_revokes_the_certificate_and_an_overturned_void_restores_it(
 
         void_id = response.json()["id"]
         appeal = _file(trainee, "void", void_id)
-        _decide(org_admin, appeal["id"], "overturned")
+        # The admin who voided the attempt does not decide the appeal against it.
+        refused = _decide(org_admin, appeal["id"], "overturned", status=403)
+        assert "You voided this attempt" in refused["detail"]
+        second_admin = make_member(cert.organization, Role.ORG_ADMIN, "second-admin")
+        _decide(second_admin, appeal["id"], "overturned")
     cert.refresh_from_db()
     assert cert.status == CertificateStatus.ACTIVE
     assert passed.attempt.void.overturned_at == LATER
