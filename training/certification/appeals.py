@@ -35,6 +35,7 @@ from training.models import (
     Attempt,
     AttemptStatus,
     AttemptVoid,
+    AuditEvent,
     Certificate,
     CertificateStatus,
     CertificationDecision,
@@ -94,11 +95,23 @@ def ineligibility(*, user, candidate, organization: Organization) -> str:
 
 
 def _took_the_decision(*, user, appeal: Appeal | None) -> str:
-    """An appeal against a void is not decided by the admin who voided the attempt."""
-    if (appeal is not None and appeal.attempt_void_id is not None
-            and appeal.attempt_void.voided_by_id == user.pk):
+    """An appeal is not decided by the admin who took the decision appealed: who voided the
+    attempt, or who last suspended or revoked the certificate (the audit trail names them)."""
+    if appeal is None:
+        return ""
+    if appeal.attempt_void_id is not None and appeal.attempt_void.voided_by_id == user.pk:
         return _("You voided this attempt; another organisation admin must decide the appeal "
                  "against it.")
+    action = {AppealKind.SUSPENSION: "certificate.suspended",
+              AppealKind.REVOCATION: "certificate.revoked"}.get(appeal.kind)
+    if action and appeal.certificate_id is not None:
+        last = (AuditEvent.objects.filter(organization=appeal.organization, action=action,
+                                          object_type="training.Certificate",
+                                          object_id=str(appeal.certificate_id))
+                .order_by("-at", "-pk").values_list("actor_id", flat=True).first())
+        if last == user.pk:
+            return _("You took the decision under appeal; another organisation admin must "
+                     "decide the appeal against it.")
     return ""
 
 

@@ -233,7 +233,11 @@ def test_an_overturned_suspension_reinstates_the_certificate(passed, trainee, or
                                             certificate_id=cert.pk, action="suspend",
                                             reason="Complaint received.")
         appeal = _file(trainee, "suspension", cert.pk)
-        _decide(org_admin, appeal["id"], "overturned")
+        # The admin who suspended it does not decide the appeal against the suspension.
+        refused = _decide(org_admin, appeal["id"], "overturned", status=403)
+        assert "You took the decision under appeal" in refused["detail"]
+        _decide(make_member(cert.organization, Role.ORG_ADMIN, "second-admin"), appeal["id"],
+                "overturned")
     cert.refresh_from_db()
     assert cert.status == CertificateStatus.ACTIVE and "Restored on appeal" in cert.status_reason
 
