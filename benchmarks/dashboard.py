@@ -14,7 +14,7 @@ Printed: median wall time and median CPU time of 3 runs (on a machine whose core
 shares, the CPU time is what an unloaded machine would take), the queries of one request
 (which must not grow with N), and the peak memory of one request (tracemalloc).
 
-Goals (issue 21): 2,000 trainees under 1 s warm and 2 s cold; 10,000 trainees under 3 s warm;
+Goals (docs/performance.md): 2,000 trainees under 1 s warm and 2 s cold; 10,000 trainees under 3 s warm;
 under 500 MB at 10,000. Each (database, size) runs in its own process because Django reads
 DATABASE_URL once. PostgreSQL is used where it answers: DASHBOARD_PG_URL, default
 postgres://postgres@127.0.0.1:5432/perfbench (created and dropped). DASHBOARD_SIZES

@@ -20,7 +20,8 @@ MIN_EXAM_PER_VALUE = 2  # every item value (omitted included) in the exam pool
 MIN_RECALIBRATION = 24  # two years of periodic recalibration without repeats
 MAX_CSEM_CONTACT_SHARE = 0.25  # contact convictions among CSEM cases (ATSA 2021: ~1 in 10)
 REAL_FILE_WORDS = 1200
-# The cases a real file brings, with the least the library holds of each (issue 18).
+# The cases a real file brings, with the least the library holds of each, so the content
+# report can say which a pool lacks.
 TRAPS = {
     "woman": 3, "under 18 at the index offence": 3, "STABLE-2007 does not apply": 3,
     "contact offence charged, not convicted": 2, "item omitted for missing information": 6,

@@ -52,7 +52,7 @@ def practice_library(
     if instrument:
         # Every case with a reference scoring for the instrument, whether the reference says
         # it applies or not: deciding whether an instrument applies is part of the exercise,
-        # so the filter must not answer it (issue 18).
+        # so the filter must not answer it.
         qs = qs.filter(
             current_revision__reference_scorings__instrument_version__instrument__slug=(
                 instrument),

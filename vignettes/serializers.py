@@ -66,7 +66,7 @@ class VignetteListSerializer(serializers.ModelSerializer):
     title = serializers.CharField(source="current_revision.title")
     revision = serializers.IntegerField(source="current_revision.number")
     # No case types: a trainee reads the list before scoring, and a case type says whether an
-    # instrument applies (issue 18). They are on feedback and on instructors' pages.
+    # instrument applies. They are on feedback and on instructors' pages.
     difficulty = serializers.CharField(source="current_revision.difficulty")
     bundled = serializers.BooleanField(source="is_bundled")
     attempted = serializers.BooleanField(read_only=True, default=False)

@@ -53,7 +53,7 @@ class Command(BaseCommand):
             )
             w(f"  {pool:<14} {report.pools[pool]:>3} vignettes: {mix}")
         w("")
-        w("Pools and the cases a real file brings (issue 18)")
+        w("Pools and the cases a real file brings")
         w(f"  recalibration pool   {report.pools['recalibration']:>4}  (at least "
           f"{coverage.MIN_RECALIBRATION})")
         for inst in sorted(bundle.instruments):
