@@ -344,6 +344,13 @@ def practice_done_elsewhere(*, user, assignment) -> set[int]:
             if required <= instruments}
 
 
+def cases_to_do(assignment, set_size: int) -> int:
+    """The cases an assignment asks for: an exam's draw (at most its pool), else its set."""
+    if assignment.mode == Mode.EXAM:
+        return min(assignment.draw_size or set_size, set_size)
+    return set_size
+
+
 def assignment_progress(*, user, assignment) -> dict:
     attempts = Attempt.objects.filter(user=user, assignment=assignment)
     submitted = attempts.exclude(status=AttemptStatus.IN_PROGRESS)
@@ -356,11 +363,10 @@ def assignment_progress(*, user, assignment) -> dict:
     set_size = getattr(assignment, "set_size", None)
     if set_size is None:
         set_size = assignment.vignette_set.members.count()
-    total, exam_attempt = set_size, None
+    total, exam_attempt = cases_to_do(assignment, set_size), None
     if assignment.mode == Mode.EXAM:
         # An exam is x of the cases one attempt draws, in the current (else the last) attempt
         # (its cases with a decision here; the dashboard counts the fully scored ones).
-        total = min(assignment.draw_size or set_size, set_size)
         exam_attempt = open_attempt or submitted.order_by("-submitted_at").first()
         done_vignettes = 0 if exam_attempt is None else (
             Rating.objects.filter(attempt=exam_attempt).exclude(applicable__isnull=True)

@@ -31,7 +31,6 @@ from training.models import (
     DriftAlert,
     Invitation,
     Membership,
-    Mode,
     Rating,
     Recalibration,
     Role,
@@ -62,12 +61,6 @@ class AssignmentRow:
     due_soon: bool
 
 
-def _cases_to_do(assignment) -> int:
-    if assignment.mode == Mode.EXAM and assignment.draw_size:
-        return min(assignment.draw_size, assignment.set_size)
-    return assignment.set_size
-
-
 def trainee_home(*, user, organization, now: dt.datetime) -> dict:
     rows = []
     for assignment in attempt_selectors.assignments_for_trainee(
@@ -80,7 +73,7 @@ def trainee_home(*, user, organization, now: dt.datetime) -> dict:
             progress["vignettes_done"] = attempt.attempt_vignettes.exclude(
                 vignette_revision__vignette__slug__in=unfinished).count()
         rows.append(AssignmentRow(
-            assignment=assignment, progress=progress, total=_cases_to_do(assignment),
+            assignment=assignment, progress=progress, total=progress["total"],
             due_soon=bool(assignment.closes_at and assignment.closes_at - now <= NEAR_DUE),
         ))
     recommended = progress_reads.recommended_cases(user=user, organization=organization)
@@ -141,27 +134,34 @@ def _behind(cohort: Cohort, trainees: dict[int, str], now: dt.datetime) -> list[
         .order_by("closes_at", "title"))
     if not assignments or not trainees:
         return []
-    done = defaultdict(int)
-    for user_id, assignment_id, n in (
+    done = defaultdict(set)
+    for user_id, assignment_id, vignette_id in (
         Rating.objects.filter(attempt__assignment__in=assignments,
                               attempt__user_id__in=trainees)
         .exclude(attempt__status=AttemptStatus.IN_PROGRESS)
-        .values_list("attempt__user_id", "attempt__assignment_id")
-        .annotate(n=Count("vignette_revision__vignette", distinct=True))
+        .values_list("attempt__user_id", "attempt__assignment_id",
+                     "vignette_revision__vignette_id").distinct()
     ):
-        done[(user_id, assignment_id)] = n
+        done[(user_id, assignment_id)].add(vignette_id)
     started = {
         (u, a) for u, a in cohort.assignments.filter(pk__in=[a.pk for a in assignments])
         .values_list("attempts__user_id", "pk") if u is not None
     }
     out = []
     for assignment in assignments:
-        total = _cases_to_do(assignment)
+        total = attempt_selectors.cases_to_do(assignment, assignment.set_size)
         for user_id, username in sorted(trainees.items(), key=lambda kv: kv[1].lower()):
-            if assignment.closes_at <= now:
-                if done[(user_id, assignment.pk)] < total:
-                    out.append(Behind(username, assignment, "overdue"))
-            elif (user_id, assignment.pk) not in started:
+            overdue = assignment.closes_at <= now
+            own = done[(user_id, assignment.pk)]
+            if (len(own) >= total) if overdue else ((user_id, assignment.pk) in started):
+                continue
+            # Practice done from the library counts toward the assignment as on the trainee's
+            # own page; asked only for those the assignment's own attempts leave behind.
+            elsewhere = attempt_selectors.practice_done_elsewhere(user=user_id,
+                                                                  assignment=assignment)
+            if overdue and len(own | elsewhere) < total:
+                out.append(Behind(username, assignment, "overdue"))
+            elif not overdue and not elsewhere:
                 out.append(Behind(username, assignment, "not started"))
     return out
 

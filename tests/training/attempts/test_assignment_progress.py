@@ -176,3 +176,27 @@ def test_starting_the_assignment_offers_a_case_not_yet_done_from_the_library(
                                        now=DURING)
     assert [av.vignette_revision.vignette.slug
             for av in attempt.attempt_vignettes.all()] == [second]
+
+
+def test_the_instructors_home_counts_library_work_as_the_trainees_page_does(
+        org, cohort, instructor, trainee):
+    from training.home.selectors import instructor_home
+    from training.models import Membership
+
+    first = _set().members.order_by("order").first().vignette
+    small = VignetteSet.objects.create(owner=org, slug="one-case", title="One case",
+                                       kind=VignetteSet.Kind.PRACTICE, content_hash="x")
+    VignetteSetMember.objects.create(vignette_set=small, vignette=first, order=1)
+    assignment = _assignment(org, cohort, instructor, vignette_set=small)
+    membership = Membership.objects.get(user=instructor, organization=org)
+
+    def behind(now):
+        return [(b.username, b.why) for s in instructor_home(membership=membership, now=now)
+                for b in s.behind if b.assignment.pk == assignment.pk]
+
+    near_due, after = CLOSES - dt.timedelta(days=1), CLOSES + dt.timedelta(days=1)
+    assert behind(near_due) == [(trainee.username, "not started")]
+    assert behind(after) == [(trainee.username, "overdue")]
+    _library(trainee, org, first.slug)  # the one case, done from the library in the window
+    assert assignment_progress(user=trainee, assignment=assignment)["vignettes_done"] == 1
+    assert behind(near_due) == [] and behind(after) == []
