@@ -365,12 +365,10 @@ def assignment_progress(*, user, assignment) -> dict:
         set_size = assignment.vignette_set.members.count()
     total, exam_attempt = cases_to_do(assignment, set_size), None
     if assignment.mode == Mode.EXAM:
-        # An exam is x of the cases one attempt draws, in the current (else the last) attempt
-        # (its cases with a decision here; the dashboard counts the fully scored ones).
+        # An exam is x of the cases one attempt draws, in the current (else the last) attempt;
+        # a case is done as its tab says (services.exam_cases_done), which the caller counts.
         exam_attempt = open_attempt or submitted.order_by("-submitted_at").first()
-        done_vignettes = 0 if exam_attempt is None else (
-            Rating.objects.filter(attempt=exam_attempt).exclude(applicable__isnull=True)
-            .values("vignette_revision__vignette").distinct().count())
+        done_vignettes = None
     return {
         "exam_attempt": exam_attempt,
         "attempts": attempts.count(),

@@ -430,6 +430,14 @@ def _ratings_with_items(attempt: Attempt):
 # --- submitting ----------------------------------------------------------------------------
 
 
+def exam_cases_done(attempt: Attempt) -> int:
+    """An exam attempt's cases done as the case tabs say it: every instrument decided and,
+    where it applies, fully scored."""
+    unfinished = {m["vignette"] for m in attempt_unscored(attempt)}
+    return attempt.attempt_vignettes.exclude(
+        vignette_revision__vignette__slug__in=unfinished).count()
+
+
 def attempt_unscored(attempt: Attempt, *, ratings: list[Rating] | None = None) -> list[dict]:
     """What is missing before the attempt can be submitted, one entry per problem.
     `ratings`: the attempt's ratings with their items, if the caller has loaded them."""

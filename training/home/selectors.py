@@ -31,6 +31,7 @@ from training.models import (
     DriftAlert,
     Invitation,
     Membership,
+    Mode,
     Rating,
     Recalibration,
     Role,
@@ -66,12 +67,10 @@ def trainee_home(*, user, organization, now: dt.datetime) -> dict:
     for assignment in attempt_selectors.assignments_for_trainee(
             user=user, organization=organization, now=now):
         progress = attempt_selectors.assignment_progress(user=user, assignment=assignment)
-        if progress.get("exam_attempt") is not None:
-            # Done as the case tabs say it: every instrument decided and fully scored.
+        if assignment.mode == Mode.EXAM:
             attempt = progress["exam_attempt"]
-            unfinished = {m["vignette"] for m in attempt_services.attempt_unscored(attempt)}
-            progress["vignettes_done"] = attempt.attempt_vignettes.exclude(
-                vignette_revision__vignette__slug__in=unfinished).count()
+            progress["vignettes_done"] = (
+                0 if attempt is None else attempt_services.exam_cases_done(attempt))
         rows.append(AssignmentRow(
             assignment=assignment, progress=progress, total=progress["total"],
             due_soon=bool(assignment.closes_at and assignment.closes_at - now <= NEAR_DUE),

@@ -196,3 +196,25 @@ def test_an_exam_counts_the_cases_it_draws_not_its_pool_and_names_none(org, rule
     assert "CPORT exam" in html and "0 of 10 cases done" in html
     for member in pool:
         assert member.vignette.slug not in html
+
+
+def test_an_exam_case_counts_as_done_once_fully_scored_as_its_tab_says(org, rule, instructor,
+                                                                      trainee):
+    from tests.conftest import api_for
+    from tests.training.helpers import exam_start, rating_put, reference_body
+
+    exam = make_exam(org, [trainee], instructor, draw=10)
+    api = api_for(trainee)
+    with time_machine.travel(EXAM_DAY, tick=False):
+        attempt = exam_start(api, exam)
+        scored = next(v["slug"] for v in attempt["vignettes"]
+                      if reference_body(v["slug"], "cport")["applicable"])
+        body = reference_body(scored, "cport")
+        first_item = next(iter(body["items"]))
+        partial = body | {"items": {first_item: body["items"][first_item]}}
+        assert rating_put(api, attempt["id"], partial).status_code == 200
+        html = browser_for(trainee).get("/dashboard/").content.decode()
+        assert "0 of 10 cases done" in html  # decided, but items still unscored
+        assert rating_put(api, attempt["id"], body | {"revision": 1}).status_code == 200
+        html = browser_for(trainee).get("/dashboard/").content.decode()
+        assert "1 of 10 cases done" in html
