@@ -21,6 +21,8 @@ class _OrgAdminApi(OrganizationScopedApi):
 
 class CaseExposureSerializer(serializers.Serializer):
     vignette = serializers.CharField(source="vignette.slug")
+    title = serializers.CharField(source="vignette.current_revision.title",
+                                  help_text="The case's title, as people know it.")
     pools = serializers.ListField(child=serializers.CharField())
     candidates = serializers.IntegerField(
         help_text="n: distinct candidates who sat an exam of this organisation on its pool.")

@@ -65,7 +65,8 @@ def exam_case_exposure(*, organization: Organization) -> list[CaseExposure]:
                  .select_related("vignette_set"))
     set_ids = {a.vignette_set_id for a in exams}
     members = list(VignetteSetMember.objects.filter(vignette_set_id__in=set_ids)
-                   .select_related("vignette", "vignette_set").order_by("vignette__slug"))
+                   .select_related("vignette__current_revision", "vignette_set")
+                   .order_by("vignette__slug"))
     pool_sizes = dict(VignetteSetMember.objects.filter(vignette_set_id__in=set_ids)
                       .values_list("vignette_set_id").annotate(n=Count("id")))
     draw_rates = {}

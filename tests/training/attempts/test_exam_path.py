@@ -30,6 +30,7 @@ from training.models import (
     ExamStart,
     Role,
 )
+from vignettes.models import Vignette
 
 pytestmark = pytest.mark.django_db
 
@@ -277,6 +278,8 @@ def test_the_exposure_report_counts_draws_and_is_for_the_orgs_admins_only(
     assert sum(r["drawn"] for r in rows.values()) == 10
     page = browser_for(org_admin).get("/certification/manage/exposure/").content.decode()
     assert f'id="case-{slug}"' in page and "Candidates (n)" in page
+    title = Vignette.objects.get(slug=slug).current_revision.title
+    assert rows[slug]["title"] == title and f">{title} <span" in page  # named as people know it
     for member in (trainee, instructor):
         assert browser_for(member).get("/certification/manage/exposure/").status_code == 403
         assert api_for(member).get("/api/v1/exam-exposure/").status_code == 403
