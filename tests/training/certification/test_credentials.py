@@ -19,6 +19,7 @@ from tests.conftest import api_for, browser_for
 from tests.training.helpers import make_certificate
 from training.certification import certificates
 from training.certification.credentials import keys, status_list
+from training.certification.credentials.views import CONTEXT_FILES, CONTEXTS_DIR
 from training.models import AuditEvent, CredentialSigningKey, Profile
 
 pytestmark = pytest.mark.django_db
@@ -236,3 +237,32 @@ def test_public_endpoints_and_contexts_need_no_sign_in(org, client):
 def test_the_bitstring_encoding_matches_the_worked_example():
     encoded = status_list.encode_bits([2], 16)
     assert gzip.decompress(base64.urlsafe_b64decode(encoded[1:] + "==")) == b"\x20\x00"
+
+
+def test_every_term_is_defined_by_the_contexts_the_credentials_name(org, trainee, rule, client):
+    """A JSON-LD processor that is not ours (PyLD) expands the credential and the status list
+    credential with the contexts the app ships and serves: no property is dropped as
+    undefined, and no protected term of the VC context is redefined (PyLD raises if one is)."""
+    from pyld import jsonld
+
+    served = {"https://www.w3.org/ns/credentials/v2": "/contexts/credentials/v2",
+              "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json":
+                  "/contexts/ob/v3p0/context-3.0.3.json"}
+
+    def loader(url, _options=None):
+        response = client.get(served[url])  # nothing else may be fetched
+        assert response.status_code == 200 and response["Content-Type"].startswith(
+            "application/ld+json")
+        shipped = CONTEXTS_DIR / CONTEXT_FILES[served[url].removeprefix("/contexts/")]
+        assert response.content == shipped.read_bytes()  # served byte for byte
+        return {"contextUrl": None, "documentUrl": url, "document": response.json()}
+
+    cert = make_certificate(org, trainee, rule)
+    credential = verify_jwt(client, download(trainee, cert), f"{BASE}/issuers/north")
+    listing = verify_jwt(client, fetch(client, credential["credentialStatus"][0][
+        "statusListCredential"]).content.decode(), f"{BASE}/issuers/north")
+    for document in (credential, listing):
+        dropped = []
+        expanded = jsonld.expand(document, {"documentLoader": loader},
+                                 on_property_dropped=dropped.append)
+        assert dropped == [] and expanded

@@ -1,7 +1,8 @@
 """A certificate as an Open Badges 3.0 credential (VC Data Model 2.0), secured as a VC-JWT:
 the credential is the JWT's claim set, signed ES256 by the organisation's current key (its
 `kid` names the key in the organisation's JWK set), with the registered claims iss, jti, iat,
-nbf and exp restating issuer, id, signing time, validFrom and validUntil for JWT libraries.
+nbf and exp restating issuer, id, signing time, validFrom and validUntil for JWT libraries
+(every claim is a term the named JSON-LD contexts define, so a JSON-LD processor drops none).
 Its status is in the organisation's Bitstring Status Lists (status_list.py)."""
 
 from __future__ import annotations
@@ -177,8 +178,7 @@ def status_list_credential(organization: Organization, purpose: str, *,
             "encodedList": status_list.encoded_list(organization, purpose, now=now),
             "ttl": 5 * 60 * 1000,
         },
-        "iss": issuer,
-        "jti": url,
+        "iss": issuer,  # no jti: the VC context does not define it (the OB context does)
         "iat": int(now.timestamp()),
         "nbf": int(now.timestamp()),
         "exp": int(until.timestamp()),
