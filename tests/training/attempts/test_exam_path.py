@@ -116,6 +116,16 @@ def test_case_tabs_say_done_and_not_done_and_the_result_page_says_pass_or_fail(
     assert 'data-criterion="item_agreement"' in result and "Threshold" in result
     decision = CertificationDecision.objects.get(attempt_id=attempt["id"])
     assert f"/certification/certificates/{decision.certificate.pk}/" in result
+    # The holder is asked at issue what the public page shows of their name; once they have
+    # chosen, the result page no longer asks.
+    cert_id = decision.certificate.pk
+    assert f'id="name-choice-{cert_id}"' in result
+    assert f"/certification/certificates/{cert_id}/#display-consent" in result
+    with time_machine.travel(EXAM_DAY + dt.timedelta(hours=1), tick=False):
+        assert api.put(f"/api/v1/certificates/{cert_id}/display/", {"show_full_name": "full"},
+                       format="json").status_code == 200
+        result = page.get(f"/certification/exams/{attempt['id']}/result/").content.decode()
+    assert "You passed this exam." in result and f'id="name-choice-{cert_id}"' not in result
 
 
 def test_a_failed_candidate_reads_nothing_of_an_exam_cases_reference_anywhere(
