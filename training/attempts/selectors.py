@@ -322,26 +322,37 @@ def practice_done_elsewhere(*, user, assignment) -> set[int]:
     outside it (from the library, or in another practice attempt), within the assignment's
     window and for every instrument it asks for: that work counts, whichever way the trainee
     opened the case. Exams and calibration rounds count only their own attempts."""
+    user_id = getattr(user, "pk", user)
+    return practice_done_elsewhere_by_user(users=[user_id], assignment=assignment
+                                           ).get(user_id, set())
+
+
+def practice_done_elsewhere_by_user(*, users, assignment) -> dict[int, set[int]]:
+    """practice_done_elsewhere for several trainees (user ids) at once, {user id: vignette
+    ids}, trainees with none left out: two queries whatever their number."""
     if assignment.mode != Mode.PRACTICE or assignment.kind != AssignmentKind.STANDARD:
-        return set()
+        return {}
     required = set(assignment.instruments.values_list("pk", flat=True))
     if not required:
-        return set()
+        return {}
     ratings = Rating.objects.filter(
-        attempt__user=user, attempt__organization_id=assignment.organization_id,
+        attempt__user_id__in=list(users), attempt__organization_id=assignment.organization_id,
         attempt__mode=Mode.PRACTICE, submitted_at__isnull=False,
         submitted_at__gte=assignment.opens_at,
         vignette_revision__vignette__set_members__vignette_set_id=assignment.vignette_set_id,
     )
     if assignment.closes_at is not None:
         ratings = ratings.filter(submitted_at__lte=assignment.closes_at)
-    covered: dict[int, set[int]] = {}
-    for vignette_id, instrument_id in ratings.values_list(
-        "vignette_revision__vignette_id", "instrument_version__instrument_id"
+    covered: dict[tuple[int, int], set[int]] = {}
+    for user_id, vignette_id, instrument_id in ratings.values_list(
+        "attempt__user_id", "vignette_revision__vignette_id", "instrument_version__instrument_id"
     ).distinct():
-        covered.setdefault(vignette_id, set()).add(instrument_id)
-    return {vignette_id for vignette_id, instruments in covered.items()
-            if required <= instruments}
+        covered.setdefault((user_id, vignette_id), set()).add(instrument_id)
+    out: dict[int, set[int]] = {}
+    for (user_id, vignette_id), instruments in covered.items():
+        if required <= instruments:
+            out.setdefault(user_id, set()).add(vignette_id)
+    return out
 
 
 def cases_to_do(assignment, set_size: int) -> int:
@@ -354,11 +365,6 @@ def cases_to_do(assignment, set_size: int) -> int:
 def assignment_progress(*, user, assignment) -> dict:
     attempts = Attempt.objects.filter(user=user, assignment=assignment)
     submitted = attempts.exclude(status=AttemptStatus.IN_PROGRESS)
-    own = set(
-        Rating.objects.filter(attempt__in=submitted)
-        .values_list("vignette_revision__vignette", flat=True).distinct()
-    )
-    done_vignettes = len(own | practice_done_elsewhere(user=user, assignment=assignment))
     open_attempt = attempts.filter(status=AttemptStatus.IN_PROGRESS).order_by("-started_at").first()
     set_size = getattr(assignment, "set_size", None)
     if set_size is None:
@@ -369,6 +375,12 @@ def assignment_progress(*, user, assignment) -> dict:
         # a case is done as its tab says (services.exam_cases_done), which the caller counts.
         exam_attempt = open_attempt or submitted.order_by("-submitted_at").first()
         done_vignettes = None
+    else:
+        own = set(
+            Rating.objects.filter(attempt__in=submitted)
+            .values_list("vignette_revision__vignette", flat=True).distinct()
+        )
+        done_vignettes = len(own | practice_done_elsewhere(user=user, assignment=assignment))
     return {
         "exam_attempt": exam_attempt,
         "attempts": attempts.count(),

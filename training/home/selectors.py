@@ -147,20 +147,24 @@ def _behind(cohort: Cohort, trainees: dict[int, str], now: dt.datetime) -> list[
         .values_list("attempts__user_id", "pk") if u is not None
     }
     out = []
+    by_name = sorted(trainees.items(), key=lambda kv: kv[1].lower())
     for assignment in assignments:
         total = attempt_selectors.cases_to_do(assignment, assignment.set_size)
-        for user_id, username in sorted(trainees.items(), key=lambda kv: kv[1].lower()):
-            overdue = assignment.closes_at <= now
-            own = done[(user_id, assignment.pk)]
-            if (len(own) >= total) if overdue else ((user_id, assignment.pk) in started):
-                continue
-            # Practice done from the library counts toward the assignment as on the trainee's
-            # own page; asked only for those the assignment's own attempts leave behind.
-            elsewhere = attempt_selectors.practice_done_elsewhere(user=user_id,
-                                                                  assignment=assignment)
-            if overdue and len(own | elsewhere) < total:
+        overdue = assignment.closes_at <= now
+        left = [(user_id, username) for user_id, username in by_name
+                if not ((len(done[(user_id, assignment.pk)]) >= total) if overdue
+                        else ((user_id, assignment.pk) in started))]
+        if not left:
+            continue
+        # Practice done from the library counts toward the assignment as on the trainee's own
+        # page; asked once, for those the assignment's own attempts leave behind.
+        elsewhere = attempt_selectors.practice_done_elsewhere_by_user(
+            users=[user_id for user_id, _name in left], assignment=assignment)
+        for user_id, username in left:
+            extra = elsewhere.get(user_id, set())
+            if overdue and len(done[(user_id, assignment.pk)] | extra) < total:
                 out.append(Behind(username, assignment, "overdue"))
-            elif not overdue and not elsewhere:
+            elif not overdue and not extra:
                 out.append(Behind(username, assignment, "not started"))
     return out
 

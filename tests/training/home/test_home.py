@@ -218,3 +218,27 @@ def test_an_exam_case_counts_as_done_once_fully_scored_as_its_tab_says(org, rule
         assert rating_put(api, attempt["id"], body | {"revision": 1}).status_code == 200
         html = browser_for(trainee).get("/dashboard/").content.decode()
         assert "1 of 10 cases done" in html
+
+
+def test_who_is_behind_costs_the_same_queries_whatever_the_cohorts_size(org, cohort,
+                                                                        instructor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import make_member
+
+    practice_assignment(org, cohort, instructor, "Due Friday",
+                        closes_at=NOW + dt.timedelta(days=2))
+    practice_assignment(org, cohort, instructor, "Closed Sunday",
+                        closes_at=NOW - dt.timedelta(days=3))
+
+    def behind_queries():
+        trainees = dict(cohort.trainees.values_list("pk", "username"))
+        with CaptureQueriesContext(connection) as queries:
+            rows = home._behind(cohort, trainees, NOW)
+        assert len(rows) == 2 * len(trainees)  # nobody has started either
+        return len(queries)
+
+    small = behind_queries()
+    cohort.trainees.add(*(make_member(org, Role.TRAINEE, f"extra-{i}") for i in range(6)))
+    assert behind_queries() == small
