@@ -9,7 +9,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from training.certification import certificates as certificate_services
@@ -53,12 +53,16 @@ def _issuer(slug: str) -> Organization:
     return organization
 
 
-def _public_json(data: dict, *, content_type="application/json", max_age=300):
-    response = JsonResponse(data, content_type=content_type,
-                            json_dumps_params={"ensure_ascii": False})
+def _public(response, *, max_age=300):
+    """Cacheable by anyone and readable from any origin: verifiers run anywhere."""
     response["Cache-Control"] = f"public, max-age={max_age}"
-    response["Access-Control-Allow-Origin"] = "*"  # verifiers run anywhere
+    response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+def _public_json(data: dict, *, content_type="application/json", max_age=300):
+    return _public(JsonResponse(data, content_type=content_type,
+                                json_dumps_params={"ensure_ascii": False}), max_age=max_age)
 
 
 @require_GET
@@ -74,15 +78,12 @@ def jwks(request, slug):
 
 
 @require_GET
-@cache_control(public=True, max_age=300)
 def status_list_credential(request, slug, purpose):
     organization = _issuer(slug)
     if purpose not in status_list.PURPOSES:
         raise Http404("No such status list.")
     token = badges.status_list_credential(organization, purpose)
-    response = HttpResponse(token, content_type=badges.MEDIA_TYPE)
-    response["Access-Control-Allow-Origin"] = "*"
-    return response
+    return _public(HttpResponse(token, content_type=badges.MEDIA_TYPE))
 
 
 @require_GET
@@ -91,8 +92,5 @@ def context(request, name):
     if filename is None:
         raise Http404("No such context.")
     # Byte for byte as published: a context is identified by its URL and must not change.
-    response = HttpResponse((CONTEXTS_DIR / filename).read_bytes(),
-                            content_type="application/ld+json")
-    response["Cache-Control"] = "public, max-age=86400"
-    response["Access-Control-Allow-Origin"] = "*"
-    return response
+    return _public(HttpResponse((CONTEXTS_DIR / filename).read_bytes(),
+                                content_type="application/ld+json"), max_age=86400)
