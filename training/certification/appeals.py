@@ -94,14 +94,16 @@ def ineligibility(*, user, candidate, organization: Organization) -> str:
     return ""
 
 
-def _took_the_decision(*, user, appeal: Appeal | None) -> str:
-    """An appeal is not decided by the admin who took the decision appealed: who voided the
-    attempt, or who last suspended or revoked the certificate (the audit trail names them)."""
+def _decision_taker(appeal: Appeal | None) -> tuple[int | None, str]:
+    """Who took the decision appealed, and what they are told: an appeal is not decided by
+    the admin who voided the attempt, or who last suspended or revoked the certificate (the
+    audit trail names them). (None, "") where nobody is excluded this way."""
     if appeal is None:
-        return ""
-    if appeal.attempt_void_id is not None and appeal.attempt_void.voided_by_id == user.pk:
-        return _("You voided this attempt; another organisation admin must decide the appeal "
-                 "against it.")
+        return None, ""
+    if appeal.attempt_void_id is not None:
+        return appeal.attempt_void.voided_by_id, _(
+            "You voided this attempt; another organisation admin must decide the appeal "
+            "against it.")
     action = {AppealKind.SUSPENSION: "certificate.suspended",
               AppealKind.REVOCATION: "certificate.revoked"}.get(appeal.kind)
     if action and appeal.certificate_id is not None:
@@ -109,19 +111,19 @@ def _took_the_decision(*, user, appeal: Appeal | None) -> str:
                                           object_type="training.Certificate",
                                           object_id=str(appeal.certificate_id))
                 .order_by("-at", "-pk").values_list("actor_id", flat=True).first())
-        if last == user.pk:
-            return _("You took the decision under appeal; another organisation admin must "
-                     "decide the appeal against it.")
-    return ""
+        return last, _("You took the decision under appeal; another organisation admin must "
+                       "decide the appeal against it.")
+    return None, ""
 
 
 def eligible_admins(*, candidate, organization: Organization, appeal: Appeal | None = None
                     ) -> list:
+    taker, _refusal = _decision_taker(appeal)  # one audit read, not one per admin
     admins = Membership.objects.filter(organization=organization, role=Role.ORG_ADMIN
                                        ).select_related("user").order_by("user__username")
     return [m.user for m in admins
             if not ineligibility(user=m.user, candidate=candidate, organization=organization)
-            and not _took_the_decision(user=m.user, appeal=appeal)]
+            and (taker is None or m.user.pk != taker)]
 
 
 def appeal_decider_refusal(*, user, appeal: Appeal) -> str:
@@ -130,8 +132,11 @@ def appeal_decider_refusal(*, user, appeal: Appeal) -> str:
     if user.is_staff and not eligible_admins(candidate=appeal.user,
                                              organization=appeal.organization, appeal=appeal):
         return ""
-    return (ineligibility(user=user, candidate=appeal.user, organization=appeal.organization)
-            or _took_the_decision(user=user, appeal=appeal))
+    refusal = ineligibility(user=user, candidate=appeal.user, organization=appeal.organization)
+    if refusal:
+        return refusal
+    taker, took_it = _decision_taker(appeal)
+    return took_it if taker is not None and taker == user.pk else ""
 
 
 # --- voiding an exam attempt ---------------------------------------------------------------
