@@ -4,10 +4,19 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import browser_for
-from tests.training.helpers import EXAM_DAY, certify, make_exam
+from tests.conftest import api_for, browser_for, make_member
+from tests.training.helpers import (
+    EXAM_DAY,
+    certify,
+    exam_start,
+    make_exam,
+    rating_put,
+    reference_body,
+)
 from training.home import selectors as home
 from training.models import (
     AlertStatus,
@@ -200,9 +209,6 @@ def test_an_exam_counts_the_cases_it_draws_not_its_pool_and_names_none(org, rule
 
 def test_an_exam_case_counts_as_done_once_fully_scored_as_its_tab_says(org, rule, instructor,
                                                                       trainee):
-    from tests.conftest import api_for
-    from tests.training.helpers import exam_start, rating_put, reference_body
-
     exam = make_exam(org, [trainee], instructor, draw=10)
     api = api_for(trainee)
     with time_machine.travel(EXAM_DAY, tick=False):
@@ -222,11 +228,6 @@ def test_an_exam_case_counts_as_done_once_fully_scored_as_its_tab_says(org, rule
 
 def test_who_is_behind_costs_the_same_queries_whatever_the_cohorts_size(org, cohort,
                                                                         instructor):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from tests.conftest import make_member
-
     practice_assignment(org, cohort, instructor, "Due Friday",
                         closes_at=NOW + dt.timedelta(days=2))
     practice_assignment(org, cohort, instructor, "Closed Sunday",
